@@ -1,0 +1,36 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Flywheel",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "flywheel", targets: ["flywheel"]),
+        .library(name: "FlywheelCore", targets: ["FlywheelCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        .target(name: "ListFn"),
+        .target(
+            name: "FlywheelCore",
+            dependencies: [
+                "CZstd", "ListFn",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "flywheel",
+            dependencies: ["FlywheelCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "listfn-bench", dependencies: ["ListFn"], path: "Benchmarks/ListFnBench"),
+        .testTarget(name: "ListFnTests", dependencies: ["ListFn"]),
+        .testTarget(name: "FlywheelCoreTests", dependencies: ["FlywheelCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["FlywheelCore"]),
+    ]
+)

@@ -1,0 +1,104 @@
+import Foundation
+
+/// A generator that is an external program speaking protocol v1 (`op: generate`).
+public struct ExternalGenerator: Generator {
+    let pool: ExternalPool
+
+    public init(command: ExternalCommand, log: EventLog) {
+        pool = ExternalPool(name: "generator", command: command, log: log)
+    }
+
+    public func generate(id: String, seed: UInt64, difficulty: Int, split: Split) async
+        -> Result<TaskSpec, PluginFailure>
+    {
+        let request: [String: JSONValue] = [
+            "op": "generate", "seed": .number(Double(seed)), "difficulty": .number(Double(difficulty)),
+            "split": .string(split.rawValue),
+        ]
+        return await pool.request(request, id: id).flatMap { response in
+            guard let task = response["task"]?.objectValue else {
+                return .failure(PluginFailure(.malformed, "a generate response needs a `task` object"))
+            }
+            guard let prompt = task["prompt"]?.stringValue, !prompt.isEmpty else {
+                return .failure(PluginFailure(.malformed, "a generated task needs a non-empty string `prompt`"))
+            }
+            if let meta = task["meta"], meta != .null, meta.objectValue == nil {
+                return .failure(PluginFailure(.malformed, "a generated task's `meta` must be an object"))
+            }
+            return .success(TaskSpec(prompt: prompt, reference: task["reference"], meta: task["meta"]))
+        }
+    }
+
+    public func shutdown() async { await pool.shutdown() }
+}
+
+/// A solver that is an external program (`op: solve`). Its learning is few-shot: a version's state holds the
+/// examples it is shown, chosen deterministically from the accepted data.
+public struct ExternalSolver: Solver {
+    let pool: ExternalPool
+    /// Few-shot examples a version carries.
+    let exampleCount: Int
+
+    public init(command: ExternalCommand, exampleCount: Int, log: EventLog) {
+        pool = ExternalPool(name: "solver", command: command, log: log)
+        self.exampleCount = exampleCount
+    }
+
+    public var initialState: JSONValue { .object(["examples": .array([])]) }
+
+    public func solve(id: String, task: TaskSpec, attempt: Int, seed: UInt64, state: JSONValue) async
+        -> Result<Solution, PluginFailure>
+    {
+        let visible = task.withoutReference
+        var taskObject: [String: JSONValue] = ["prompt": .string(visible.prompt)]
+        if let meta = visible.meta { taskObject["meta"] = meta }
+        let request: [String: JSONValue] = [
+            "op": "solve", "task": .object(taskObject), "examples": state["examples"] ?? .array([]),
+            "attempt": .number(Double(attempt)), "seed": .number(Double(seed)),
+        ]
+        return await pool.request(request, id: id).flatMap { response in
+            guard let answer = response["answer"]?.stringValue else {
+                return .failure(PluginFailure(.malformed, "a solve response needs a string `answer`"))
+            }
+            return .success(Solution(answer: answer, trace: response["trace"]?.stringValue, usage: response["usage"]))
+        }
+    }
+
+    public func learn(from examples: [Example], previous: JSONValue, round: Int) async throws -> JSONValue {
+        let chosen = examples.sorted { StableHash.fnv1a64($0.prompt.utf8) < StableHash.fnv1a64($1.prompt.utf8) }
+            .prefix(exampleCount)
+            .map { JSONValue.object(["prompt": .string($0.prompt), "answer": .string($0.answer)]) }
+        return .object(["examples": .array(Array(chosen))])
+    }
+
+    public func shutdown() async { await pool.shutdown() }
+}
+
+/// A checker that is an external program (`op: check`).
+public struct ExternalChecker: Checker {
+    let pool: ExternalPool
+    public let identity: String
+
+    public init(command: ExternalCommand, log: EventLog) {
+        pool = ExternalPool(name: "checker", command: command, log: log)
+        identity = command.argv.joined(separator: " ")
+    }
+
+    public func check(id: String, task: TaskSpec, answer: String) async -> Result<Judgement, PluginFailure> {
+        var taskObject: [String: JSONValue] = ["prompt": .string(task.prompt)]
+        if let reference = task.reference { taskObject["reference"] = reference }
+        if let meta = task.meta { taskObject["meta"] = meta }
+        let request: [String: JSONValue] = ["op": "check", "task": .object(taskObject), "answer": .string(answer)]
+        return await pool.request(request, id: id).flatMap { response in
+            guard let accept = response["accept"]?.boolValue else {
+                return .failure(PluginFailure(.malformed, "a check response needs a boolean `accept`"))
+            }
+            guard let score = response["score"]?.doubleValue, (0...1).contains(score) else {
+                return .failure(PluginFailure(.malformed, "a check response needs a `score` between 0 and 1"))
+            }
+            return .success(Judgement(accept: accept, score: score, reason: response["reason"]?.stringValue))
+        }
+    }
+
+    public func shutdown() async { await pool.shutdown() }
+}

@@ -1,0 +1,108 @@
+/// Which half of the data a generated task belongs to.
+public enum Split: String, Sendable, Codable {
+    case train, heldout
+}
+
+/// A generated task. `reference` is for the checker alone: the solver never receives it.
+public struct TaskSpec: Sendable, Codable, Equatable {
+    public var prompt: String
+    public var reference: JSONValue?
+    public var meta: JSONValue?
+
+    public init(prompt: String, reference: JSONValue? = nil, meta: JSONValue? = nil) {
+        self.prompt = prompt
+        self.reference = reference
+        self.meta = meta
+    }
+
+    /// What the solver may see.
+    public var withoutReference: TaskSpec { TaskSpec(prompt: prompt, reference: nil, meta: meta) }
+}
+
+/// A solved example shown to a solver (few-shot) or given to learning.
+public struct Example: Sendable, Codable, Equatable {
+    public var prompt: String
+    public var answer: String
+    public var meta: JSONValue?
+
+    public init(prompt: String, answer: String, meta: JSONValue? = nil) {
+        self.prompt = prompt
+        self.answer = answer
+        self.meta = meta
+    }
+}
+
+public struct Solution: Sendable, Equatable {
+    public var answer: String
+    public var trace: String?
+    public var usage: JSONValue?
+
+    public init(answer: String, trace: String? = nil, usage: JSONValue? = nil) {
+        self.answer = answer
+        self.trace = trace
+        self.usage = usage
+    }
+}
+
+public struct Judgement: Sendable, Equatable {
+    public var accept: Bool
+    public var score: Double
+    public var reason: String?
+
+    public init(accept: Bool, score: Double, reason: String? = nil) {
+        self.accept = accept
+        self.score = score
+        self.reason = reason
+    }
+}
+
+/// Why one item got no result. It is recorded with the item; the run goes on.
+public struct PluginFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Codable {
+        /// The plugin answered `{"error": …}`.
+        case refused
+        /// No answer within the per-request timeout; the worker was killed and will be restarted.
+        case timeout
+        /// The worker exited or could not be started.
+        case crash
+        /// The response was not a JSON object of the expected shape.
+        case malformed
+        /// The response carried another request's id.
+        case wrongID = "wrong-id"
+        /// The response line was longer than the cap.
+        case tooLarge = "too-large"
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { "\(kind.rawValue): \(message)" }
+}
+
+public protocol Generator: Sendable {
+    func generate(id: String, seed: UInt64, difficulty: Int, split: Split) async -> Result<TaskSpec, PluginFailure>
+    func shutdown() async
+}
+
+/// A solver answers with a given version's state; learning turns accepted examples into a candidate state.
+/// The state is opaque JSON stored with each solver version (a grammar, few-shot examples, a model name…).
+public protocol Solver: Sendable {
+    var initialState: JSONValue { get }
+    func solve(id: String, task: TaskSpec, attempt: Int, seed: UInt64, state: JSONValue) async
+        -> Result<Solution, PluginFailure>
+    /// A candidate next state from `examples` (already filtered by the data policy), deterministic given its inputs.
+    func learn(from examples: [Example], previous: JSONValue, round: Int) async throws -> JSONValue
+    func shutdown() async
+}
+
+public protocol Checker: Sendable {
+    /// Names the checker in each verdict's lineage.
+    var identity: String { get }
+    func check(id: String, task: TaskSpec, answer: String) async -> Result<Judgement, PluginFailure>
+    func shutdown() async
+}

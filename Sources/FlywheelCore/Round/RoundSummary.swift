@@ -1,0 +1,74 @@
+/// What a committed round did and measured; stored as JSON with the round and read by status and reports.
+public struct RoundSummary: Codable, Sendable, Equatable {
+    public struct Counts: Codable, Sendable, Equatable {
+        /// Tasks the generator produced (kept, duplicate or contaminated).
+        public var generated = 0
+        public var kept = 0
+        public var duplicates = 0
+        public var contaminated = 0
+        public var generationErrors = 0
+        public var attempts = 0
+        public var solveErrors = 0
+        public var checked = 0
+        public var checkErrors = 0
+        public var accepted = 0
+        /// Errors of every stage by kind (`timeout`, `crash`, `malformed`, …).
+        public var errorsByKind: [String: Int] = [:]
+        public var promptTokens = 0
+        public var completionTokens = 0
+        /// Accepted examples and their bytes before and after compression.
+        public var storedExamples = 0
+        public var rawBytes = 0
+        public var storedBytes = 0
+        /// Seconds spent in each stage, summed over items (so a resumed round counts its earlier work).
+        public var generateSeconds = 0.0
+        public var solveSeconds = 0.0
+        public var checkSeconds = 0.0
+
+        public init() {}
+
+        /// Accepted attempts over attempts made.
+        public var acceptanceRate: Double { attempts == 0 ? 0 : Double(accepted) / Double(attempts) }
+    }
+
+    public var round: Int
+    public var difficulty: Int
+    public var dataPolicy: String
+    public var gate: String
+    public var learning: Bool
+    /// The version that solved this round's training tasks (nil for the baseline).
+    public var solverVersion: Int64?
+    /// The version evaluated on the held-out set and promoted or rejected.
+    public var candidateVersion: Int64
+    public var counts: Counts
+    public var heldout: HeldoutSummary
+    public var heldoutErrors: Int
+    /// Comparison with the last promoted round's held-out results (nil for the baseline).
+    public var vsPrevious: PairedComparison?
+    public var comparedWithRound: Int?
+    /// Examples learning was given.
+    public var learnedFrom: Int
+    public var learnSeconds: Double
+    public var evaluateSeconds: Double
+
+    /// Flat numbers for the `metrics` table and Prometheus.
+    public var metrics: [(String, Double)] {
+        var values: [(String, Double)] = [
+            ("generated", Double(counts.generated)), ("duplicates", Double(counts.duplicates)),
+            ("contaminated", Double(counts.contaminated)), ("accepted", Double(counts.accepted)),
+            ("attempts", Double(counts.attempts)), ("acceptance_rate", counts.acceptanceRate),
+            ("errors", Double(counts.generationErrors + counts.solveErrors + counts.checkErrors)),
+            ("heldout_n", Double(heldout.n)), ("heldout_score", heldout.score),
+            ("heldout_ci_low", heldout.ci.first ?? 0), ("heldout_ci_high", heldout.ci.last ?? 0),
+            ("difficulty", Double(difficulty)), ("prompt_tokens", Double(counts.promptTokens)),
+            ("completion_tokens", Double(counts.completionTokens)), ("stored_bytes", Double(counts.storedBytes)),
+            ("raw_bytes", Double(counts.rawBytes)), ("generate_seconds", counts.generateSeconds),
+            ("solve_seconds", counts.solveSeconds), ("check_seconds", counts.checkSeconds),
+            ("learn_seconds", learnSeconds), ("evaluate_seconds", evaluateSeconds),
+        ]
+        if let vsPrevious {
+            values += [("b", Double(vsPrevious.b)), ("c", Double(vsPrevious.c)), ("p_value", vsPrevious.pValue)]
+        }
+        return values
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+public enum RoundState: String, Sendable, Codable {
+    case running, promoted, rejected, failed
+}
+
+public enum TaskStatus: String, Sendable, Codable {
+    /// Goes on to be solved.
+    case kept
+    /// Its normalised prompt equals an earlier task's.
+    case duplicate
+    /// It overlaps the held-out set.
+    case contaminated
+    /// The generator failed for it.
+    case error
+}
+
+public struct SolverVersion: Sendable, Equatable {
+    public var id: Int64
+    public var round: Int
+    public var parent: Int64?
+    public var state: JSONValue
+    public var promoted: Bool
+}
+
+public struct RoundRecord: Sendable, Equatable {
+    public var round: Int
+    public var state: RoundState
+    public var solverVersion: Int64?
+    public var difficulty: Int
+    public var dataPolicy: String
+    public var gate: String
+    public var learning: Bool
+    public var startedAt: String
+    public var finishedAt: String?
+    public var summary: RoundSummary?
+}
+
+public struct TaskRecord: Sendable, Equatable {
+    public var id: Int64
+    public var index: Int
+    public var seed: UInt64
+    public var difficulty: Int
+    public var status: TaskStatus
+    public var task: TaskSpec?
+    public var promptHash: String?
+    public var failure: PluginFailure?
+}
+
+public struct AttemptRecord: Sendable, Equatable {
+    public var id: Int64
+    public var taskID: Int64
+    public var attempt: Int
+    public var solution: Solution?
+    public var failure: PluginFailure?
+}
+
+public struct VerdictRecord: Sendable, Equatable {
+    public var attemptID: Int64
+    public var judgement: Judgement?
+    public var failure: PluginFailure?
+}
+
+/// One held-out item's result for one round: `score` is 0 when the item errored.
+public struct HeldoutResult: Sendable, Equatable {
+    public var index: Int
+    public var answer: String?
+    public var accept: Bool
+    public var score: Double
+    public var reason: String?
+    public var failure: PluginFailure?
+}
+
+/// What an accepted example's zstd frame holds.
+public struct StoredExample: Sendable, Codable, Equatable {
+    public var prompt: String
+    public var answer: String
+    public var reference: JSONValue?
+    public var meta: JSONValue?
+    public var trace: String?
+}

@@ -1,0 +1,114 @@
+import Foundation
+import GRDB
+
+/// Versioned migrations of the store. A migration once shipped is never edited: add the next one.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    CREATE TABLE solver_versions (
+                        id INTEGER PRIMARY KEY,
+                        round INTEGER NOT NULL,
+                        parent INTEGER REFERENCES solver_versions(id),
+                        state TEXT NOT NULL,
+                        promoted INTEGER NOT NULL DEFAULT 0,
+                        UNIQUE(round));
+                    CREATE TABLE rounds (
+                        round INTEGER PRIMARY KEY,
+                        state TEXT NOT NULL CHECK (state IN ('running', 'promoted', 'rejected', 'failed')),
+                        solver_version INTEGER REFERENCES solver_versions(id),
+                        difficulty INTEGER NOT NULL,
+                        data_policy TEXT NOT NULL,
+                        gate TEXT NOT NULL,
+                        learning INTEGER NOT NULL,
+                        started_at TEXT NOT NULL,
+                        finished_at TEXT,
+                        summary TEXT);
+                    CREATE TABLE tasks (
+                        id INTEGER PRIMARY KEY,
+                        round INTEGER NOT NULL REFERENCES rounds(round),
+                        idx INTEGER NOT NULL,
+                        seed INTEGER NOT NULL,
+                        difficulty INTEGER NOT NULL,
+                        status TEXT NOT NULL CHECK (status IN ('kept', 'duplicate', 'contaminated', 'error')),
+                        prompt TEXT,
+                        reference TEXT,
+                        meta TEXT,
+                        prompt_hash TEXT,
+                        contamination TEXT,
+                        error_kind TEXT,
+                        error TEXT,
+                        seconds REAL NOT NULL DEFAULT 0,
+                        UNIQUE(round, idx));
+                    CREATE INDEX tasks_prompt_hash ON tasks(prompt_hash);
+                    CREATE TABLE attempts (
+                        id INTEGER PRIMARY KEY,
+                        task_id INTEGER NOT NULL REFERENCES tasks(id),
+                        attempt INTEGER NOT NULL,
+                        seed INTEGER NOT NULL,
+                        solver_version INTEGER NOT NULL REFERENCES solver_versions(id),
+                        answer TEXT,
+                        trace TEXT,
+                        usage TEXT,
+                        error_kind TEXT,
+                        error TEXT,
+                        seconds REAL NOT NULL,
+                        UNIQUE(task_id, attempt));
+                    CREATE TABLE verdicts (
+                        attempt_id INTEGER PRIMARY KEY REFERENCES attempts(id),
+                        accept INTEGER NOT NULL,
+                        score REAL NOT NULL,
+                        reason TEXT,
+                        error_kind TEXT,
+                        error TEXT,
+                        checker TEXT NOT NULL,
+                        seconds REAL NOT NULL);
+                    CREATE TABLE dictionaries (
+                        id INTEGER PRIMARY KEY,
+                        zstd_id INTEGER NOT NULL,
+                        created_round INTEGER NOT NULL,
+                        samples INTEGER NOT NULL,
+                        bytes BLOB NOT NULL);
+                    CREATE TABLE examples (
+                        id INTEGER PRIMARY KEY,
+                        attempt_id INTEGER NOT NULL UNIQUE REFERENCES attempts(id),
+                        round INTEGER NOT NULL REFERENCES rounds(round),
+                        dictionary_id INTEGER REFERENCES dictionaries(id),
+                        payload BLOB NOT NULL,
+                        raw_bytes INTEGER NOT NULL,
+                        checksum TEXT NOT NULL);
+                    CREATE INDEX examples_round ON examples(round);
+                    CREATE TABLE heldout_items (
+                        idx INTEGER PRIMARY KEY,
+                        seed INTEGER NOT NULL,
+                        status TEXT NOT NULL CHECK (status IN ('kept', 'duplicate', 'error')),
+                        prompt TEXT,
+                        reference TEXT,
+                        meta TEXT,
+                        prompt_hash TEXT,
+                        error_kind TEXT,
+                        error TEXT);
+                    CREATE TABLE heldout_results (
+                        round INTEGER NOT NULL REFERENCES rounds(round),
+                        idx INTEGER NOT NULL REFERENCES heldout_items(idx),
+                        solver_version INTEGER NOT NULL REFERENCES solver_versions(id),
+                        answer TEXT,
+                        accept INTEGER NOT NULL,
+                        score REAL NOT NULL,
+                        reason TEXT,
+                        error_kind TEXT,
+                        error TEXT,
+                        PRIMARY KEY (round, idx));
+                    CREATE TABLE metrics (
+                        round INTEGER NOT NULL REFERENCES rounds(round),
+                        name TEXT NOT NULL,
+                        value REAL NOT NULL,
+                        PRIMARY KEY (round, name));
+                    """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import GRDB
+
+extension Store {
+    /// A round's counts, computed from its recorded rows: the same whether or not the round was resumed.
+    public func counts(round: Int) throws -> RoundSummary.Counts {
+        try read { db in
+            var counts = RoundSummary.Counts()
+            for row in try Row.fetchAll(
+                db, sql: "SELECT status, count(*) AS n, sum(seconds) AS s FROM tasks WHERE round = ? GROUP BY status",
+                arguments: [round])
+            {
+                let n: Int = row["n"]
+                switch TaskStatus(rawValue: row["status"]) {
+                case .kept: counts.kept = n
+                case .duplicate: counts.duplicates = n
+                case .contaminated: counts.contaminated = n
+                default: counts.generationErrors = n
+                }
+                counts.generateSeconds += row["s"] ?? 0
+            }
+            counts.generated = counts.kept + counts.duplicates + counts.contaminated
+            let attempts = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) AS n, count(a.error_kind) AS errors, coalesce(sum(a.seconds), 0) AS s,
+                           coalesce(sum(json_extract(a.usage, '$.prompt_tokens')), 0) AS pt,
+                           coalesce(sum(json_extract(a.usage, '$.completion_tokens')), 0) AS ct
+                    FROM attempts a JOIN tasks t ON t.id = a.task_id WHERE t.round = ?
+                    """, arguments: [round])!
+            counts.attempts = attempts["n"]
+            counts.solveErrors = attempts["errors"]
+            counts.solveSeconds = attempts["s"]
+            counts.promptTokens = attempts["pt"]
+            counts.completionTokens = attempts["ct"]
+            let verdicts = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) AS n, count(v.error_kind) AS errors, coalesce(sum(v.accept), 0) AS accepted,
+                           coalesce(sum(v.seconds), 0) AS s
+                    FROM verdicts v JOIN attempts a ON a.id = v.attempt_id JOIN tasks t ON t.id = a.task_id
+                    WHERE t.round = ?
+                    """, arguments: [round])!
+            counts.checked = verdicts["n"]
+            counts.checkErrors = verdicts["errors"]
+            counts.accepted = verdicts["accepted"]
+            counts.checkSeconds = verdicts["s"]
+            let kinds = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT error_kind AS kind, count(*) AS n FROM (
+                        SELECT error_kind FROM tasks WHERE round = ?1 AND error_kind IS NOT NULL
+                        UNION ALL SELECT a.error_kind FROM attempts a JOIN tasks t ON t.id = a.task_id
+                            WHERE t.round = ?1 AND a.error_kind IS NOT NULL
+                        UNION ALL SELECT v.error_kind FROM verdicts v JOIN attempts a ON a.id = v.attempt_id
+                            JOIN tasks t ON t.id = a.task_id WHERE t.round = ?1 AND v.error_kind IS NOT NULL)
+                    GROUP BY error_kind
+                    """, arguments: [round])
+            for row in kinds { counts.errorsByKind[row["kind"]] = row["n"] }
+            let storage = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) AS n, coalesce(sum(raw_bytes), 0) AS raw, coalesce(sum(length(payload)), 0) AS stored
+                    FROM examples WHERE round = ?
+                    """, arguments: [round])!
+            counts.storedExamples = storage["n"]
+            counts.rawBytes = storage["raw"]
+            counts.storedBytes = storage["stored"]
+            return counts
+        }
+    }
+}

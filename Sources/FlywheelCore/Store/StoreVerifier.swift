@@ -1,0 +1,73 @@
+import Foundation
+import GRDB
+
+/// What `flywheel verify-store` found.
+public struct StoreVerification: Sendable {
+    public var problems: [String] = []
+    public var examples = 0
+    public var dictionaries = 0
+    public var rounds = 0
+    public var ok: Bool { problems.isEmpty }
+}
+
+extension Store {
+    /// Proves the store whole: SQLite's integrity and foreign-key checks, every example frame decompresses and
+    /// matches its checksum, and the counts recorded with committed rounds agree with the rows.
+    public func verify() throws -> StoreVerification {
+        var report = StoreVerification()
+        try read { db in
+            let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+            if integrity != ["ok"] { report.problems += integrity.map { "integrity: \($0)" } }
+            let foreign = try Row.fetchAll(db, sql: "PRAGMA foreign_key_check")
+            if !foreign.isEmpty { report.problems.append("\(foreign.count) rows reference missing rows") }
+            report.dictionaries = try Int.fetchOne(db, sql: "SELECT count(*) FROM dictionaries") ?? 0
+            let orphans = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) FROM examples e JOIN verdicts v ON v.attempt_id = e.attempt_id WHERE v.accept = 0
+                    """) ?? 0
+            if orphans > 0 { report.problems.append("\(orphans) stored examples have a rejecting verdict") }
+            let missing = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) FROM verdicts v LEFT JOIN examples e ON e.attempt_id = v.attempt_id
+                    WHERE v.accept = 1 AND v.error_kind IS NULL AND e.id IS NULL
+                    """) ?? 0
+            if missing > 0 { report.problems.append("\(missing) accepted verdicts have no stored example") }
+        }
+        let dictionaries = try dictionaries()
+        try read { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, payload, dictionary_id, checksum FROM examples")
+            while let row = try rows.next() {
+                report.examples += 1
+                let payload: [UInt8] = Array(row["payload"] as Data)
+                if Array(payload.prefix(4)) != Zstd.frameMagic {
+                    report.problems.append("example \(row["id"] as Int64) is not a zstd frame")
+                    continue
+                }
+                do {
+                    _ = try ExampleCodec.decompress(
+                        payload: row["payload"], dictionaryID: row["dictionary_id"], dictionaries: dictionaries,
+                        checksum: row["checksum"])
+                } catch {
+                    report.problems.append("example \(row["id"] as Int64): \(error)")
+                }
+            }
+        }
+        for record in try rounds() {
+            report.rounds += 1
+            guard record.state == .promoted || record.state == .rejected, let summary = record.summary else { continue }
+            let counts = try counts(round: record.round)
+            if counts.accepted != summary.counts.accepted || counts.generated != summary.counts.generated
+                || counts.storedExamples != summary.counts.storedExamples
+            {
+                report.problems.append("round \(record.round): its recorded counts differ from its rows")
+            }
+            let heldout = try heldoutResults(round: record.round).count
+            if heldout != summary.heldout.n {
+                report.problems.append("round \(record.round): \(heldout) held-out results, summary says \(summary.heldout.n)")
+            }
+        }
+        return report
+    }
+}

@@ -1,0 +1,180 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import FlywheelCore
+import Foundation
+
+@main
+struct Flywheel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flywheel",
+        abstract: "Runs a synthetic-data flywheel: generate, solve, verify, store, learn, evaluate, decide.",
+        subcommands: [Run.self, Round.self, Status.self, VerifyStore.self])
+
+    /// The one place errors become exit codes (SPEC §5).
+    static func exitCode(for error: Error) -> Int32 {
+        guard let error = error as? FlywheelError else { return 1 }
+        switch error.code {
+        case .usage: return 64
+        case .invalidPipeline: return 78
+        case .storeBusy: return 75
+        case .corruptStore, .runFailed: return 1
+        }
+    }
+
+    static func main() async {
+        // A plugin that dies must not take the CLI with it through SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as FlywheelError {
+            FileHandle.standardError.write(Data("flywheel: \(error.message)\n".utf8))
+            Foundation.exit(exitCode(for: error))
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+struct PipelineOptions: ParsableArguments {
+    @Argument(help: "The pipeline file (YAML), e.g. Pipelines/listfn.yaml.")
+    var pipeline: String
+
+    @Option(help: "The store (default: .flywheel/<pipeline name>.sqlite under the current folder).")
+    var store: String?
+
+    @Option(help: "Log format on stderr: text or json.")
+    var logFormat: String = "text"
+
+    func load() throws -> PipelineConfig {
+        try PipelineConfig.load(path: pipeline)
+    }
+
+    func storePath(for config: PipelineConfig) -> String {
+        store.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? config.defaultStorePath()
+    }
+
+    func eventLog() throws -> EventLog {
+        guard let format = EventLog.Format(rawValue: logFormat) else {
+            throw FlywheelError(.usage, "--log-format takes text or json, not \(logFormat)")
+        }
+        return EventLog(format: format)
+    }
+}
+
+struct RunOptions: ParsableArguments {
+    @Flag(help: "Turn learning off for this run: the control (each candidate is the promoted version unchanged).")
+    var noLearning = false
+
+    @Flag(help: "Exit 3 when the gate rejects a round.")
+    var failOnReject = false
+}
+
+/// Opens the store under its lock, runs `body` with a runner, and always stops the plugin workers.
+func withRunner<T>(
+    _ options: PipelineOptions, _ runOptions: RunOptions, _ body: (PipelineRunner) async throws -> T
+) async throws -> T {
+    var config = try options.load()
+    if runOptions.noLearning { config.learning = false }
+    let path = options.storePath(for: config)
+    let lock = try StoreLock(storePath: path)
+    let runner = try PipelineRunner(config: config, store: try Store(path: path), log: try options.eventLog())
+    do {
+        let result = try await body(runner)
+        await runner.shutdown()
+        withExtendedLifetime(lock) {}
+        return result
+    } catch {
+        await runner.shutdown()
+        throw error
+    }
+}
+
+func printCurve(_ runner: PipelineRunner) throws {
+    print(FlywheelCore.Status.table(try FlywheelCore.Status.json(pipeline: runner.config.name, store: runner.store)))
+}
+
+func rejectExit(_ outcomes: [RoundOutcome], _ options: RunOptions) throws {
+    if options.failOnReject, outcomes.contains(where: { $0.state == .rejected }) {
+        throw ExitCode(3)
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run rounds until N rounds after the baseline are committed (resuming first).")
+
+    @OptionGroup var options: PipelineOptions
+    @OptionGroup var runOptions: RunOptions
+
+    @Option(help: "Rounds after the baseline (default: the pipeline's `rounds`).")
+    var rounds: Int?
+
+    func run() async throws {
+        let outcomes = try await withRunner(options, runOptions) { runner in
+            let outcomes = try await runner.run(rounds: rounds ?? runner.config.rounds)
+            try printCurve(runner)
+            return outcomes
+        }
+        try rejectExit(outcomes, runOptions)
+    }
+}
+
+struct Round: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Exactly one round, resuming an interrupted one first: the cron entry point.")
+
+    @OptionGroup var options: PipelineOptions
+    @OptionGroup var runOptions: RunOptions
+
+    func run() async throws {
+        let outcome = try await withRunner(options, runOptions) { runner in
+            let outcome = try await runner.runRound()
+            try printCurve(runner)
+            return outcome
+        }
+        try rejectExit([outcome], runOptions)
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The rounds so far.")
+
+    @OptionGroup var options: PipelineOptions
+
+    @Flag(help: "Print one JSON object (the contract scripts rely on).")
+    var json = false
+
+    func run() async throws {
+        let config = try options.load()
+        let path = options.storePath(for: config)
+        let store = FileManager.default.fileExists(atPath: path) ? try Store(path: path, create: false) : nil
+        let status = try FlywheelCore.Status.json(pipeline: config.name, store: store)
+        print(json ? status.jsonText : FlywheelCore.Status.table(status))
+    }
+}
+
+struct VerifyStore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-store", abstract: "Prove the store is whole.")
+
+    @OptionGroup var options: PipelineOptions
+
+    func run() async throws {
+        let config = try options.load()
+        let store = try Store(path: options.storePath(for: config), create: false)
+        let report = try store.verify()
+        if report.ok {
+            print("ok: \(report.rounds) rounds, \(report.examples) examples, \(report.dictionaries) dictionaries")
+        } else {
+            for problem in report.problems { print("problem: \(problem)") }
+            throw FlywheelError(.corruptStore, "the store \(store.path) has \(report.problems.count) problem(s)")
+        }
+    }
+}
