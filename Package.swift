@@ -30,7 +30,10 @@ let package = Package(
         ),
         .executableTarget(name: "listfn-bench", dependencies: ["ListFn"], path: "Benchmarks/ListFnBench"),
         .testTarget(name: "ListFnTests", dependencies: ["ListFn"]),
-        .testTarget(name: "FlywheelCoreTests", dependencies: ["FlywheelCore"]),
+        .testTarget(
+            name: "FlywheelCoreTests",
+            dependencies: ["FlywheelCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["FlywheelCore"]),
     ]
 )

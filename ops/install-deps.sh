@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system packages Flywheel needs on Debian (idempotent: does nothing when all are present).
+set -euo pipefail
+
+missing=()
+[ -f /usr/include/zstd.h ] && [ -f /usr/include/zdict.h ] || missing+=(libzstd-dev)
+[ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
+command -v python3 >/dev/null || missing+=(python3)
+command -v make >/dev/null || missing+=(make)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift is not on PATH: install the Swift 6 toolchain first" >&2; exit 1; }
