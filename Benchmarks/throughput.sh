@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Items/s through external plugins (arith generator, always-right solver, echo checker) and stored bytes per
+# example with and without the zstd dictionary. Usage: Benchmarks/throughput.sh PATH/TO/flywheel [ITEMS]
+set -euo pipefail
+bin=${1:?usage: throughput.sh FLYWHEEL_BINARY [ITEMS]}
+items=${2:-3000}
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cat > "$work/bench.yaml" <<YAML
+name: bench
+seed: 1
+round_size: $items
+parallelism: 8
+heldout:
+  size: 50
+generator:
+  command: [python3, -u, $root/Fixtures/plugins/arith_gen.py]
+  workers: 2
+solver:
+  command: [python3, -u, $root/Fixtures/plugins/arith_solve.py, --base, "100"]
+  workers: 2
+checker:
+  command: [python3, -u, $root/Fixtures/plugins/echo_check.py]
+  workers: 2
+gate: always
+YAML
+store="$work/bench.sqlite"
+"$bin" round "$work/bench.yaml" --store "$store" >/dev/null 2>&1   # baseline
+for round in 1 2; do
+    start=$(date +%s%N)
+    "$bin" round "$work/bench.yaml" --store "$store" >/dev/null 2>&1
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    echo "round $round: $items items (generate+solve+check+store, plus 50 held-out) in $ms ms = $(( items * 1000 / ms )) items/s"
+done
+sqlite3 "$store" "SELECT CASE WHEN dictionary_id IS NULL THEN 'without dictionary' ELSE 'with dictionary   ' END,
+    count(*) || ' examples', printf('%.1f raw bytes', avg(raw_bytes)), printf('%.1f stored bytes per example', avg(length(payload)))
+    FROM examples GROUP BY dictionary_id IS NULL ORDER BY dictionary_id IS NULL DESC" | tr '|' ' '
+"$bin" verify-store "$work/bench.yaml" --store "$store"
