@@ -73,7 +73,7 @@ import Testing
 
 func runSQLite(_ path: String, _ sql: String) throws -> Int32 {
     var pid: pid_t = 0
-    let argv = ["sqlite3", path, sql].map { strdup($0) } + [nil]
+    let argv: [UnsafeMutablePointer<CChar>?] = ["sqlite3", path, sql].map { text in text.withCString { strdup($0) } } + [nil]
     defer { argv.forEach { free($0) } }
     guard posix_spawnp(&pid, "sqlite3", nil, nil, argv, environ) == 0 else { return -1 }
     var status: Int32 = 0

@@ -13,7 +13,7 @@ public enum Zstd {
         try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "set the level")
         try check(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1), "turn the checksum on")
         if let dictionary {
-            try dictionary.withUnsafeBytes { raw in
+            _ = try dictionary.withUnsafeBytes { raw in
                 try check(ZSTD_CCtx_loadDictionary(context, raw.baseAddress, raw.count), "load the dictionary")
             }
         }
@@ -37,7 +37,7 @@ public enum Zstd {
         guard let context = ZSTD_createDCtx() else { throw failure("could not allocate a decompression context") }
         defer { ZSTD_freeDCtx(context) }
         if let dictionary {
-            try dictionary.withUnsafeBytes { raw in
+            _ = try dictionary.withUnsafeBytes { raw in
                 try check(ZSTD_DCtx_loadDictionary(context, raw.baseAddress, raw.count), "load the dictionary")
             }
         }

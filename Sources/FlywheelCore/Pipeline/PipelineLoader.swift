@@ -171,7 +171,7 @@ struct PipelineReader {
     private func plugin(_ node: Node, _ key: String, extra: [String: (Node) throws -> Void]) throws
         -> PipelineConfig.Plugin
     {
-        let common: Set<String> = ["builtin", "command", "workers", "timeout", "max_response_bytes"]
+        let common: Set<String> = ["builtin", "command", "workers", "timeout", "startup_timeout", "max_response_bytes"]
         let section = try mapping(node, key, allowed: common.union(extra.keys))
         for (name, apply) in extra { if let value = section[name] { try apply(value) } }
         switch (section["builtin"], section["command"]) {
@@ -211,6 +211,9 @@ struct PipelineReader {
             if let value = section["workers"] { command.workers = try int(value, "\(key).workers", min: 1, max: 256) }
             if let value = section["timeout"] {
                 command.timeout = try double(value, "\(key).timeout", range: 0...86_400, exclusive: true)
+            }
+            if let value = section["startup_timeout"] {
+                command.startupTimeout = try double(value, "\(key).startup_timeout", range: 0...86_400)
             }
             if let value = section["max_response_bytes"] {
                 command.maxResponseBytes = try int(value, "\(key).max_response_bytes", min: 64, max: 1 << 30)

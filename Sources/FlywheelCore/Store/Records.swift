@@ -34,6 +34,22 @@ public struct RoundRecord: Sendable, Equatable {
     public var startedAt: String
     public var finishedAt: String?
     public var summary: RoundSummary?
+
+    public init(
+        round: Int, state: RoundState, solverVersion: Int64?, difficulty: Int, dataPolicy: String, gate: String,
+        learning: Bool, startedAt: String, finishedAt: String? = nil, summary: RoundSummary? = nil
+    ) {
+        self.round = round
+        self.state = state
+        self.solverVersion = solverVersion
+        self.difficulty = difficulty
+        self.dataPolicy = dataPolicy
+        self.gate = gate
+        self.learning = learning
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.summary = summary
+    }
 }
 
 public struct TaskRecord: Sendable, Equatable {
@@ -78,4 +94,12 @@ public struct StoredExample: Sendable, Codable, Equatable {
     public var reference: JSONValue?
     public var meta: JSONValue?
     public var trace: String?
+
+    public init(prompt: String, answer: String, reference: JSONValue?, meta: JSONValue?, trace: String?) {
+        self.prompt = prompt
+        self.answer = answer
+        self.reference = reference
+        self.meta = meta
+        self.trace = trace
+    }
 }

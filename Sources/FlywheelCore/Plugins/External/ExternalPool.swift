@@ -11,15 +11,20 @@ public struct ExternalCommand: Sendable, Equatable {
     public var workers: Int = 1
     /// Seconds a worker has to answer one request before it is killed and restarted.
     public var timeout: Double = 30
+    /// Seconds a new worker has on top of `timeout` for its first answer, to start up.
+    public var startupTimeout: Double = 10
     /// The longest response line accepted, in bytes.
     public var maxResponseBytes: Int = 1 << 20
 
-    public init(argv: [String], directory: String? = nil, workers: Int = 1, timeout: Double = 30,
-                maxResponseBytes: Int = 1 << 20) {
+    public init(
+        argv: [String], directory: String? = nil, workers: Int = 1, timeout: Double = 30, startupTimeout: Double = 10,
+        maxResponseBytes: Int = 1 << 20
+    ) {
         self.argv = argv
         self.directory = directory
         self.workers = workers
         self.timeout = timeout
+        self.startupTimeout = startupTimeout
         self.maxResponseBytes = maxResponseBytes
     }
 }
@@ -78,7 +83,8 @@ final class ExternalPool: Sendable {
                 return .failure(error)
             }
         }
-        let result = slot.process!.exchange(line, timeout: command.timeout, maxBytes: command.maxResponseBytes)
+        let result = slot.process!.exchange(
+            line, timeout: command.timeout, startup: command.startupTimeout, maxBytes: command.maxResponseBytes)
             .flatMap { Self.validate($0, id: id) }
         if case .failure(let failure) = result, failure.kind != .refused {
             // After a timeout, garbage or a stray id the stream can no longer be trusted: start afresh.

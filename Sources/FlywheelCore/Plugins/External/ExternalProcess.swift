@@ -21,6 +21,7 @@ final class ExternalProcess {
     private let stdoutFD: Int32
     private var buffer: [UInt8] = []
     private var exited = false
+    private var answered = false
 
     /// Starts `argv` in `directory`; the child's stderr lines go to `onStderr` from a background thread.
     init(argv: [String], directory: String?, onStderr: @escaping @Sendable (String) -> Void) throws(PluginFailure) {
@@ -84,7 +85,7 @@ final class ExternalProcess {
     }
 
     /// Writes one line and waits up to `timeout` seconds for one line back.
-    func exchange(_ line: Data, timeout: Double, maxBytes: Int) -> Result<Data, PluginFailure> {
+    func exchange(_ line: Data, timeout: Double, startup: Double, maxBytes: Int) -> Result<Data, PluginFailure> {
         if exited { return .failure(PluginFailure(.crash, "the worker had exited")) }
         var payload = line
         payload.append(0x0A)
@@ -101,7 +102,11 @@ final class ExternalProcess {
             return true
         }
         guard wrote else { return .failure(crashed("it closed its input")) }
-        return readLine(deadline: monotonicNow() + timeout, maxBytes: maxBytes)
+        // A fresh worker's first answer also pays for its start-up (an interpreter, imports, a model load).
+        let allowance = answered ? timeout : timeout + startup
+        let result = readLine(deadline: monotonicNow() + allowance, maxBytes: maxBytes)
+        answered = true
+        return result
     }
 
     private func readLine(deadline: Double, maxBytes: Int) -> Result<Data, PluginFailure> {
