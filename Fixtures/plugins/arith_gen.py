@@ -11,6 +11,8 @@ so the same seed always gives the same task.
 
 --dup-every K: on the train split, every seed with seed % K == 0 gets the
 fixed task "What is 2 + 2?" (reference "4"), so exact duplicates occur.
+
+--refuse-split SPLIT: every request of that split gets {"error": "generator refused"}.
 """
 import argparse
 import json
@@ -48,6 +50,8 @@ def generate(req, dup_every):
 def handle(req, args):
     if req.get("op") != "generate":
         raise BadRequest(f"unsupported op {req.get('op')!r}; this program serves 'generate'")
+    if args.refuse_split and req.get("split") == args.refuse_split:
+        raise BadRequest("generator refused")
     return {"id": req.get("id"), "task": generate(req, args.dup_every)}
 
 
@@ -55,6 +59,8 @@ def main():
     parser = argparse.ArgumentParser(description="Flywheel fixture: addition-task generator")
     parser.add_argument("--dup-every", type=int, default=0, metavar="K",
                         help="train split: seed %% K == 0 emits the fixed task 'What is 2 + 2?'")
+    parser.add_argument("--refuse-split", choices=["train", "heldout"],
+                        help="answer every request of this split with an error")
     args = parser.parse_args()
     if args.dup_every < 0:
         parser.error("--dup-every must be a positive integer (0 disables it)")

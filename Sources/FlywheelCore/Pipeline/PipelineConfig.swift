@@ -24,6 +24,8 @@ public struct PipelineConfig: Sendable {
         case builtin(String)
         /// A program speaking protocol v1.
         case external(ExternalCommand)
+        /// An OpenAI-compatible chat-completions endpoint (solvers only).
+        case openai(OpenAIConfig)
     }
 
     public struct Curriculum: Sendable, Equatable {
@@ -57,6 +59,8 @@ public struct PipelineConfig: Sendable {
     public var checker: Plugin
     /// Few-shot examples an external solver version carries.
     public var solverExamples: Int = 4
+    /// The solver's optional fine-tuning command (OpenAI-compatible solvers).
+    public var solverTrain: TrainCommand?
     /// Candidate programs the built-in listfn solver may try per task.
     public var solverBudget: Int = 20_000
     /// With `false` the candidate is the promoted version unchanged: the control run.

@@ -120,6 +120,8 @@ struct PipelineReader {
         let baseName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var solverExamples = 4
         var solverBudget = 20_000
+        var train: [String]?
+        var trainTimeout = 3600.0
         var config = PipelineConfig(
             name: try top["name"].map { try name($0) } ?? baseName, file: file,
             generator: try plugin(top["generator"]!, "generator", extra: [:]),
@@ -128,10 +130,23 @@ struct PipelineReader {
                 extra: [
                     "examples": { node in solverExamples = try int(node, "solver.examples", min: 0, max: 1000) },
                     "budget": { node in solverBudget = try int(node, "solver.budget", min: 1, max: 1_000_000_000) },
+                    "train": { node in train = try argv(node, "solver.train") },
+                    "train_timeout": { node in
+                        trainTimeout = try double(node, "solver.train_timeout", range: 0...1_000_000, exclusive: true)
+                    },
+                    "retries": { _ in }, "backoff": { _ in },
                 ]),
             checker: try plugin(top["checker"]!, "checker", extra: [:]))
         config.solverExamples = solverExamples
         config.solverBudget = solverBudget
+        if let train {
+            guard case .openai = config.solver else {
+                throw fail(top["solver"]!, "solver.train", "an `openai:` solver (external solvers train themselves)")
+            }
+            config.solverTrain = TrainCommand(argv: train, directory: directory, timeout: trainTimeout)
+        }
+        if case .openai = config.generator { throw fail(top["generator"]!, "generator", "`builtin:` or `command:`") }
+        if case .openai = config.checker { throw fail(top["checker"]!, "checker", "`builtin:` or `command:`") }
         if let node = top["seed"] { config.seed = UInt64(try int(node, "seed", min: 0, max: (1 << 53) - 1)) }
         if let node = top["rounds"] { config.rounds = try int(node, "rounds", min: 1, max: 10_000) }
         if let node = top["round_size"] { config.roundSize = try int(node, "round_size", min: 1, max: 10_000_000) }
@@ -171,9 +186,20 @@ struct PipelineReader {
     private func plugin(_ node: Node, _ key: String, extra: [String: (Node) throws -> Void]) throws
         -> PipelineConfig.Plugin
     {
-        let common: Set<String> = ["builtin", "command", "workers", "timeout", "startup_timeout", "max_response_bytes"]
+        let common: Set<String> = [
+            "builtin", "command", "openai", "workers", "timeout", "startup_timeout", "max_response_bytes",
+        ]
         let section = try mapping(node, key, allowed: common.union(extra.keys))
         for (name, apply) in extra { if let value = section[name] { try apply(value) } }
+        if let openai = section["openai"] {
+            guard key == "solver", section["builtin"] == nil, section["command"] == nil else {
+                throw fail(node, key, key == "solver" ? "exactly one of `builtin`, `command` or `openai`" : "`builtin: NAME` or `command: [PROGRAM, ARG…]`")
+            }
+            return .openai(try openAI(openai, section))
+        }
+        for name in ["retries", "backoff", "train", "train_timeout"] where section[name] != nil {
+            throw fail(section[name], "\(key).\(name)", "an `openai:` solver to apply to")
+        }
         switch (section["builtin"], section["command"]) {
         case (nil, nil), (.some, .some):
             throw fail(node, key, "exactly one of `builtin: NAME` or `command: [PROGRAM, ARG…]`")
@@ -186,28 +212,7 @@ struct PipelineReader {
             }
             return .builtin(name)
         case (nil, .some(let commandNode)):
-            guard case .sequence(let sequence) = commandNode, !sequence.isEmpty else {
-                throw fail(commandNode, "\(key).command", "a non-empty list: [PROGRAM, ARG…] (run without a shell)")
-            }
-            let argv = try sequence.map { element -> String in
-                guard case .scalar(let scalar) = element else {
-                    throw fail(element, "\(key).command", "a list of strings")
-                }
-                return scalar.string
-            }
-            var command = ExternalCommand(argv: argv, directory: directory)
-            if argv[0].contains("/") {
-                let program = URL(fileURLWithPath: argv[0], relativeTo: URL(fileURLWithPath: directory + "/")).path
-                guard FileManager.default.isExecutableFile(atPath: program) else {
-                    throw fail(commandNode, "\(key).command", "an executable program at \(program)")
-                }
-            }
-            for argument in argv.dropFirst() where argument.hasSuffix(".py") || argument.hasSuffix(".sh") {
-                let script = URL(fileURLWithPath: argument, relativeTo: URL(fileURLWithPath: directory + "/")).path
-                guard FileManager.default.fileExists(atPath: script) else {
-                    throw fail(commandNode, "\(key).command", "an existing script at \(script)")
-                }
-            }
+            var command = ExternalCommand(argv: try argv(commandNode, "\(key).command"), directory: directory)
             if let value = section["workers"] { command.workers = try int(value, "\(key).workers", min: 1, max: 256) }
             if let value = section["timeout"] {
                 command.timeout = try double(value, "\(key).timeout", range: 0...86_400, exclusive: true)
@@ -219,6 +224,114 @@ struct PipelineReader {
                 command.maxResponseBytes = try int(value, "\(key).max_response_bytes", min: 64, max: 1 << 30)
             }
             return .external(command)
+        }
+    }
+
+    /// A program and its arguments, run without a shell; relative program and script paths must exist.
+    private func argv(_ node: Node, _ key: String) throws -> [String] {
+        guard case .sequence(let sequence) = node, !sequence.isEmpty else {
+            throw fail(node, key, "a non-empty list: [PROGRAM, ARG…] (run without a shell)")
+        }
+        let argv = try sequence.map { element -> String in
+            guard case .scalar(let scalar) = element else { throw fail(element, key, "a list of strings") }
+            return scalar.string
+        }
+        let base = URL(fileURLWithPath: directory + "/")
+        if argv[0].contains("/") {
+            let program = URL(fileURLWithPath: argv[0], relativeTo: base).path
+            guard FileManager.default.isExecutableFile(atPath: program) else {
+                throw fail(node, key, "an executable program at \(program)")
+            }
+        }
+        for argument in argv.dropFirst() where argument.hasSuffix(".py") || argument.hasSuffix(".sh") {
+            let script = URL(fileURLWithPath: argument, relativeTo: base).path
+            guard FileManager.default.fileExists(atPath: script) else {
+                throw fail(node, key, "an existing script at \(script)")
+            }
+        }
+        return argv
+    }
+
+    private func openAI(_ node: Node, _ section: [String: Node]) throws -> OpenAIConfig {
+        let fields = try mapping(
+            node, "solver.openai",
+            allowed: [
+                "base_url", "base_url_env", "model", "api_key_env", "temperature", "max_tokens", "system", "template",
+                "extract", "extra_body",
+            ], required: ["model"])
+        guard (fields["base_url"] == nil) != (fields["base_url_env"] == nil) else {
+            throw fail(node, "solver.openai", "exactly one of `base_url` or `base_url_env`")
+        }
+        var config = OpenAIConfig(
+            baseURL: try fields["base_url"].map { try string($0, "solver.openai.base_url") } ?? "",
+            model: try string(fields["model"]!, "solver.openai.model"))
+        if let value = fields["base_url"], URL(string: config.baseURL)?.scheme?.hasPrefix("http") != true {
+            throw fail(value, "solver.openai.base_url", "an http(s) URL")
+        }
+        config.baseURLEnvironment = try fields["base_url_env"].map { try string($0, "solver.openai.base_url_env") }
+        config.apiKeyEnvironment = try fields["api_key_env"].map { try string($0, "solver.openai.api_key_env") }
+        if let value = fields["temperature"] {
+            config.temperature = try double(value, "solver.openai.temperature", range: 0...2)
+        }
+        if let value = fields["max_tokens"] { config.maxTokens = try int(value, "solver.openai.max_tokens", min: 1) }
+        if let value = fields["system"] { config.system = try string(value, "solver.openai.system") }
+        if let value = fields["template"] {
+            config.template = try string(value, "solver.openai.template")
+            guard config.template.contains("{prompt}") else {
+                throw fail(value, "solver.openai.template", "a template containing {prompt}")
+            }
+        }
+        if let value = fields["extract"] {
+            let text = try string(value, "solver.openai.extract")
+            switch text {
+            case "trim": config.extract = .trim
+            case "first_line": config.extract = .firstLine
+            case let pattern where pattern.hasPrefix("regex:"):
+                let expression = String(pattern.dropFirst("regex:".count)).trimmingCharacters(in: .whitespaces)
+                guard (try? NSRegularExpression(pattern: expression)) != nil else {
+                    throw fail(value, "solver.openai.extract", "a valid regular expression after `regex:`")
+                }
+                config.extract = .regex(expression)
+            default:
+                throw fail(value, "solver.openai.extract", "`trim`, `first_line` or `regex: PATTERN`")
+            }
+        }
+        if let value = fields["extra_body"] {
+            guard case .object(let object) = try json(value, "solver.openai.extra_body") else {
+                throw fail(value, "solver.openai.extra_body", "a mapping")
+            }
+            config.extraBody = object
+        }
+        if let value = section["workers"] { config.concurrency = try int(value, "solver.workers", min: 1, max: 256) }
+        if let value = section["timeout"] {
+            config.timeout = try double(value, "solver.timeout", range: 0...86_400, exclusive: true)
+        }
+        if let value = section["retries"] { config.retries = try int(value, "solver.retries", min: 0, max: 100) }
+        if let value = section["backoff"] { config.backoff = try double(value, "solver.backoff", range: 0...600) }
+        return config
+    }
+
+    private func json(_ node: Node, _ key: String) throws -> JSONValue {
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style == .plain {
+                if let value = node.bool { return .bool(value) }
+                if let value = node.int { return .number(Double(value)) }
+                if let value = node.float { return .number(value) }
+                if node.null != nil { return .null }
+            }
+            return .string(scalar.string)
+        case .mapping(let mapping):
+            var object: [String: JSONValue] = [:]
+            for (name, value) in mapping {
+                guard let name = name.string else { throw fail(name, key, "string keys") }
+                object[name] = try json(value, "\(key).\(name)")
+            }
+            return .object(object)
+        case .sequence(let sequence):
+            return .array(try sequence.map { try json($0, key) })
+        case .alias:
+            throw fail(node, key, "no aliases")
         }
     }
 

@@ -71,6 +71,10 @@ public struct PluginFailure: Error, Sendable, Equatable, CustomStringConvertible
         case wrongID = "wrong-id"
         /// The response line was longer than the cap.
         case tooLarge = "too-large"
+        /// An HTTP server answered with an error status (after any retries).
+        case http
+        /// An HTTP server could not be reached (after any retries).
+        case connection
     }
 
     public var kind: Kind

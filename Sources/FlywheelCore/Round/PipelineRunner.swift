@@ -21,8 +21,8 @@ public final class PipelineRunner: Sendable {
         self.config = config
         self.store = store
         self.log = log
-        generator = Self.makeGenerator(config.generator, log: log)
-        solver = Self.makeSolver(config, log: log)
+        generator = try Self.makeGenerator(config.generator, log: log)
+        solver = try Self.makeSolver(config, log: log)
         checker = try Self.makeChecker(config.checker, log: log)
         if let owner = try store.meta("pipeline"), owner != config.name {
             throw FlywheelError(
@@ -31,24 +31,38 @@ public final class PipelineRunner: Sendable {
         try store.setMeta("pipeline", config.name)
     }
 
-    private static func makeGenerator(_ plugin: PipelineConfig.Plugin, log: EventLog) -> any Generator {
+    private static func makeGenerator(_ plugin: PipelineConfig.Plugin, log: EventLog) throws -> any Generator {
         switch plugin {
         case .builtin: ListFnTaskGenerator()
         case .external(let command): ExternalGenerator(command: command, log: log)
+        case .openai: throw FlywheelError(.invalidPipeline, "an OpenAI-compatible endpoint can only be a solver")
         }
     }
 
-    private static func makeSolver(_ config: PipelineConfig, log: EventLog) -> any Solver {
+    private static func makeSolver(_ config: PipelineConfig, log: EventLog) throws -> any Solver {
         switch config.solver {
-        case .builtin: ListFnProgramSolver(budget: config.solverBudget)
-        case .external(let command): ExternalSolver(command: command, exampleCount: config.solverExamples, log: log)
+        case .builtin: return ListFnProgramSolver(budget: config.solverBudget)
+        case .external(let command):
+            return ExternalSolver(command: command, exampleCount: config.solverExamples, log: log)
+        case .openai(var settings):
+            if let variable = settings.baseURLEnvironment {
+                guard let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty else {
+                    throw FlywheelError(
+                        .usage, "\(config.file): `solver.openai.base_url_env` names \(variable), which is not set; "
+                            + "export it with the server's base URL (e.g. http://127.0.0.1:8080)")
+                }
+                settings.baseURL = value
+            }
+            return OpenAISolver(
+                config: settings, exampleCount: config.solverExamples, train: config.solverTrain, log: log)
         }
     }
 
     private static func makeChecker(_ plugin: PipelineConfig.Plugin, log: EventLog) throws -> any Checker {
         switch plugin {
-        case .builtin(let name): throw FlywheelError(.invalidPipeline, "no built-in checker `\(name)`")
         case .external(let command): ExternalChecker(command: command, log: log)
+        case .builtin(let name): throw FlywheelError(.invalidPipeline, "no built-in checker `\(name)`: use `command:`")
+        case .openai: throw FlywheelError(.invalidPipeline, "an OpenAI-compatible endpoint can only be a solver")
         }
     }
 
@@ -113,6 +127,14 @@ public final class PipelineRunner: Sendable {
 
     private func runBaseline() async throws -> RoundOutcome {
         try await generateHeldout()
+        let items = try store.heldoutItems()
+        guard items.contains(where: { $0.status == .kept }) else {
+            let errors = items.filter { $0.status == .error }
+            throw FlywheelError(
+                .runFailed,
+                "the generator produced no usable held-out task (\(errors.count) of \(items.count) failed"
+                    + (errors.first?.failure.map { ", e.g. \($0)" } ?? "") + "); fix the generator and run again")
+        }
         let version = try store.version(round: 0)
             ?? store.insertVersion(round: 0, parent: nil, state: solver.initialState)
         let (summary, evaluateSeconds) = try await evaluate(version, round: 0)

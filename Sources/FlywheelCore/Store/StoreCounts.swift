@@ -20,6 +20,15 @@ extension Store {
                 counts.generateSeconds += row["s"] ?? 0
             }
             counts.generated = counts.kept + counts.duplicates + counts.contaminated
+            if round == 0 {
+                // The baseline generates only the held-out set: its failures are round 0's generation errors.
+                for row in try Row.fetchAll(
+                    db, sql: "SELECT error_kind AS kind, count(*) AS n FROM heldout_items WHERE status = 'error' GROUP BY kind")
+                {
+                    counts.generationErrors += row["n"] as Int
+                    counts.errorsByKind[row["kind"] ?? "error", default: 0] += row["n"] as Int
+                }
+            }
             let attempts = try Row.fetchOne(
                 db,
                 sql: """
@@ -56,7 +65,7 @@ extension Store {
                             JOIN tasks t ON t.id = a.task_id WHERE t.round = ?1 AND v.error_kind IS NOT NULL)
                     GROUP BY error_kind
                     """, arguments: [round])
-            for row in kinds { counts.errorsByKind[row["kind"]] = row["n"] }
+            for row in kinds { counts.errorsByKind[row["kind"], default: 0] += row["n"] as Int }
             let storage = try Row.fetchOne(
                 db,
                 sql: """

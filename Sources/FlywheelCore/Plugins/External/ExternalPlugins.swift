@@ -32,11 +32,11 @@ public struct ExternalGenerator: Generator {
     public func shutdown() async { await pool.shutdown() }
 }
 
-/// A solver that is an external program (`op: solve`). Its learning is few-shot: a version's state holds the
-/// examples it is shown, chosen deterministically from the accepted data.
+/// A solver that is an external program (`op: solve`). Its learning is few-shot: a version carries a pool of
+/// accepted examples, and each request shows the task the `k` most relevant of them (`FewShot`).
 public struct ExternalSolver: Solver {
     let pool: ExternalPool
-    /// Few-shot examples a version carries.
+    /// Few-shot examples shown per task.
     let exampleCount: Int
 
     public init(command: ExternalCommand, exampleCount: Int, log: EventLog) {
@@ -44,7 +44,7 @@ public struct ExternalSolver: Solver {
         self.exampleCount = exampleCount
     }
 
-    public var initialState: JSONValue { .object(["examples": .array([])]) }
+    public var initialState: JSONValue { FewShot.state(pool: []) }
 
     public func solve(id: String, task: TaskSpec, attempt: Int, seed: UInt64, state: JSONValue) async
         -> Result<Solution, PluginFailure>
@@ -52,8 +52,11 @@ public struct ExternalSolver: Solver {
         let visible = task.withoutReference
         var taskObject: [String: JSONValue] = ["prompt": .string(visible.prompt)]
         if let meta = visible.meta { taskObject["meta"] = meta }
+        let examples = FewShot.select(FewShot.pool(in: state), for: visible, k: exampleCount).map {
+            JSONValue.object(["prompt": .string($0.prompt), "answer": .string($0.answer)])
+        }
         let request: [String: JSONValue] = [
-            "op": "solve", "task": .object(taskObject), "examples": state["examples"] ?? .array([]),
+            "op": "solve", "task": .object(taskObject), "examples": .array(examples),
             "attempt": .number(Double(attempt)), "seed": .number(Double(seed)),
         ]
         return await pool.request(request, id: id).flatMap { response in
@@ -65,10 +68,7 @@ public struct ExternalSolver: Solver {
     }
 
     public func learn(from examples: [Example], previous: JSONValue, round: Int) async throws -> JSONValue {
-        let chosen = examples.sorted { StableHash.fnv1a64($0.prompt.utf8) < StableHash.fnv1a64($1.prompt.utf8) }
-            .prefix(exampleCount)
-            .map { JSONValue.object(["prompt": .string($0.prompt), "answer": .string($0.answer)]) }
-        return .object(["examples": .array(Array(chosen))])
+        FewShot.state(pool: FewShot.pool(from: examples))
     }
 
     public func shutdown() async { await pool.shutdown() }

@@ -9,7 +9,7 @@ import Foundation
 @_silgen_name("pipe2")
 private func systemPipe2(_ descriptors: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
 @_silgen_name("posix_spawn_file_actions_addchdir_np")
-private func systemAddChdir(
+func systemAddChdir(
     _ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: UnsafePointer<CChar>
 ) -> Int32
 

@@ -1,0 +1,186 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Settings of the OpenAI-compatible solver (`solver: {openai: {…}}` in a pipeline file).
+public struct OpenAIConfig: Sendable, Equatable {
+    /// Where `/v1/chat/completions` lives, e.g. `http://127.0.0.1:8080`.
+    public var baseURL: String
+    /// When set, the base URL is read from this environment variable when the run starts (e.g. a test server's port).
+    public var baseURLEnvironment: String?
+    public var model: String
+    /// The environment variable holding the API key; the key itself is never in the pipeline file.
+    public var apiKeyEnvironment: String?
+    public var temperature: Double = 0
+    public var maxTokens: Int = 64
+    /// The system message; none when nil.
+    public var system: String?
+    /// The user message; `{prompt}` is replaced by the task's prompt.
+    public var template: String = "{prompt}"
+    /// How the answer is taken from the reply: `trim` (default), `first_line`, or a regex (first group if any).
+    public var extract: Extraction = .trim
+    /// Extra fields merged into each request body (e.g. `{cache_prompt: false}` for llama-server).
+    public var extraBody: [String: JSONValue] = [:]
+    /// Requests in flight at once.
+    public var concurrency: Int = 2
+    /// Seconds per HTTP request.
+    public var timeout: Double = 60
+    /// Retries after a 429, a 5xx or a connection error, with exponential backoff and jitter.
+    public var retries: Int = 4
+    /// The first backoff in seconds (doubled each retry, at most 30 s; `Retry-After` wins when given).
+    public var backoff: Double = 0.5
+
+    public enum Extraction: Sendable, Equatable {
+        case trim, firstLine
+        case regex(String)
+    }
+
+    public init(baseURL: String, model: String) {
+        self.baseURL = baseURL
+        self.model = model
+    }
+}
+
+/// A solver behind an OpenAI-compatible `/v1/chat/completions` endpoint (vLLM, llama-server, Ollama, TGI, hosted).
+/// It learns through few-shot examples retrieved from the accepted data (`FewShot`), and optionally through a
+/// `train` command that fine-tunes on the exported examples and answers with a new model name.
+public struct OpenAISolver: Solver {
+    let config: OpenAIConfig
+    let exampleCount: Int
+    let train: TrainCommand?
+    let log: EventLog
+    private let limiter: AsyncSemaphore
+    private let session: URLSession
+
+    public init(config: OpenAIConfig, exampleCount: Int, train: TrainCommand?, log: EventLog) {
+        self.config = config
+        self.exampleCount = exampleCount
+        self.train = train
+        self.log = log
+        limiter = AsyncSemaphore(permits: config.concurrency)
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = config.timeout
+        configuration.httpMaximumConnectionsPerHost = max(config.concurrency, 1)
+        session = URLSession(configuration: configuration)
+    }
+
+    public var initialState: JSONValue { FewShot.state(pool: []) }
+
+    public func solve(id: String, task: TaskSpec, attempt: Int, seed: UInt64, state: JSONValue) async
+        -> Result<Solution, PluginFailure>
+    {
+        let visible = task.withoutReference
+        var messages: [JSONValue] = []
+        if let system = config.system { messages.append(["role": "system", "content": .string(system)]) }
+        for example in FewShot.select(FewShot.pool(in: state), for: visible, k: exampleCount) {
+            messages.append(["role": "user", "content": .string(userMessage(example.prompt))])
+            messages.append(["role": "assistant", "content": .string(example.answer)])
+        }
+        messages.append(["role": "user", "content": .string(userMessage(visible.prompt))])
+        var body = config.extraBody
+        body["model"] = .string(state["model"]?.stringValue ?? config.model)
+        body["messages"] = .array(messages)
+        body["temperature"] = .number(config.temperature)
+        body["max_tokens"] = .number(Double(config.maxTokens))
+        body["seed"] = .number(Double(seed & 0x7FFF_FFFF))
+        let payload = JSONValue.object(body).encoded()
+        return await limiter.withPermit { await post(payload, id: id) }.flatMap(parse)
+    }
+
+    private func userMessage(_ prompt: String) -> String {
+        config.template.replacingOccurrences(of: "{prompt}", with: prompt)
+    }
+
+    /// POSTs with retries; the outcome of the last try decides.
+    private func post(_ payload: Data, id: String) async -> Result<Data, PluginFailure> {
+        guard let url = URL(string: config.baseURL.trimmingCharacters(in: ["/"]) + "/v1/chat/completions") else {
+            return .failure(PluginFailure(.malformed, "the base URL \(config.baseURL) is not a URL"))
+        }
+        var request = URLRequest(url: url, timeoutInterval: config.timeout)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        if let variable = config.apiKeyEnvironment, let key = ProcessInfo.processInfo.environment[variable] {
+            request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+        }
+        request.httpBody = payload
+        var failure = PluginFailure(.connection, "no request was made")
+        for attempt in 0...config.retries {
+            var retryAfter: Double?
+            do {
+                let (data, response) = try await session.data(for: request)
+                let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+                if status == 200 { return .success(data) }
+                let text = String(decoding: data.prefix(300), as: UTF8.self)
+                failure = PluginFailure(.http, "HTTP \(status): \(text)")
+                guard status == 429 || status >= 500 else { return .failure(failure) }
+                retryAfter = ((response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Retry-After"))
+                    .flatMap(Double.init)
+            } catch let error as URLError where error.code == .timedOut {
+                failure = PluginFailure(.timeout, "no response within \(config.timeout) s")
+            } catch {
+                failure = PluginFailure(.connection, "the request failed: \(error.localizedDescription)")
+            }
+            guard attempt < config.retries else { break }
+            let delay = retryAfter.map { min($0, 60) } ?? backoff(attempt: attempt, id: id)
+            log.event(
+                "openai.retry",
+                [("id", id), ("attempt", "\(attempt + 1)"), ("delay", String(format: "%.2f", delay)),
+                 ("error", failure.description)])
+            try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+        }
+        return .failure(failure)
+    }
+
+    /// Exponential backoff with jitter; the jitter is derived from the request id, not drawn.
+    func backoff(attempt: Int, id: String) -> Double {
+        let base = min(30, config.backoff * pow(2, Double(attempt)))
+        let unit = Double(StableHash.fnv1a64(Array("\(id)#\(attempt)".utf8)) % 1000) / 1000
+        return base * (0.5 + 0.5 * unit)
+    }
+
+    private func parse(_ data: Data) -> Result<Solution, PluginFailure> {
+        guard let response = try? JSONValue.parse(data) else {
+            return .failure(PluginFailure(.malformed, "the reply is not JSON: \(String(decoding: data.prefix(200), as: UTF8.self))"))
+        }
+        guard let content = response["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue else {
+            return .failure(PluginFailure(.malformed, "the reply has no choices[0].message.content"))
+        }
+        var usage: JSONValue?
+        if let reported = response["usage"] {
+            usage = [
+                "prompt_tokens": reported["prompt_tokens"] ?? 0, "completion_tokens": reported["completion_tokens"] ?? 0,
+            ]
+        }
+        return .success(Solution(answer: extract(content), trace: content, usage: usage))
+    }
+
+    func extract(_ content: String) -> String {
+        switch config.extract {
+        case .trim:
+            return content.trimmingCharacters(in: .whitespacesAndNewlines)
+        case .firstLine:
+            return content.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n", omittingEmptySubsequences: true)
+                .first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+        case .regex(let pattern):
+            guard let expression = try? NSRegularExpression(pattern: pattern),
+                let match = expression.firstMatch(in: content, range: NSRange(content.startIndex..., in: content))
+            else { return "" }
+            let range = match.numberOfRanges > 1 ? match.range(at: 1) : match.range
+            return Range(range, in: content).map { String(content[$0]) } ?? ""
+        }
+    }
+
+    public func learn(from examples: [Example], previous: JSONValue, round: Int) async throws -> JSONValue {
+        let pool = FewShot.pool(from: examples)
+        var model = previous["model"]?.stringValue
+        if let train {
+            model = try await train.run(examples: examples, round: round, log: log)
+        }
+        return FewShot.state(pool: pool, model: model)
+    }
+
+    public func shutdown() async {
+        session.invalidateAndCancel()
+    }
+}

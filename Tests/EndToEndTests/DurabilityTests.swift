@@ -1,0 +1,196 @@
+import Foundation
+import Testing
+
+@Suite("Durability")
+struct DurabilityTests {
+    /// Where the resumed run is killed: as soon as `query` on its store reaches `atLeast`.
+    struct KillPoint: Sendable {
+        var label: String
+        var query: String
+        var atLeast: Int
+    }
+
+    static func trainingAttempts(_ round: Int) -> String {
+        "select count(*) from attempts a join tasks t on t.id = a.task_id where t.round = \(round)"
+    }
+
+    static func heldoutResults(_ round: Int) -> String {
+        "select count(*) from heldout_results where round = \(round)"
+    }
+
+    static let killPoints = [
+        KillPoint(label: "round 0 held-out evaluation", query: heldoutResults(0), atLeast: 20),
+        KillPoint(label: "round 1 training, early", query: trainingAttempts(1), atLeast: 5),
+        KillPoint(label: "round 1 training, later", query: trainingAttempts(1), atLeast: 15),
+        KillPoint(label: "round 2 held-out evaluation", query: heldoutResults(2), atLeast: 20),
+        KillPoint(label: "round 3 training", query: trainingAttempts(3), atLeast: 10),
+    ]
+
+    /// Logs one line per solve request to LOG, then runs the real solver: `counting_solve.py LOG SCRIPT ARGS…`.
+    static let countingSolver = """
+        import json, os, runpy, sys
+
+        log = sys.argv.pop(1)
+        sys.argv = sys.argv[1:]
+
+        class Counted:
+            def __init__(self, lines):
+                self.lines = lines
+            def __iter__(self):
+                for raw in self.lines:
+                    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    os.write(fd, b"call\\n")
+                    os.close(fd)
+                    yield raw
+
+        class Stdin:
+            def __init__(self, real):
+                self.buffer = Counted(real.buffer)
+
+        sys.stdin = Stdin(sys.stdin)
+        runpy.run_path(sys.argv[0], run_name="__main__")
+        """
+
+    static let tables = [
+        "rounds", "tasks", "attempts", "verdicts", "examples", "dictionaries", "heldout_items", "heldout_results",
+        "solver_versions",
+    ]
+
+    /// The rows that must come out the same, in a stable order and without timings or timestamps.
+    static let contents = [
+        ("rounds", "select round, state, solver_version, difficulty, data_policy, gate from rounds order by round"),
+        (
+            "tasks",
+            "select round, idx, seed, difficulty, status, prompt, prompt_hash, error_kind from tasks order by 1, 2"
+        ),
+        (
+            "attempts",
+            """
+            select t.round, t.idx, a.attempt, a.seed, a.solver_version, a.answer, a.error_kind
+            from attempts a join tasks t on t.id = a.task_id order by 1, 2, 3
+            """
+        ),
+        (
+            "verdicts",
+            """
+            select t.round, t.idx, a.attempt, v.accept, v.score, v.reason, v.error_kind, v.checker
+            from verdicts v join attempts a on a.id = v.attempt_id join tasks t on t.id = a.task_id order by 1, 2, 3
+            """
+        ),
+        (
+            "examples",
+            """
+            select e.round, t.idx, a.attempt, e.raw_bytes, e.checksum
+            from examples e join attempts a on a.id = e.attempt_id join tasks t on t.id = a.task_id order by 1, 2, 3
+            """
+        ),
+        ("heldout_items", "select idx, seed, status, prompt, prompt_hash from heldout_items order by idx"),
+        (
+            "heldout_results",
+            "select round, idx, solver_version, answer, accept, score, error_kind from heldout_results order by 1, 2"
+        ),
+        ("solver_versions", "select round, parent, promoted, state from solver_versions order by round"),
+    ]
+
+    @Test(
+        "kill -9 at five points, verify-store after each, resume: the uninterrupted end state, no solver call redone"
+    )
+    func killAndResume() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let parallelism = 4
+        try sandbox.write("counting_solve.py", Self.countingSolver)
+        func pipeline(_ label: String) throws -> String {
+            var arith = ArithPipeline()
+            arith.parallelism = parallelism
+            arith.solver = [
+                "python3", "-u", sandbox.path("counting_solve.py"), sandbox.path("\(label).calls"),
+                Repository.plugin("arith_solve.py"), "--delay", "0.02",
+            ]
+            return try sandbox.write(arith, as: "\(label).yaml")
+        }
+        let referenceFile = try pipeline("reference")
+        let resumedFile = try pipeline("resumed")
+        let referenceStore = sandbox.path("reference.sqlite")
+        let resumedStore = sandbox.path("resumed.sqlite")
+        let resumedRun = ["run", resumedFile, "--rounds", "3", "--store", resumedStore]
+
+        // The uninterrupted reference runs alongside; both are deterministic.
+        async let referenceOutcome = sandbox.flywheel([
+            "run", referenceFile, "--rounds", "3", "--store", referenceStore,
+        ])
+
+        var kills = 0
+        var finished = false
+        for point in Self.killPoints {
+            let child = try sandbox.startFlywheel(resumedRun)
+            let outcome = await child.wait {
+                (await sandbox.poll(point.query, store: resumedStore) ?? 0) >= point.atLeast
+            }
+            guard outcome.killedBySIGKILL else {
+                #expect(outcome.exitCode == 0, "\(outcome)")
+                Issue.record("the run ended before the kill point \(point.label): \(outcome)")
+                finished = true
+                break
+            }
+            kills += 1
+            let verify = try await sandbox.flywheel(["verify-store", resumedFile, "--store", resumedStore])
+            #expect(verify.exitCode == 0, "after the kill in \(point.label): \(verify)")
+            #expect(verify.stdout.hasPrefix("ok"), "after the kill in \(point.label): \(verify)")
+            let (status, _) = try await sandbox.status(resumedFile, store: resumedStore)
+            #expect(status.rounds.last?.state == "running", "after the kill in \(point.label): \(status.rounds)")
+        }
+        if !finished {
+            let last = try await sandbox.flywheel(resumedRun)
+            #expect(last.exitCode == 0, "the resuming run: \(last)")
+        }
+        let reference = try await referenceOutcome
+        try #require(reference.exitCode == 0, "the reference run: \(reference)")
+
+        let (expected, _) = try await sandbox.status(referenceFile, store: referenceStore)
+        let (actual, _) = try await sandbox.status(resumedFile, store: resumedStore)
+        #expect(expected.rounds.map(\.round) == [0, 1, 2, 3])
+        #expect(expected.rounds.allSatisfy { $0.duplicates != nil && $0.contaminated != nil && $0.attempts != nil })
+        #expect(actual.rounds == expected.rounds)
+
+        for table in Self.tables {
+            let query = "select count(*) from \(table)"
+            let want = try await sandbox.sqlInt(query, store: referenceStore)
+            let got = try await sandbox.sqlInt(query, store: resumedStore)
+            #expect(got == want, "\(table): \(got) rows after resuming, \(want) uninterrupted")
+        }
+        for (label, query) in Self.contents {
+            let want = try await sandbox.sql(query, store: referenceStore)
+            let got = try await sandbox.sql(query, store: resumedStore)
+            let same = want == got
+            #expect(same, "\(label) differ: \(Self.firstDifference(want, got))")
+        }
+
+        // Every solver call of the reference became a row; the resumed run may repeat only the calls in flight at
+        // each kill (at most `parallelism` items are in flight), never a finished one.
+        let solverRows = try await sandbox.sqlInt(
+            "select (select count(*) from attempts) + (select count(*) from heldout_results)", store: referenceStore)
+        let referenceCalls = Self.lines(sandbox.path("reference.calls"))
+        let resumedCalls = Self.lines(sandbox.path("resumed.calls"))
+        #expect(referenceCalls == solverRows)
+        #expect(
+            resumedCalls <= referenceCalls + kills * parallelism,
+            "\(resumedCalls) solver calls over \(kills) kills, \(referenceCalls) uninterrupted")
+        #expect(kills == Self.killPoints.count)
+    }
+
+    static func lines(_ path: String) -> Int {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").count ?? 0
+    }
+
+    static func firstDifference(_ want: String, _ got: String) -> String {
+        let a = want.split(separator: "\n", omittingEmptySubsequences: false)
+        let b = got.split(separator: "\n", omittingEmptySubsequences: false)
+        for index in 0..<max(a.count, b.count) {
+            let x = index < a.count ? String(a[index]) : "<none>"
+            let y = index < b.count ? String(b[index]) : "<none>"
+            if x != y { return "row \(index + 1): uninterrupted \(x.prefix(300)) | resumed \(y.prefix(300))" }
+        }
+        return "none"
+    }
+}

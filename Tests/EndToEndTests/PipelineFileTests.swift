@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+@Suite("Pipeline files and usage")
+struct PipelineFileTests {
+    /// A fixture in Fixtures/pipelines/bad/, each one change away from Fixtures/pipelines/arith.yaml.
+    struct BadPipeline: Sendable, CustomTestStringConvertible {
+        var file: String
+        /// The line the error must point at, when there is one to point at.
+        var line: Int?
+        /// What stderr must say: the key and what was expected.
+        var says: [String]
+
+        init(_ file: String, line: Int?, _ says: String...) {
+            self.file = file
+            self.line = line
+            self.says = says
+        }
+
+        var testDescription: String { file }
+    }
+
+    static let badPipelines = [
+        BadPipeline("unknown-key.yaml", line: 4, "unknown key `round_sise`", "expected one of", "round_size"),
+        BadPipeline("unknown-nested-key.yaml", line: 11, "unknown key `solver.worker`", "workers"),
+        BadPipeline("round-size-not-integer.yaml", line: 4, "`round_size`", "expected an integer", "\"ten\""),
+        BadPipeline("round-size-zero.yaml", line: 4, "`round_size`", "expected an integer from 1", "\"0\""),
+        BadPipeline("alpha-out-of-range.yaml", line: 15, "`alpha`", "expected a number", "between 0", "\"1.5\""),
+        BadPipeline(
+            "gate-unknown.yaml", line: 15, "`gate`", "`always`", "`no-regression`", "`must-improve`", "\"sometimes\""),
+        BadPipeline("checker-missing.yaml", line: nil, "missing key `checker`"),
+        BadPipeline("checker-builtin-and-command.yaml", line: 11, "`checker`", "exactly one of", "builtin", "command"),
+        BadPipeline("command-not-a-list.yaml", line: 11, "`checker.command`", "list"),
+        BadPipeline(
+            "script-missing.yaml", line: 11, "`checker.command`", "existing script", "plugins/no_such_check.py"),
+        BadPipeline("invalid-yaml.yaml", line: nil, "not valid YAML"),
+        BadPipeline("empty.yaml", line: nil, "empty"),
+        BadPipeline("curriculum-band-reversed.yaml", line: 13, "`curriculum.band`", "LOW below HIGH"),
+        BadPipeline("heldout-not-a-mapping.yaml", line: 4, "`heldout`", "mapping", "\"60\""),
+        BadPipeline("learning-not-boolean.yaml", line: 6, "`learning`", "true or false", "\"maybe\""),
+        BadPipeline("solver-builtin-unknown.yaml", line: 9, "`solver.builtin`", "`listfn`", "\"gpt-5\""),
+        BadPipeline("timeout-negative.yaml", line: 12, "`checker.timeout`", "\"-5\""),
+    ]
+
+    @Test("the control fixture every bad one is derived from is valid")
+    func controlIsValid() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let outcome = try await sandbox.flywheel([
+            "status", Repository.pipeline("arith.yaml"), "--store", sandbox.store,
+        ])
+        #expect(outcome.exitCode == 0, "\(outcome)")
+    }
+
+    @Test(
+        "an invalid pipeline exits 78 naming the file, the line, the key and what was expected", arguments: badPipelines
+    )
+    func invalidPipeline(_ bad: BadPipeline) async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let file = Repository.pipeline("bad/" + bad.file)
+        for command in ["status", "run"] {
+            let outcome = try await sandbox.flywheel([command, file, "--store", sandbox.store])
+            #expect(outcome.exitCode == 78, "\(outcome)")
+            #expect(outcome.stderr.contains(file), "stderr must name \(file): \(outcome.stderr)")
+            if let line = bad.line {
+                #expect(
+                    outcome.stderr.contains("\(file):\(line):"), "stderr must point at line \(line): \(outcome.stderr)")
+            }
+            for text in bad.says {
+                #expect(outcome.stderr.contains(text), "stderr must say \(text.debugDescription): \(outcome.stderr)")
+            }
+            #expect(outcome.stdout.isEmpty, "\(outcome)")
+        }
+        #expect(
+            !FileManager.default.fileExists(atPath: sandbox.store), "a run of an invalid pipeline created the store")
+    }
+
+    @Test("a pipeline file that does not exist exits 78 naming it")
+    func missingPipeline() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let file = sandbox.path("no-such-pipeline.yaml")
+        for command in ["status", "run", "verify-store"] {
+            let outcome = try await sandbox.flywheel([command, file, "--store", sandbox.store])
+            #expect(outcome.exitCode == 78, "\(outcome)")
+            #expect(outcome.stderr.contains(file), "\(outcome)")
+        }
+    }
+
+    @Test(
+        "command-line mistakes exit 64",
+        arguments: [
+            ["run"],
+            ["run", "PIPELINE", "--rounds", "x"],
+            ["run", "PIPELINE", "--rounds"],
+            ["run", "PIPELINE", "--no-such-option"],
+            ["frobnicate", "PIPELINE"],
+            ["status"],
+        ])
+    func usageErrors(_ arguments: [String]) async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let pipeline = Repository.pipeline("arith.yaml")
+        let outcome = try await sandbox.flywheel(
+            arguments.map { $0 == "PIPELINE" ? pipeline : $0 } + ["--store", sandbox.store])
+        #expect(outcome.exitCode == 64, "\(outcome)")
+        #expect(!outcome.stderr.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: sandbox.store), "a usage error created the store")
+    }
+}
