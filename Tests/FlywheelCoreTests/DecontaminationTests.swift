@@ -138,4 +138,18 @@ struct ContaminationIndexTests {
         let empty = ContaminationIndex(heldoutPrompts: [])
         #expect(empty.check(Self.paragraph) == nil)
     }
+
+    @Test("Template text every held-out prompt carries is not contamination; content still is")
+    func templateWindowsAreIgnored() {
+        let template = "Find the function f on integer lists from these examples and answer with one program of the DSL."
+        let heldout = (0..<40).map { "\(template) f([\($0), \($0 + 1), 7, 9, 11, 13]) = [\($0 * 3), 5, 8, 13, 21, 34, 55]" }
+        let index = ContaminationIndex(heldoutPrompts: heldout, n: 13)
+        // Same template, new content: clean.
+        #expect(index.check("\(template) f([100, 200]) = [300]") == nil)
+        // Same template and a held-out item's content: caught by its content windows.
+        #expect(index.check("\(template) f([5, 6, 7, 9, 11, 13]) = [15, 5, 8, 13, 21, 34, 55] and more") == .sharedNGram(n: 13))
+        // Without the share limit every templated prompt would be flagged.
+        let strict = ContaminationIndex(heldoutPrompts: heldout, n: 13, boilerplateShare: 1)
+        #expect(strict.check("\(template) f([100, 200]) = [300]") == .sharedNGram(n: 13))
+    }
 }
