@@ -17,6 +17,7 @@ demo: build
 	$(BIN)/flywheel run Pipelines/listfn.yaml --rounds $(ROUNDS)
 
 test: build
+	@ops/install-deps.sh --test
 	FLYWHEEL_BIN=$(BIN)/flywheel $(SWIFT) test -c $(CONFIG) --disable-xctest
 
 bench: build

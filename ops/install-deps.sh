@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages Flywheel needs on Debian (idempotent: does nothing when all are present).
+# With --test, also what the test suites use (chromium, zstd).
 set -euo pipefail
 
 missing=()
@@ -8,6 +9,11 @@ missing=()
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v python3 >/dev/null || missing+=(python3)
 command -v make >/dev/null || missing+=(make)
+if [ "${1:-}" = "--test" ]; then
+    # The end-to-end suites also render the HTML report in a headless browser and read frames with zstd.
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v zstd >/dev/null || missing+=(zstd)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}" >&2

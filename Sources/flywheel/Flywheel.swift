@@ -10,7 +10,7 @@ struct Flywheel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flywheel",
         abstract: "Runs a synthetic-data flywheel: generate, solve, verify, store, learn, evaluate, decide.",
-        subcommands: [Run.self, Round.self, Status.self, VerifyStore.self])
+        subcommands: [Run.self, Round.self, Status.self, Report.self, Export.self, VerifyStore.self, Init.self])
 
     /// The one place errors become exit codes (SPEC §5).
     static func exitCode(for error: Error) -> Int32 {
@@ -21,6 +21,13 @@ struct Flywheel: AsyncParsableCommand {
         case .storeBusy: return 75
         case .corruptStore, .runFailed: return 1
         }
+    }
+
+    /// Whether the command line asked for JSON log lines, so that even a failure's last line is JSON.
+    static var jsonLogRequested: Bool {
+        let arguments = CommandLine.arguments
+        return arguments.contains("--log-format=json")
+            || zip(arguments, arguments.dropFirst()).contains { $0 == "--log-format" && $1 == "json" }
     }
 
     static func main() async {
@@ -34,8 +41,14 @@ struct Flywheel: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as FlywheelError {
-            FileHandle.standardError.write(Data("flywheel: \(error.message)\n".utf8))
-            Foundation.exit(exitCode(for: error))
+            let code = exitCode(for: error)
+            if jsonLogRequested {
+                EventLog(format: .json, interactive: false).event(
+                    "error", [("message", error.message), ("exit_code", "\(code)")])
+            } else {
+                FileHandle.standardError.write(Data("flywheel: \(error.message)\n".utf8))
+            }
+            Foundation.exit(code)
         } catch {
             exit(withError: error)
         }
@@ -74,6 +87,27 @@ struct RunOptions: ParsableArguments {
 
     @Flag(help: "Exit 3 when the gate rejects a round.")
     var failOnReject = false
+
+    @Option(
+        help: ArgumentHelp(
+            "After each committed round, write Prometheus metrics here, atomically (node_exporter textfile collector).",
+            valueName: "path"))
+    var metricsFile: String?
+
+    func validate() throws {
+        guard let metricsFile else { return }
+        let folder = URL(fileURLWithPath: metricsFile).deletingLastPathComponent().path
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            throw ValidationError("--metrics-file \(metricsFile): the folder \(folder) does not exist")
+        }
+    }
+
+    /// Writes the round's metrics when `--metrics-file` was given.
+    func writeMetrics(_ outcome: RoundOutcome, _ runner: PipelineRunner) throws {
+        guard let metricsFile else { return }
+        try RoundMetrics(pipeline: runner.config.name, outcome: outcome, store: runner.store).write(to: metricsFile)
+    }
 }
 
 /// Opens the store under its lock, runs `body` with a runner, and always stops the plugin workers.
@@ -82,9 +116,10 @@ func withRunner<T>(
 ) async throws -> T {
     var config = try options.load()
     if runOptions.noLearning { config.learning = false }
+    let log = try options.eventLog()
     let path = options.storePath(for: config)
     let lock = try StoreLock(storePath: path)
-    let runner = try PipelineRunner(config: config, store: try Store(path: path), log: try options.eventLog())
+    let runner = try PipelineRunner(config: config, store: try Store(path: path), log: log)
     do {
         let result = try await body(runner)
         await runner.shutdown()
@@ -116,9 +151,15 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Rounds after the baseline (default: the pipeline's `rounds`).")
     var rounds: Int?
 
+    func validate() throws {
+        if let rounds, rounds < 0 { throw ValidationError("--rounds takes a count ≥ 0, not \(rounds)") }
+    }
+
     func run() async throws {
         let outcomes = try await withRunner(options, runOptions) { runner in
-            let outcomes = try await runner.run(rounds: rounds ?? runner.config.rounds)
+            let outcomes = try await runner.run(rounds: rounds ?? runner.config.rounds) { outcome in
+                try runOptions.writeMetrics(outcome, runner)
+            }
             try printCurve(runner)
             return outcomes
         }
@@ -136,6 +177,7 @@ struct Round: AsyncParsableCommand {
     func run() async throws {
         let outcome = try await withRunner(options, runOptions) { runner in
             let outcome = try await runner.runRound()
+            try runOptions.writeMetrics(outcome, runner)
             try printCurve(runner)
             return outcome
         }

@@ -9,9 +9,9 @@ struct LockTests {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
         var arith = ArithPipeline()
-        arith.roundSize = 20
-        arith.heldoutSize = 30
-        arith.solver = Repository.python("arith_solve.py", "--delay", "0.05")
+        arith.roundSize = 40
+        arith.heldoutSize = 60
+        arith.solver = Repository.python("arith_solve.py", "--delay", "0.1")
         let pipeline = try sandbox.write(arith)
         let run = ["run", pipeline, "--rounds", "1", "--store", sandbox.store]
 

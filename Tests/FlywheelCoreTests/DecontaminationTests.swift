@@ -142,12 +142,20 @@ struct ContaminationIndexTests {
     @Test("Template text every held-out prompt carries is not contamination; content still is")
     func templateWindowsAreIgnored() {
         let template = "Find the function f on integer lists from these examples and answer with one program of the DSL."
-        let heldout = (0..<40).map { "\(template) f([\($0), \($0 + 1), 7, 9, 11, 13]) = [\($0 * 3), 5, 8, 13, 21, 34, 55]" }
+        // Content varies per item (numbers from a small congruential sequence), the template does not.
+        func content(_ i: Int) -> String {
+            let values = (1...7).map { (i * 7919 + $0 * 104_729) % 1000 }
+            return "f([\(values[0]), \(values[1]), \(values[2])]) = [\(values[3]), \(values[4]), \(values[5]), \(values[6])]"
+                + " f([\(values[6]), \(values[0])]) = [\(values[1] + values[2])]"
+                + " f([\(values[4]), \(values[5]), \(values[3])]) = [\(values[0] + values[6])]"
+        }
+        let heldout = (0..<40).map { "\(template) \(content($0))" }
         let index = ContaminationIndex(heldoutPrompts: heldout, n: 13)
         // Same template, new content: clean.
         #expect(index.check("\(template) f([100, 200]) = [300]") == nil)
         // Same template and a held-out item's content: caught by its content windows.
-        #expect(index.check("\(template) f([5, 6, 7, 9, 11, 13]) = [15, 5, 8, 13, 21, 34, 55] and more") == .sharedNGram(n: 13))
+        #expect(index.check("\(template) \(content(5)) and more") == .sharedNGram(n: 13))
+        #expect(index.check("Another preamble entirely. \(content(17))") == .sharedNGram(n: 13))
         // Without the share limit every templated prompt would be flagged.
         let strict = ContaminationIndex(heldoutPrompts: heldout, n: 13, boilerplateShare: 1)
         #expect(strict.check("\(template) f([100, 200]) = [300]") == .sharedNGram(n: 13))

@@ -7,7 +7,7 @@ import Testing
         ExternalChecker(
             command: ExternalCommand(
                 argv: ["python3", "-u", Repository.fixture("plugins/faulty_check.py"), "--mode", mode, "--every", "3"],
-                workers: 1, timeout: timeout, startupTimeout: 3, maxResponseBytes: maxBytes),
+                workers: 1, timeout: timeout, startupTimeout: 15, maxResponseBytes: maxBytes),
             log: .silent)
     }
 

@@ -79,10 +79,15 @@ public final class PipelineRunner: Sendable {
     }
 
     /// Runs rounds (resuming an interrupted one first) until `rounds` rounds after the baseline are committed.
-    public func run(rounds target: Int) async throws -> [RoundOutcome] {
+    /// - Parameter onCommit: called after each round commits (e.g. to write metrics).
+    public func run(
+        rounds target: Int, onCommit: (RoundOutcome) throws -> Void = { _ in }
+    ) async throws -> [RoundOutcome] {
         var outcomes: [RoundOutcome] = []
         while try committedRounds() < target || store.round(0)?.state != .promoted {
-            outcomes.append(try await runRound())
+            let outcome = try await runRound()
+            try onCommit(outcome)
+            outcomes.append(outcome)
         }
         return outcomes
     }
@@ -230,5 +235,5 @@ public final class PipelineRunner: Sendable {
         log.event("dictionary.trained", [("round", "\(round)"), ("bytes", "\(dictionary.count)")])
     }
 
-    static func now() -> String { Date().formatted(.iso8601) }
+    static func now() -> String { Timestamp.now() }
 }

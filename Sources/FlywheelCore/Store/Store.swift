@@ -329,7 +329,8 @@ public final class Store: Sendable {
         }
     }
 
-    /// Raw (decompressed) examples, selected by SQL over `examples e` joined with `rounds r`.
+    /// Raw (decompressed) examples, selected by SQL over `examples e` joined with `rounds r`, in task order
+    /// (round, index, attempt) — never in insertion order, which depends on which item finished first.
     public func exampleRows(where condition: String, _ arguments: StatementArguments = []) throws
         -> [(round: Int, attemptID: Int64, example: StoredExample)]
     {
@@ -339,7 +340,9 @@ public final class Store: Sendable {
                 db,
                 sql: """
                     SELECT e.round, e.attempt_id, e.payload, e.dictionary_id, e.checksum FROM examples e
-                    JOIN rounds r ON r.round = e.round WHERE \(condition) ORDER BY e.id
+                    JOIN rounds r ON r.round = e.round JOIN attempts a ON a.id = e.attempt_id
+                    JOIN tasks t ON t.id = a.task_id
+                    WHERE \(condition) ORDER BY e.round, t.idx, a.attempt
                     """, arguments: arguments
             ).map { row in
                 let raw = try ExampleCodec.decompress(

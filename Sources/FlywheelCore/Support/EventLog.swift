@@ -41,7 +41,7 @@ public final class EventLog: Sendable {
 
     public func event(_ name: String, _ fields: [(String, String)] = []) {
         let line: String
-        let time = Date().formatted(.iso8601)
+        let time = Timestamp.now()
         switch format {
         case .text:
             line = ([time, name] + fields.map { "\($0.0)=\(Self.quoted($0.1))" }).joined(separator: " ")

@@ -18,7 +18,8 @@ public struct OpenAIConfig: Sendable, Equatable {
     public var system: String?
     /// The user message; `{prompt}` is replaced by the task's prompt.
     public var template: String = "{prompt}"
-    /// How the answer is taken from the reply: `trim` (default), `first_line`, or a regex (first group if any).
+    /// How the answer is taken from the reply: `trim` (default), `first_line`, or a regex (its first group if it
+    /// has one, else the whole match; the first line when it does not match).
     public var extract: Extraction = .trim
     /// Extra fields merged into each request body (e.g. `{cache_prompt: false}` for llama-server).
     public var extraBody: [String: JSONValue] = [:]
@@ -160,15 +161,20 @@ public struct OpenAISolver: Solver {
         case .trim:
             return content.trimmingCharacters(in: .whitespacesAndNewlines)
         case .firstLine:
-            return content.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n", omittingEmptySubsequences: true)
-                .first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+            return Self.firstLine(content)
         case .regex(let pattern):
+            // No match falls back to the first line: a model that already answers tersely needs no extraction.
             guard let expression = try? NSRegularExpression(pattern: pattern),
-                let match = expression.firstMatch(in: content, range: NSRange(content.startIndex..., in: content))
-            else { return "" }
-            let range = match.numberOfRanges > 1 ? match.range(at: 1) : match.range
-            return Range(range, in: content).map { String(content[$0]) } ?? ""
+                let match = expression.firstMatch(in: content, range: NSRange(content.startIndex..., in: content)),
+                let range = Range(match.numberOfRanges > 1 ? match.range(at: 1) : match.range, in: content)
+            else { return Self.firstLine(content) }
+            return String(content[range])
         }
+    }
+
+    static func firstLine(_ content: String) -> String {
+        content.split(whereSeparator: \.isNewline).lazy.map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { !$0.isEmpty } ?? ""
     }
 
     public func learn(from examples: [Example], previous: JSONValue, round: Int) async throws -> JSONValue {

@@ -1,0 +1,81 @@
+/// Escaping for text that reaches a report. Tasks, answers and reasons come from plugins and models: they are
+/// hostile input, and nothing of theirs may become markup.
+public enum ReportEscaping {
+    /// Text for HTML element content (never attributes): `& < > " '` become entities, and invisible characters
+    /// (controls other than tab and newline, bidi and other format characters, line separators) are shown as
+    /// `U+XXXX` in a marked span, so the page shows what the bytes are.
+    public static func html(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            case "\n", "\t": out.unicodeScalars.append(scalar)
+            default:
+                if isInvisible(scalar) {
+                    out += "<span class=\"ctl\">\(codePoint(scalar))</span>"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Text for one Markdown table cell: the punctuation that makes inline markup (`` \ ` * _ | [ ] ~ $ ``) is
+    /// backslash-escaped, `& < >` become entities (so no raw HTML survives), a line break becomes `<br>`, a tab a
+    /// space, and invisible characters are shown as `` `U+XXXX` ``.
+    public static func markdownCell(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        var previous: Unicode.Scalar?
+        for scalar in text.unicodeScalars {
+            defer { previous = scalar }
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\\", "`", "*", "_", "|", "[", "]", "~", "$":
+                out += "\\"
+                out.unicodeScalars.append(scalar)
+            case "\n":
+                if previous != "\r" { out += "<br>" }
+            case "\r": out += "<br>"
+            case "\t": out += " "
+            default:
+                if isInvisible(scalar) {
+                    out += "`\(codePoint(scalar))`"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Controls (except tab and newline), format characters such as bidi overrides and zero-width spaces (except
+    /// the zero-width joiner emoji need), and line or paragraph separators.
+    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control: scalar != "\n" && scalar != "\t"
+        case .format: scalar.value != 0x200D
+        case .lineSeparator, .paragraphSeparator, .surrogate, .privateUse: true
+        default: false
+        }
+    }
+
+    static func codePoint(_ scalar: Unicode.Scalar) -> String {
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+    }
+
+    /// At most `limit` characters of `text`, with a note of how many were left out.
+    static func truncated(_ text: String, to limit: Int) -> (text: String, omitted: Int) {
+        guard text.count > limit else { return (text, 0) }
+        return (String(text.prefix(limit)), text.count - limit)
+    }
+}

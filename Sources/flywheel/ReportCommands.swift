@@ -1,0 +1,102 @@
+import ArgumentParser
+import FlywheelCore
+import Foundation
+
+/// Opens an existing store read-mostly; reports and exports never create one.
+private func existingStore(_ options: PipelineOptions) throws -> (PipelineConfig, Store) {
+    let config = try options.load()
+    return (config, try Store(path: options.storePath(for: config), create: false))
+}
+
+/// An absolute path for `--out`, relative paths against the current folder.
+private func outputPath(_ path: String) -> String {
+    URL(fileURLWithPath: path).standardizedFileURL.path
+}
+
+struct Report: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the quality report: HTML (self-contained), Markdown or JSON.",
+        discussion: """
+            Per round: held-out score with its 95% interval, the paired verdict against the last promoted round, \
+            the gate's decision, acceptance and error rates, duplicates and contamination dropped, difficulty, \
+            stage times, throughput, tokens, storage, and samples of accepted and rejected answers. \
+            A round still running is included and marked. See docs/reports.md.
+            """)
+
+    @OptionGroup var options: PipelineOptions
+
+    @Option(help: "The report file to write (atomically).")
+    var out: String
+
+    @Option(help: "html, md or json (default: from --out's extension, else html).")
+    var format: String?
+
+    @Option(help: "Accepted and rejected answers shown per round (each).")
+    var samples: Int = 5
+
+    func validate() throws {
+        if let format, ReportFormat(rawValue: format) == nil {
+            throw ValidationError("--format takes html, md or json, not \(format)")
+        }
+        if samples < 0 { throw ValidationError("--samples cannot be negative") }
+    }
+
+    func run() async throws {
+        let (config, store) = try existingStore(options)
+        let path = outputPath(out)
+        let chosen = format.flatMap(ReportFormat.init(rawValue:)) ?? ReportFormat(path: path)
+        let report = try QualityReport.build(pipeline: config.name, store: store, samples: samples)
+        try ReportFile.write(try report.rendered(chosen), to: path)
+        print("wrote \(chosen.rawValue) report of \(report.rounds.count) rounds to \(path)")
+    }
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export accepted examples of promoted rounds as JSONL for fine-tuning, with lineage.",
+        discussion: """
+            Never exports rejected, running or failed rounds, or held-out items. Prompt and answer are written \
+            exactly as stored. See docs/reports.md for the formats.
+            """)
+
+    @OptionGroup var options: PipelineOptions
+
+    @Option(help: "The JSONL file to write (atomically).")
+    var out: String
+
+    @Option(help: "Rounds to export, e.g. 1,2,5 (default: every promoted round); each must be promoted.")
+    var rounds: String?
+
+    @Option(help: "chat (messages) or prompt-completion.")
+    var format: String = ExportFormat.chat.rawValue
+
+    func parsedRounds() throws -> [Int]? {
+        guard let rounds else { return nil }
+        let parts = rounds.split(separator: ",", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        let numbers = parts.compactMap { Int($0) }
+        guard numbers.count == parts.count, !numbers.isEmpty, numbers.allSatisfy({ $0 >= 0 }) else {
+            throw ValidationError("--rounds takes round numbers separated by commas, e.g. 1,2,5, not \(rounds)")
+        }
+        return numbers
+    }
+
+    func validate() throws {
+        if ExportFormat(rawValue: format) == nil {
+            throw ValidationError("--format takes chat or prompt-completion, not \(format)")
+        }
+        _ = try parsedRounds()
+    }
+
+    func run() async throws {
+        let (_, store) = try existingStore(options)
+        let path = outputPath(out)
+        let summary = try ExampleExporter.export(
+            store: store, to: path, rounds: try parsedRounds(), format: ExportFormat(rawValue: format) ?? .chat)
+        let rounds =
+            summary.rounds.isEmpty
+            ? "no promoted rounds" : "rounds " + summary.rounds.map(String.init).joined(separator: ",")
+        print("exported \(summary.examples) examples (\(rounds)) to \(path)")
+    }
+}
