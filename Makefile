@@ -18,6 +18,7 @@ demo: build
 
 test: build
 	@ops/install-deps.sh --test
+	@ops/install-llm.sh
 	FLYWHEEL_BIN=$(BIN)/flywheel $(SWIFT) test -c $(CONFIG) --disable-xctest
 
 bench: build
