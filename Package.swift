@@ -22,6 +22,11 @@ let package = Package(
                 "CZstd", "ListFn",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            // The files `flywheel init` writes, compiled into the binary so a copied binary still has them.
+            resources: [
+                .embedInCode("Scaffold/Templates/pipeline.yaml"), .embedInCode("Scaffold/Templates/generate.py"),
+                .embedInCode("Scaffold/Templates/solve.py"), .embedInCode("Scaffold/Templates/check.py"),
             ]
         ),
         .executableTarget(

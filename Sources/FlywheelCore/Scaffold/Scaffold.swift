@@ -2,8 +2,8 @@ import Foundation
 
 /// What `flywheel init DIR` writes: a pipeline file and three protocol-v1 programs that run as they are.
 ///
-/// The templates are the one copy of these files: `examples/protocol/` is `flywheel init examples/protocol`'s
-/// output, and a test checks that it still is.
+/// The templates in `Scaffold/Templates/` are the one copy of these files, embedded in the binary;
+/// `examples/protocol` links to that folder.
 public struct Scaffold: Sendable {
     public struct File: Sendable, Equatable {
         /// The file name inside the folder.
