@@ -38,6 +38,8 @@ public enum Status {
             object["learned_from"] = .number(Double(summary.learnedFrom))
             object["tokens"] = .object([
                 "prompt": .number(Double(counts.promptTokens)), "completion": .number(Double(counts.completionTokens)),
+                "evaluation_prompt": .number(Double(counts.evaluationPromptTokens)),
+                "evaluation_completion": .number(Double(counts.evaluationCompletionTokens)),
             ])
             if let comparison = summary.vsPrevious {
                 object["vs_previous"] = .object([

@@ -14,8 +14,12 @@ public struct RoundSummary: Codable, Sendable, Equatable {
         public var accepted = 0
         /// Errors of every stage by kind (`timeout`, `crash`, `malformed`, …).
         public var errorsByKind: [String: Int] = [:]
+        /// Tokens of the training solves.
         public var promptTokens = 0
         public var completionTokens = 0
+        /// Tokens of the held-out evaluation.
+        public var evaluationPromptTokens = 0
+        public var evaluationCompletionTokens = 0
         /// Accepted examples and their bytes before and after compression.
         public var storedExamples = 0
         public var rawBytes = 0
@@ -61,7 +65,10 @@ public struct RoundSummary: Codable, Sendable, Equatable {
             ("heldout_n", Double(heldout.n)), ("heldout_score", heldout.score),
             ("heldout_ci_low", heldout.ci.first ?? 0), ("heldout_ci_high", heldout.ci.last ?? 0),
             ("difficulty", Double(difficulty)), ("prompt_tokens", Double(counts.promptTokens)),
-            ("completion_tokens", Double(counts.completionTokens)), ("stored_bytes", Double(counts.storedBytes)),
+            ("completion_tokens", Double(counts.completionTokens)),
+            ("evaluation_prompt_tokens", Double(counts.evaluationPromptTokens)),
+            ("evaluation_completion_tokens", Double(counts.evaluationCompletionTokens)),
+            ("stored_bytes", Double(counts.storedBytes)),
             ("raw_bytes", Double(counts.rawBytes)), ("generate_seconds", counts.generateSeconds),
             ("solve_seconds", counts.solveSeconds), ("check_seconds", counts.checkSeconds),
             ("learn_seconds", learnSeconds), ("evaluate_seconds", evaluateSeconds),

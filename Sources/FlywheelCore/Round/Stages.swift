@@ -100,6 +100,7 @@ extension PipelineRunner {
             case .failure(let failure): result.failure = failure
             case .success(let solution):
                 result.answer = solution.answer
+                result.usage = solution.usage
                 switch await checker.check(id: "r\(round)-hc\(item.index)", task: task, answer: solution.answer) {
                 case .failure(let failure): result.failure = failure
                 case .success(let judgement):

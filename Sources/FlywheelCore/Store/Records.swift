@@ -85,6 +85,8 @@ public struct HeldoutResult: Sendable, Equatable {
     public var score: Double
     public var reason: String?
     public var failure: PluginFailure?
+    /// The solver's token usage for this item, when it reports one.
+    public var usage: JSONValue? = nil
 }
 
 /// What an accepted example's zstd frame holds.

@@ -109,6 +109,9 @@ enum Schema {
                         PRIMARY KEY (round, name));
                     """)
         }
+        migrator.registerMigration("v2: held-out token usage") { db in
+            try db.execute(sql: "ALTER TABLE heldout_results ADD COLUMN usage TEXT")
+        }
         return migrator
     }
 }

@@ -392,7 +392,8 @@ public final class Store: Sendable {
                 .map { row in
                     HeldoutResult(
                         index: row["idx"], answer: row["answer"], accept: row["accept"], score: row["score"],
-                        reason: row["reason"], failure: Self.failure(row))
+                        reason: row["reason"], failure: Self.failure(row),
+                        usage: try (row["usage"] as String?).map(JSONValue.parse))
                 }
         }
     }
@@ -402,12 +403,12 @@ public final class Store: Sendable {
             try db.execute(
                 sql: """
                     INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,
-                                                error_kind, error)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                error_kind, error, usage)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     round, result.index, solverVersion, result.answer, result.accept, result.score, result.reason,
-                    result.failure?.kind.rawValue, result.failure?.message,
+                    result.failure?.kind.rawValue, result.failure?.message, result.usage.map(\.jsonText),
                 ])
         }
     }

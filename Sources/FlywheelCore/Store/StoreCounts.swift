@@ -72,6 +72,15 @@ extension Store {
                     SELECT count(*) AS n, coalesce(sum(raw_bytes), 0) AS raw, coalesce(sum(length(payload)), 0) AS stored
                     FROM examples WHERE round = ?
                     """, arguments: [round])!
+            let evaluation = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT coalesce(sum(json_extract(usage, '$.prompt_tokens')), 0) AS pt,
+                           coalesce(sum(json_extract(usage, '$.completion_tokens')), 0) AS ct
+                    FROM heldout_results WHERE round = ?
+                    """, arguments: [round])!
+            counts.evaluationPromptTokens = evaluation["pt"]
+            counts.evaluationCompletionTokens = evaluation["ct"]
             counts.storedExamples = storage["n"]
             counts.rawBytes = storage["raw"]
             counts.storedBytes = storage["stored"]
