@@ -21,8 +21,13 @@ test: build
 	@ops/install-llm.sh
 	FLYWHEEL_BIN=$(BIN)/flywheel $(SWIFT) test -c $(CONFIG) --disable-xctest
 
+# Enumerator candidates/s and a simulated 5-round run; the real 5-round listfn run, timed; store throughput and
+# bytes per example with and without the zstd dictionary.
 bench: build
 	$(BIN)/listfn-bench
+	rm -rf .build/bench && mkdir -p .build/bench
+	time $(BIN)/flywheel run Pipelines/listfn.yaml --rounds 5 --store .build/bench/listfn.sqlite 2>/dev/null
+	Benchmarks/throughput.sh $(BIN)/flywheel 3000
 
 clean:
 	rm -rf .build .flywheel

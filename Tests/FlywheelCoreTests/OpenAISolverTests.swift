@@ -229,4 +229,39 @@ final class FaultServer {
         let stats = try server.stats()
         #expect(stats["by_status"]?["500"] == stats["prompts"])
     }
+
+    @Test func theTrainHookGetsTheExamplesAndNamesTheNextModel() async throws {
+        let folder = TemporaryDirectory()
+        let script = folder.file("train.py")
+        // Counts the examples it was given, keeps a copy, and answers with a model name built from the count.
+        try """
+            import json, shutil, sys
+            rows = [json.loads(line) for line in open(sys.argv[1])]
+            shutil.copy(sys.argv[1], sys.argv[1] + ".seen")
+            shutil.copy(sys.argv[1], "seen.jsonl")
+            print("training on", len(rows), file=sys.stderr)
+            print("progress lines may come first")
+            print(f"tuned-{len(rows)}")
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        var config = OpenAIConfig(baseURL: "http://127.0.0.1:9", model: "base")
+        config.retries = 0
+        let solver = OpenAISolver(
+            config: config, exampleCount: 1,
+            train: TrainCommand(argv: ["python3", script], directory: folder.path, timeout: 60), log: .silent)
+        let examples = [Example(prompt: "a\nb", answer: "ü"), Example(prompt: "c", answer: "d")]
+        let state = try await solver.learn(from: examples, previous: solver.initialState, round: 1)
+        #expect(state["model"] == "tuned-2")
+        #expect(FewShot.pool(in: state).map(\.answer) == ["ü", "d"])
+        let seen = try String(contentsOfFile: folder.file("seen.jsonl"), encoding: .utf8)
+        let first = try JSONValue.parse(String(seen.split(separator: "\n")[0]))
+        #expect(first["messages"]?.arrayValue?.map { $0["content"] } == [.string("a\nb"), .string("ü")])
+
+        let failing = OpenAISolver(
+            config: config, exampleCount: 1,
+            train: TrainCommand(argv: ["python3", "-c", "import sys; sys.exit(4)"], directory: folder.path),
+            log: .silent)
+        await #expect(throws: FlywheelError.self) {
+            _ = try await failing.learn(from: examples, previous: failing.initialState, round: 1)
+        }
+    }
 }

@@ -39,7 +39,8 @@ public enum FewShot {
         return .object(object)
     }
 
-    static func pool(in state: JSONValue) -> [Example] {
+    /// The examples a version's state carries.
+    public static func pool(in state: JSONValue) -> [Example] {
         (state["examples"]?.arrayValue ?? []).compactMap { value in
             guard let prompt = value["prompt"]?.stringValue, let answer = value["answer"]?.stringValue else {
                 return nil
