@@ -4,7 +4,7 @@ CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 ROUNDS ?= 5
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo demo-llm test bench clean
 
 deps:
 	@ops/install-deps.sh
@@ -16,9 +16,18 @@ build: deps
 demo: build
 	$(BIN)/flywheel run Pipelines/listfn.yaml --rounds $(ROUNDS)
 
+# The real small LLM learning word tasks from its own verified answers, against a local llama-server that is
+# started on a free port and stopped by its PID.
+demo-llm: build
+	@ops/install-llm.sh
+	@set -a; eval "$$(ops/llm-server.sh start)"; set +a; \
+	$(BIN)/flywheel run Pipelines/words.yaml --rounds 3; status=$$?; \
+	ops/llm-server.sh stop "$$FLYWHEEL_LLM_PID"; exit $$status
+
 test: build
 	@ops/install-deps.sh --test
 	@ops/install-llm.sh
+	@ops/install-reasoning-gym.sh
 	FLYWHEEL_BIN=$(BIN)/flywheel $(SWIFT) test -c $(CONFIG) --disable-xctest
 
 # Enumerator candidates/s and a simulated 5-round run; the real 5-round listfn run, timed; store throughput and
