@@ -26,7 +26,7 @@ final class StageProgress: Sendable {
             return (state.done, state.accepted, state.errors, tenth > state.lastTenth ? tenth : nil)
         }
         log.progress("\(label) \(progressBar(done, of: total)) accepted \(acceptedSoFar) errors \(errorsSoFar)")
-        if let tenth, tenth < 10 {
+        if let tenth, tenth < 10, !log.drawsProgress {
             log.event("stage.progress", [("stage", label), ("done", "\(done)"), ("of", "\(total)")])
         }
     }

@@ -37,6 +37,9 @@ public final class EventLog: Sendable {
         self.sink = sink
     }
 
+    /// Whether a progress line is drawn (then periodic progress events are left out).
+    public var drawsProgress: Bool { interactive }
+
     public static let silent = EventLog(interactive: false, sink: { _ in })
 
     public func event(_ name: String, _ fields: [(String, String)] = []) {
