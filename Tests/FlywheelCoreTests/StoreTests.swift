@@ -80,3 +80,16 @@ func runSQLite(_ path: String, _ sql: String) throws -> Int32 {
     waitpid(pid, &status, 0)
     return (status >> 8) & 0xFF
 }
+
+@Suite struct RoundSummaryTests {
+    @Test func countsWrittenBeforeAFieldExistedStillDecode() throws {
+        let old = Data(#"{"generated": 5, "accepted": 2, "errorsByKind": {"timeout": 1}}"#.utf8)
+        let counts = try JSONDecoder().decode(RoundSummary.Counts.self, from: old)
+        #expect(counts.generated == 5 && counts.accepted == 2 && counts.errorsByKind == ["timeout": 1])
+        #expect(counts.evaluationCompletionTokens == 0)
+        var full = RoundSummary.Counts()
+        full.evaluationPromptTokens = 7
+        full.checkSeconds = 1.5
+        #expect(try JSONDecoder().decode(RoundSummary.Counts.self, from: JSONEncoder().encode(full)) == full)
+    }
+}

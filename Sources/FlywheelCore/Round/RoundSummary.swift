@@ -31,6 +31,35 @@ public struct RoundSummary: Codable, Sendable, Equatable {
 
         public init() {}
 
+        /// Counts stored before a field existed read it as 0: every field is optional in the JSON.
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
+                try container.decodeIfPresent(T.self, forKey: key) ?? fallback
+            }
+            generated = try value(.generated, 0)
+            kept = try value(.kept, 0)
+            duplicates = try value(.duplicates, 0)
+            contaminated = try value(.contaminated, 0)
+            generationErrors = try value(.generationErrors, 0)
+            attempts = try value(.attempts, 0)
+            solveErrors = try value(.solveErrors, 0)
+            checked = try value(.checked, 0)
+            checkErrors = try value(.checkErrors, 0)
+            accepted = try value(.accepted, 0)
+            errorsByKind = try value(.errorsByKind, [:])
+            promptTokens = try value(.promptTokens, 0)
+            completionTokens = try value(.completionTokens, 0)
+            evaluationPromptTokens = try value(.evaluationPromptTokens, 0)
+            evaluationCompletionTokens = try value(.evaluationCompletionTokens, 0)
+            storedExamples = try value(.storedExamples, 0)
+            rawBytes = try value(.rawBytes, 0)
+            storedBytes = try value(.storedBytes, 0)
+            generateSeconds = try value(.generateSeconds, 0)
+            solveSeconds = try value(.solveSeconds, 0)
+            checkSeconds = try value(.checkSeconds, 0)
+        }
+
         /// Accepted attempts over attempts made.
         public var acceptanceRate: Double { attempts == 0 ? 0 : Double(accepted) / Double(attempts) }
     }
