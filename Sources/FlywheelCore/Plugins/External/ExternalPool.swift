@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Synchronization
 
 /// How to run one external program: the argv (no shell), where, how many workers, and the limits of each request.
 public struct ExternalCommand: Sendable, Equatable {
@@ -42,7 +41,9 @@ final class ExternalPool: Sendable {
     let command: ExternalCommand
     private let log: EventLog
     private let slots: [Slot]
-    private let free: Mutex<(idle: [Int], waiters: [CheckedContinuation<Int, Never>])>
+    /// One permit per worker; holding one guarantees `idle` has a worker to take.
+    private let permits: AsyncSemaphore
+    private let idle: Locked<[Int]>
 
     init(name: String, command: ExternalCommand, log: EventLog) {
         self.name = name
@@ -50,7 +51,8 @@ final class ExternalPool: Sendable {
         self.log = log
         let count = max(1, command.workers)
         slots = (0..<count).map { Slot(label: "flywheel.\(name).\($0)") }
-        free = Mutex((Array((0..<count).reversed()), []))
+        permits = AsyncSemaphore(permits: count)
+        idle = Locked(Array((0..<count).reversed()))
     }
 
     /// Sends one request object and returns the response object, or why there is none.
@@ -58,15 +60,16 @@ final class ExternalPool: Sendable {
         var object = fields
         object["id"] = .string(id)
         let line = JSONValue.object(object).encoded()
-        let index = await acquire()
-        let slot = slots[index]
-        let result: Result<[String: JSONValue], PluginFailure> = await withCheckedContinuation { continuation in
-            slot.queue.async { [self] in
-                continuation.resume(returning: exchange(on: slot, index: index, line: line, id: id))
+        return await permits.withPermit {
+            let index = idle.withLock { $0.removeLast() }
+            defer { idle.withLock { $0.append(index) } }
+            let slot = slots[index]
+            return await withCheckedContinuation { continuation in
+                slot.queue.async { [self] in
+                    continuation.resume(returning: exchange(on: slot, index: index, line: line, id: id))
+                }
             }
         }
-        release(index)
-        return result
     }
 
     private func exchange(on slot: Slot, index: Int, line: Data, id: String)
@@ -107,28 +110,6 @@ final class ExternalPool: Sendable {
             return .failure(PluginFailure(.refused, error.stringValue ?? error.jsonText))
         }
         return .success(object)
-    }
-
-    private func acquire() async -> Int {
-        await withCheckedContinuation { continuation in
-            let index: Int? = free.withLock { state in
-                if let index = state.idle.popLast() { return index }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let index { continuation.resume(returning: index) }
-        }
-    }
-
-    private func release(_ index: Int) {
-        let waiter: CheckedContinuation<Int, Never>? = free.withLock { state in
-            if state.waiters.isEmpty {
-                state.idle.append(index)
-                return nil
-            }
-            return state.waiters.removeFirst()
-        }
-        waiter?.resume(returning: index)
     }
 
     /// Closes every worker's input and waits briefly for it to exit.

@@ -5,14 +5,6 @@ import Darwin
 #endif
 import Foundation
 
-// Glibc's module does not export these GNU additions; they are plain C functions with pointer arguments.
-@_silgen_name("pipe2")
-private func systemPipe2(_ descriptors: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
-@_silgen_name("posix_spawn_file_actions_addchdir_np")
-func systemAddChdir(
-    _ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: UnsafePointer<CChar>
-) -> Int32
-
 /// One long-lived child started from an argv list (no shell) with pipes on stdin, stdout and stderr.
 /// Every call blocks: the pool drives it from its own dispatch queue, never from the cooperative thread pool.
 final class ExternalProcess {
@@ -25,7 +17,6 @@ final class ExternalProcess {
 
     /// Starts `argv` in `directory`; the child's stderr lines go to `onStderr` from a background thread.
     init(argv: [String], directory: String?, onStderr: @escaping @Sendable (String) -> Void) throws(PluginFailure) {
-        precondition(!argv.isEmpty)
         var input: [Int32] = [0, 0]
         var output: [Int32] = [0, 0]
         var errors: [Int32] = [0, 0]
@@ -34,41 +25,22 @@ final class ExternalProcess {
         else {
             throw PluginFailure(.crash, "could not create pipes: \(String(cString: strerror(errno)))")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
-        if let directory { _ = systemAddChdir(&actions, directory) }
-
-        // The parent ignores SIGPIPE; the child gets the default dispositions and an empty mask back.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGPIPE)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-        let cArguments = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        var child: pid_t = 0
-        let status = posix_spawnp(&child, argv[0], &actions, &attributes, cArguments, environ)
+        let started = Spawn.start(argv, directory: directory) { actions in
+            posix_spawn_file_actions_adddup2(&actions, input[0], 0)
+            posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+        }
         close(input[0])
         close(output[1])
         close(errors[1])
-        guard status == 0 else {
+        switch started {
+        case .success(let child): pid = child
+        case .failure(let error):
             close(input[1])
             close(output[0])
             close(errors[0])
-            throw PluginFailure(.crash, "could not start `\(argv[0])`: \(String(cString: strerror(status)))")
+            throw PluginFailure(.crash, error.message)
         }
-        pid = child
         stdinFD = input[1]
         stdoutFD = output[0]
         let stderrFD = errors[0]
@@ -187,8 +159,7 @@ final class ExternalProcess {
         repeat { result = waitpid(pid, &status, wait ? 0 : WNOHANG) } while result < 0 && errno == EINTR
         guard result == pid else { return "still running" }
         exited = true
-        let signal = status & 0x7F
-        return signal == 0 ? "exit status \((status >> 8) & 0xFF)" : "killed by signal \(signal)"
+        return Spawn.describe(status: status)
     }
 
     private static func forwardLines(from fd: Int32, to sink: @Sendable (String) -> Void) {

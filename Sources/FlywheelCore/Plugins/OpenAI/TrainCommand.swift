@@ -74,19 +74,15 @@ enum ChildProcess {
     {
         let stdoutPath = output + ".stdout"
         let stderrPath = output + ".stderr"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        if let directory { _ = systemAddChdir(&actions, directory) }
-        let cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { text in text.withCString { strdup($0) } } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, argv[0], &actions, nil, cArguments, environ)
-        guard spawned == 0 else {
-            throw FlywheelError(.runFailed, "could not start `\(argv[0])`: \(String(cString: strerror(spawned)))")
+        let started = Spawn.start(argv, directory: directory) { actions in
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        }
+        let pid: pid_t
+        switch started {
+        case .success(let child): pid = child
+        case .failure(let error): throw FlywheelError(.runFailed, error.message)
         }
         let deadline = monotonicNow() + timeout
         var status: Int32 = 0
@@ -99,10 +95,9 @@ enum ChildProcess {
             usleep(20_000)
         }
         let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
-        let signal = status & 0x7F
         return Result(
-            status: signal == 0 ? (status >> 8) & 0xFF : -1,
-            describedStatus: killed ? "killed after \(timeout) s" : signal == 0 ? "exit status \((status >> 8) & 0xFF)" : "signal \(signal)",
+            status: Spawn.exitCode(status: status) ?? -1,
+            describedStatus: killed ? "killed after \(timeout) s" : Spawn.describe(status: status),
             stdout: read(stdoutPath), stderr: read(stderrPath))
     }
 }
