@@ -224,9 +224,11 @@ public final class PipelineRunner: Sendable {
     }
 
     private func trainDictionaryIfDue(round: Int) throws {
-        guard try store.currentDictionary() == nil else { return }
+        // Counted before anything is decompressed: most rounds start with too few examples or a dictionary.
+        guard try store.currentDictionary() == nil,
+            try store.committedExampleCount() >= ExampleCodec.dictionaryThreshold
+        else { return }
         let committed = try store.exampleRows(where: "r.state IN ('promoted', 'rejected')")
-        guard committed.count >= ExampleCodec.dictionaryThreshold else { return }
         guard let dictionary = ExampleCodec.trainDictionary(on: committed.map(\.example)) else {
             log.event("dictionary.skipped", [("samples", "\(committed.count)")])
             return

@@ -353,8 +353,16 @@ public final class Store: Sendable {
         }
     }
 
-    public func exampleCount() throws -> Int {
-        try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM examples") ?? 0 }
+    /// Examples of committed (promoted or rejected) rounds.
+    public func committedExampleCount() throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) FROM examples e JOIN rounds r ON r.round = e.round
+                    WHERE r.state IN ('promoted', 'rejected')
+                    """) ?? 0
+        }
     }
 
     // MARK: Held-out set
