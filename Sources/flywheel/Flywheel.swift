@@ -104,35 +104,39 @@ struct RunOptions: ParsableArguments {
     }
 
     /// Writes the round's metrics when `--metrics-file` was given.
-    func writeMetrics(_ outcome: RoundOutcome, _ runner: PipelineRunner) throws {
+    func writeMetrics(_ outcome: RoundOutcome, pipeline: String, store: Store) throws {
         guard let metricsFile else { return }
-        try RoundMetrics(pipeline: runner.config.name, outcome: outcome, store: runner.store).write(to: metricsFile)
+        try RoundMetrics(pipeline: pipeline, outcome: outcome, store: store).write(to: metricsFile)
     }
 }
 
-/// Opens the store under its lock, runs `body` with a runner, and always stops the plugin workers.
-func withRunner<T>(
-    _ options: PipelineOptions, _ runOptions: RunOptions, _ body: (PipelineRunner) async throws -> T
+/// Loads the pipeline, opens its store under the lock, makes the plugins and the engine, runs `body`, and always
+/// stops the plugin workers.
+func withEngine<T>(
+    _ options: PipelineOptions, _ runOptions: RunOptions, _ body: (PipelineConfig, RoundEngine) async throws -> T
 ) async throws -> T {
     var config = try options.load()
-    if runOptions.noLearning { config.learning = false }
+    if runOptions.noLearning { config.settings.learning = false }
     let log = try options.eventLog()
     let path = options.storePath(for: config)
     let lock = try StoreLock(storePath: path)
-    let runner = try PipelineRunner(config: config, store: try Store(path: path), log: log)
+    let store = try Store(path: path)
+    try store.claim(for: config.name)
+    let plugins = try Plugins(config, log: log)
+    let engine = RoundEngine(store: store, plugins: plugins, settings: config.settings, log: log)
     do {
-        let result = try await body(runner)
-        await runner.shutdown()
+        let result = try await body(config, engine)
+        await plugins.shutdown()
         withExtendedLifetime(lock) {}
         return result
     } catch {
-        await runner.shutdown()
+        await plugins.shutdown()
         throw error
     }
 }
 
-func printCurve(_ runner: PipelineRunner) throws {
-    print(FlywheelCore.Status.table(try FlywheelCore.Status.json(pipeline: runner.config.name, store: runner.store)))
+func printCurve(_ config: PipelineConfig, _ store: Store) throws {
+    print(try FlywheelCore.Status(pipeline: config.name, store: store).table())
 }
 
 func rejectExit(_ outcomes: [RoundOutcome], _ options: RunOptions) throws {
@@ -156,11 +160,11 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let outcomes = try await withRunner(options, runOptions) { runner in
-            let outcomes = try await runner.run(rounds: rounds ?? runner.config.rounds) { outcome in
-                try runOptions.writeMetrics(outcome, runner)
+        let outcomes = try await withEngine(options, runOptions) { config, engine in
+            let outcomes = try await engine.run(rounds: rounds ?? config.rounds) { outcome in
+                try runOptions.writeMetrics(outcome, pipeline: config.name, store: engine.store)
             }
-            try printCurve(runner)
+            try printCurve(config, engine.store)
             return outcomes
         }
         try rejectExit(outcomes, runOptions)
@@ -175,10 +179,10 @@ struct Round: AsyncParsableCommand {
     @OptionGroup var runOptions: RunOptions
 
     func run() async throws {
-        let outcome = try await withRunner(options, runOptions) { runner in
-            let outcome = try await runner.runRound()
-            try runOptions.writeMetrics(outcome, runner)
-            try printCurve(runner)
+        let outcome = try await withEngine(options, runOptions) { config, engine in
+            let outcome = try await engine.runRound()
+            try runOptions.writeMetrics(outcome, pipeline: config.name, store: engine.store)
+            try printCurve(config, engine.store)
             return outcome
         }
         try rejectExit([outcome], runOptions)
@@ -197,8 +201,8 @@ struct Status: AsyncParsableCommand {
         let config = try options.load()
         let path = options.storePath(for: config)
         let store = FileManager.default.fileExists(atPath: path) ? try Store(path: path, create: false) : nil
-        let status = try FlywheelCore.Status.json(pipeline: config.name, store: store)
-        print(json ? status.jsonText : FlywheelCore.Status.table(status))
+        let status = try FlywheelCore.Status(pipeline: config.name, store: store)
+        print(json ? try status.json() : status.table())
     }
 }
 

@@ -1,6 +1,5 @@
 import FlywheelCore
 import Foundation
-import GRDB
 import Testing
 
 @Suite struct ExportTests {
@@ -92,9 +91,9 @@ import Testing
     /// Round 1 improves and is promoted; round 2's solver stops improving and must-improve rejects it.
     @Test func aRejectedRoundsExamplesAreNeverExported() async throws {
         let folder = TemporaryDirectory()
-        func runner(gain: Int) throws -> PipelineRunner {
-            let file = folder.file("arith.yaml")
-            try """
+        func run(gain: Int) throws -> PipelineRun {
+            try PipelineRun(
+                """
             name: arith
             seed: 11
             round_size: 40
@@ -105,22 +104,15 @@ import Testing
               examples: 3
             checker: {command: [\(RoundIntegrationTests.plugin("exact_check.py"))]}
             gate: must-improve
-            """.write(toFile: file, atomically: true, encoding: .utf8)
-            return try PipelineRunner(
-                config: try PipelineConfig.load(path: file), store: try Store(path: folder.file("store.sqlite")),
-                log: .silent)
+            """, in: folder)
         }
-        let improving = try runner(gain: 20)
-        _ = try await improving.runRound()
-        let one = try await improving.runRound()
-        await improving.shutdown()
-        let flat = try runner(gain: 0)
-        let two = try await flat.runRound()
-        await flat.shutdown()
+        let one = try await run(gain: 20).rounds(1)[1]
+        let flat = try run(gain: 0)
+        let two = try await flat.engine.runRound()
+        await flat.plugins.shutdown()
         try #require(one.state == .promoted && two.state == .rejected, "\(one.state) \(two.state)")
         let store = flat.store
-        let stored = try store.exampleRows(where: "1")
-        let roundTwo = Set(stored.filter { $0.round == 2 }.map(\.example.prompt))
+        let roundTwo = Set(try store.examples(.round(2)).map(\.prompt))
         try #require(!roundTwo.isEmpty)
 
         let out = folder.file("export.jsonl")
@@ -130,19 +122,10 @@ import Testing
         #expect(lines.count == one.summary.counts.accepted && summary.examples == lines.count)
 
         let heldout = Set(try store.heldoutItems().compactMap(\.task?.prompt))
-        let expected = Dictionary(
-            uniqueKeysWithValues: stored.filter { $0.round == 1 }.map { ($0.example.prompt, $0.example.answer) })
-        let versions = try store.read { db in
-            try Dictionary(
-                uniqueKeysWithValues: Row.fetchAll(
-                    db,
-                    sql:
-                        """
-                        SELECT t.idx, a.solver_version FROM attempts a JOIN tasks t ON t.id = a.task_id
-                        WHERE t.round = 1
-                        """
-                ).map { ($0["idx"] as Int, $0["solver_version"] as Int64) })
-        }
+        let expected = Dictionary(uniqueKeysWithValues: try store.examples(.round(1)).map { ($0.prompt, $0.answer) })
+        let taskIndex = Dictionary(uniqueKeysWithValues: try store.tasks(round: 1).map { ($0.id, $0.index) })
+        let versions = Dictionary(
+            uniqueKeysWithValues: try store.attempts(round: 1).map { (taskIndex[$0.taskID]!, $0.solverVersion) })
         var seen = Set<String>()
         for line in lines {
             let messages = try #require(line["messages"] as? [[String: String]])

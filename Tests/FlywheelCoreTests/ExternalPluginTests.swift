@@ -68,14 +68,13 @@ import Testing
         #expect(failure.kind == .crash)
     }
 
-    @Test func theSolverNeverSeesTheReference() async {
+    @Test func theSolverNeverSeesTheReference() async throws {
         // arith_solve.py refuses any task that carries a reference.
         let solver = ExternalSolver(
             command: ExternalCommand(argv: ["python3", "-u", Repository.fixture("plugins/arith_solve.py"), "--base", "100"]),
             exampleCount: 2, log: .silent)
-        let result = await solver.solve(
-            id: "s", task: TaskSpec(prompt: "What is 2 + 3?", reference: "5"), attempt: 0, seed: 1,
-            state: solver.initialState)
+        let request = SolveRequest(id: "s", task: TaskSpec(prompt: "What is 2 + 3?", reference: "5"), attempt: 0, seed: 1)
+        let result = await solver.solve(request, with: try solver.prepare(solver.initialState))
         #expect((try? result.get())?.answer == "5")
         await solver.shutdown()
     }

@@ -4,11 +4,11 @@ import Testing
 
 @Suite("Prometheus metrics")
 struct MetricsTests {
-    /// A committed training round; `RoundSummary` has no public initializer, so it is decoded as the store does.
+    /// A committed training round.
     static func summary(
         round: Int = 3, errors: [String: Int] = ["timeout": 2, "malformed": 1], verdict: Verdict? = .improved
     ) throws -> RoundSummary {
-        var counts = RoundSummary.Counts()
+        var counts = RoundCounts()
         counts.generated = 100
         counts.kept = 90
         counts.duplicates = 7
@@ -22,22 +22,15 @@ struct MetricsTests {
         counts.promptTokens = 1234
         counts.rawBytes = 4000
         counts.storedBytes = 1000
-        func object<T: Encodable>(_ value: T) throws -> Any {
-            try JSONSerialization.jsonObject(with: JSONEncoder().encode(value))
-        }
-        var fields: [String: Any] = [
-            "round": round, "difficulty": 2, "dataPolicy": "accumulate", "gate": "no-regression", "learning": true,
-            "solverVersion": 3, "candidateVersion": 4, "counts": try object(counts),
-            "heldout": try object(HeldoutSummary(n: 100, score: 0.62, ci: [0.52, 0.71], method: "wilson")),
-            "heldoutErrors": 0, "learnedFrom": 45, "learnSeconds": 1.5, "evaluateSeconds": 4,
-        ]
-        if let verdict {
-            fields["vsPrevious"] = try object(
+        return RoundSummary(
+            round: round, difficulty: 2, dataPolicy: .accumulate, gate: .noRegression, learning: true,
+            solverVersion: 3, candidateVersion: 4, counts: counts,
+            heldout: HeldoutSummary(n: 100, score: 0.62, ci: [0.52, 0.71], method: .wilson), heldoutErrors: 0,
+            vsPrevious: verdict.map {
                 PairedComparison(
-                    b: 2, c: 11, pValue: 0.0225, verdict: verdict, method: "mcnemar-exact", meanDifference: 0.09))
-            fields["comparedWithRound"] = round - 1
-        }
-        return try JSONDecoder().decode(RoundSummary.self, from: JSONSerialization.data(withJSONObject: fields))
+                    round: round - 1, b: 2, c: 11, pValue: 0.0225, verdict: $0, method: .mcnemarExact,
+                    meanDifference: 0.09)
+            }, learnedFrom: 45, learnSeconds: 1.5, evaluateSeconds: 4)
     }
 
     static func metrics(pipeline: String = "arith", state: RoundState = .promoted) throws -> RoundMetrics {

@@ -60,13 +60,14 @@ final class FaultServer {
         config.backoff = 0.05
         config.timeout = 5
         adjust(&config)
-        return OpenAISolver(config: config, exampleCount: 2, train: nil, log: .silent)
+        config.examples = 2
+        return OpenAISolver(config: config, log: .silent)
     }
 
     @Test func answersCountTokensAndNeverSendTheReference() async throws {
         let server = try FaultServer(mode: "ok")
         let solver = solver(server)
-        let result = await solver.solve(id: "a", task: task, attempt: 0, seed: 1, state: solver.initialState)
+        let result = await ask(solver, "a", task)
         let solution = try result.get()
         #expect(solution.answer == "SHOUT THIS")
         #expect(solution.usage?["completion_tokens"] == .number(2))
@@ -82,10 +83,9 @@ final class FaultServer {
             Example(prompt: "loud", answer: "LOUD", meta: .object(["family": "upper"])),
         ]
         let state = try await solver.learn(from: pool, previous: solver.initialState, round: 1)
-        let chosen = FewShot.select(
-            [pool[0], pool[1]], for: task.withoutReference, k: 1)
+        let chosen = FewShot.Index(FewShot.State(examples: pool)).select(for: task.withoutReference, k: 1)
         #expect(chosen.map(\.prompt) == ["loud"])
-        let result = await solver.solve(id: "b", task: task, attempt: 0, seed: 1, state: state)
+        let result = await ask(solver, "b", task, state)
         // The server echoes the last user message: the task, not an example.
         #expect((try? result.get())?.answer == "SHOUT THIS")
         // prompt_tokens counts words over all messages: the two examples' turns are there.
@@ -97,7 +97,7 @@ final class FaultServer {
         let server = try FaultServer(mode: "429", arguments: ["--k", "2"])
         let solver = solver(server)
         let start = Date()
-        let result = await solver.solve(id: "c", task: task, attempt: 0, seed: 1, state: solver.initialState)
+        let result = await ask(solver, "c", task)
         #expect((try? result.get())?.answer == "SHOUT THIS")
         // Two 429s with `Retry-After: 1` are honoured over the 0.05 s backoff.
         #expect(Date().timeIntervalSince(start) >= 1.9)
@@ -110,11 +110,11 @@ final class FaultServer {
     @Test func serverErrorsAreRetriedThenRecordedWhenRetriesRunOut() async throws {
         let server = try FaultServer(mode: "500", arguments: ["--k", "3"])
         let patient = solver(server) { $0.retries = 3 }
-        #expect((try? await patient.solve(id: "d", task: task, attempt: 0, seed: 1, state: .null).get())?.answer
+        #expect((try? await ask(patient, "d", task).get())?.answer
             == "SHOUT THIS")
         let hasty = solver(server) { $0.retries = 1 }
         let other = TaskSpec(prompt: "another prompt")
-        guard case .failure(let failure) = await hasty.solve(id: "e", task: other, attempt: 0, seed: 1, state: .null)
+        guard case .failure(let failure) = await ask(hasty, "e", other)
         else {
             Issue.record("two tries against three 500s must fail")
             return
@@ -132,7 +132,7 @@ final class FaultServer {
             $0.retries = 1
         }
         let start = Date()
-        guard case .failure(let failure) = await solver.solve(id: "f", task: task, attempt: 0, seed: 1, state: .null)
+        guard case .failure(let failure) = await ask(solver, "f", task)
         else {
             Issue.record("a 3 s answer must time out at 0.5 s")
             return
@@ -146,7 +146,7 @@ final class FaultServer {
     func malformedRepliesAreErrors(mode: String) async throws {
         let server = try FaultServer(mode: mode)
         let solver = solver(server)
-        guard case .failure(let failure) = await solver.solve(id: "g", task: task, attempt: 0, seed: 1, state: .null)
+        guard case .failure(let failure) = await ask(solver, "g", task)
         else {
             Issue.record("a \(mode) reply must fail the item")
             return
@@ -172,8 +172,9 @@ final class FaultServer {
         var config = OpenAIConfig(baseURL: "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))", model: "m")
         config.retries = 2
         config.backoff = 0.05
-        let solver = OpenAISolver(config: config, exampleCount: 0, train: nil, log: .silent)
-        guard case .failure(let failure) = await solver.solve(id: "h", task: task, attempt: 0, seed: 1, state: .null)
+        config.examples = 0
+        let solver = OpenAISolver(config: config, log: .silent)
+        guard case .failure(let failure) = await ask(solver, "h", task)
         else {
             Issue.record("nobody listens there")
             return
@@ -188,8 +189,7 @@ final class FaultServer {
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<6 {
                 group.addTask {
-                    _ = await solver.solve(
-                        id: "i\(index)", task: TaskSpec(prompt: "p\(index)"), attempt: 0, seed: 1, state: .null)
+                    _ = await ask(solver, "i\(index)", TaskSpec(prompt: "p\(index)"))
                 }
             }
         }
@@ -216,11 +216,12 @@ final class FaultServer {
             checker: {command: [python3, -u, \(Repository.root)/Fixtures/plugins/exact_check.py]}
             gate: always
             """.write(toFile: file, atomically: true, encoding: .utf8)
-        let runner = try PipelineRunner(
-            config: try PipelineConfig.load(path: file), store: try Store(path: folder.file("s.sqlite")), log: .silent)
-        _ = try await runner.run(rounds: 1)
-        await runner.shutdown()
-        let counts = try runner.store.counts(round: 1)
+        let config = try PipelineConfig.load(path: file)
+        let store = try Store(path: folder.file("s.sqlite"))
+        let plugins = try Plugins(config, log: .silent)
+        _ = try await RoundEngine(store: store, plugins: plugins, settings: config.settings, log: .silent).run(rounds: 1)
+        await plugins.shutdown()
+        let counts = try store.counts(round: 1)
         #expect(counts.kept > 0)
         #expect(counts.attempts == counts.kept)
         #expect(counts.solveErrors == 0)
@@ -245,23 +246,28 @@ final class FaultServer {
             """.write(toFile: script, atomically: true, encoding: .utf8)
         var config = OpenAIConfig(baseURL: "http://127.0.0.1:9", model: "base")
         config.retries = 0
-        let solver = OpenAISolver(
-            config: config, exampleCount: 1,
-            train: TrainCommand(argv: ["python3", script], directory: folder.path, timeout: 60), log: .silent)
+        config.examples = 1
+        config.train = TrainCommand(argv: ["python3", script], directory: folder.path, timeout: 60)
+        let solver = OpenAISolver(config: config, log: .silent)
         let examples = [Example(prompt: "a\nb", answer: "ü"), Example(prompt: "c", answer: "d")]
         let state = try await solver.learn(from: examples, previous: solver.initialState, round: 1)
-        #expect(state["model"] == "tuned-2")
-        #expect(FewShot.pool(in: state).map(\.answer) == ["ü", "d"])
+        #expect(state.model == "tuned-2")
+        #expect(state.examples.map(\.answer) == ["ü", "d"])
         let seen = try String(contentsOfFile: folder.file("seen.jsonl"), encoding: .utf8)
         let first = try JSONValue.parse(String(seen.split(separator: "\n")[0]))
         #expect(first["messages"]?.arrayValue?.map { $0["content"] } == [.string("a\nb"), .string("ü")])
 
-        let failing = OpenAISolver(
-            config: config, exampleCount: 1,
-            train: TrainCommand(argv: ["python3", "-c", "import sys; sys.exit(4)"], directory: folder.path),
-            log: .silent)
+        config.train = TrainCommand(argv: ["python3", "-c", "import sys; sys.exit(4)"], directory: folder.path)
+        let failing = OpenAISolver(config: config, log: .silent)
         await #expect(throws: FlywheelError.self) {
             _ = try await failing.learn(from: examples, previous: failing.initialState, round: 1)
         }
     }
+}
+
+/// One solve with `state`'s few-shot pool, as the engine asks it.
+func ask(
+    _ solver: OpenAISolver, _ id: String, _ task: TaskSpec, _ state: FewShot.State = FewShot.State()
+) async -> Result<Solution, PluginFailure> {
+    await solver.solve(SolveRequest(id: id, task: task, attempt: 0, seed: 1), with: FewShot.Index(state))
 }

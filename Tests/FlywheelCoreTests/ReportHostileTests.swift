@@ -21,9 +21,9 @@ struct HostileStore {
         try store.insertHeldoutItem(
             index: 0, seed: 1, status: .kept, task: TaskSpec(prompt: "a held-out prompt", reference: "x"),
             promptHash: PromptNormalizer.hash("a held-out prompt"), failure: nil)
-        baseline = try store.insertVersion(round: 0, parent: nil, state: .object([:]), promoted: true)
+        baseline = try store.insertVersion(round: 0, parent: nil, state: Data("{}".utf8), promoted: true)
         try Self.round(store, 0, .promoted, solver: nil)
-        candidate = try store.insertVersion(round: 1, parent: baseline.id, state: .object(["v": 1]), promoted: true)
+        candidate = try store.insertVersion(round: 1, parent: baseline.id, state: Data(#"{"v":1}"#.utf8), promoted: true)
 
         try Self.round(store, 1, .running, solver: baseline.id)
         try Self.answer(
@@ -49,8 +49,8 @@ struct HostileStore {
     static func round(_ store: Store, _ number: Int, _ state: RoundState, solver: Int64?) throws {
         try store.insertRound(
             RoundRecord(
-                round: number, state: state, solverVersion: solver, difficulty: 3, dataPolicy: "accumulate",
-                gate: "no-regression", learning: true, startedAt: "2025-01-01T00:00:00Z"))
+                round: number, state: state, solverVersion: solver, difficulty: 3, dataPolicy: .accumulate,
+                gate: .noRegression, learning: true, startedAt: "2025-01-01T00:00:00Z"))
     }
 
     static func answer(

@@ -23,13 +23,14 @@ import Testing
     @Test func everyFormatAgreesWithStatus() async throws {
         let folder = TemporaryDirectory()
         let config = try Self.smallListFn(in: folder)
-        let runner = try PipelineRunner(
-            config: config, store: try Store(path: folder.file("store.sqlite")), log: .silent)
-        for _ in 0..<3 { _ = try await runner.runRound() }
-        await runner.shutdown()
-        let store = runner.store
+        let store = try Store(path: folder.file("store.sqlite"))
+        let plugins = try Plugins(config, log: .silent)
+        let engine = RoundEngine(store: store, plugins: plugins, settings: config.settings, log: .silent)
+        for _ in 0..<3 { _ = try await engine.runRound() }
+        await plugins.shutdown()
 
-        let status = try Status.json(pipeline: config.name, store: store)
+        let typed = try Status(pipeline: config.name, store: store)
+        let status = try JSONValue.parse(try typed.json())
         let statusRounds = try #require(status["rounds"]?.arrayValue)
         let built = try QualityReport.build(pipeline: config.name, store: store)
         let report = try QualityReport.decode(try built.rendered(.json))
@@ -80,16 +81,16 @@ import Testing
             #expect(Double(versus.c) == expectedVersus["c"]?.doubleValue)
             #expect(versus.pValue == expectedVersus["p_value"]?.doubleValue)
             #expect(versus.verdict.rawValue == expectedVersus["verdict"]?.stringValue)
-            #expect(versus.method == expectedVersus["method"]?.stringValue)
+            #expect(versus.method.rawValue == expectedVersus["method"]?.stringValue)
             #expect(versus.round.map(Double.init) == expectedVersus["round"]?.doubleValue)
             let p = String(format: "%.4g", versus.pValue)
             for row in [md, cells] {
                 #expect(row[6] == "\(versus.round ?? -1)" && row[7] == "\(versus.b)" && row[8] == "\(versus.c)")
-                #expect(row[9] == p && row[10] == versus.method && row[11] == versus.verdict.rawValue)
+                #expect(row[9] == p && row[10] == versus.method.rawValue && row[11] == versus.verdict.rawValue)
             }
 
             // Samples: accepted ones are stored examples of this round, rejected ones carry the checker's reason.
-            let examples = Set(try store.exampleRows(where: "e.round = ?", [r]).map { $0.example.answer })
+            let examples = Set(try store.examples(.round(r)).map(\.answer))
             #expect(round.samples.accepted.count == min(5, round.counts.accepted))
             #expect(round.samples.rejected.count == min(5, round.counts.rejected))
             #expect(round.samples.accepted.allSatisfy { examples.contains($0.answer) && $0.accepted })
@@ -97,7 +98,7 @@ import Testing
             #expect(round.storage.examples == round.counts.accepted)
             #expect(round.storage.dictionaries.map(\.examples).reduce(0, +) == round.storage.examples)
         }
-        #expect(report.rounds.contains { $0.counts.accepted > 0 && $0.counts.rejected > 0 }, "\(Status.table(status))")
+        #expect(report.rounds.contains { $0.counts.accepted > 0 && $0.counts.rejected > 0 }, "\(typed.table())")
         #expect(report.rounds.last?.cumulativeAccepted == report.rounds.map(\.counts.accepted).reduce(0, +))
         #expect(!html.lowercased().contains("<script"))
         #expect(html.contains("<polygon class=\"band\""), "the score chart draws its interval band")

@@ -187,7 +187,7 @@ struct StatisticsTests {
         let scores = Array(repeating: 1.0, count: 37) + Array(repeating: 0.0, count: 263)
         let summary = Statistics.summarize(scores: scores, seed: 1)
         #expect(summary.n == 300)
-        #expect(summary.method == "wilson")
+        #expect(summary.method == .wilson)
         expectWithin(summary.score, 37.0 / 300)
         // scipy.stats.binomtest(37, 300).proportion_ci(method='wilson')
         expectWithin(summary.ci[0], 0.09081731429366793)
@@ -205,11 +205,11 @@ struct StatisticsTests {
         // scipy.stats.binomtest(0, 20).proportion_ci(method='wilson').high
         expectWithin(allFail.ci[1], 0.16112515805281935)
         let one = Statistics.summarize(scores: [1], seed: 1)
-        #expect(one.n == 1 && one.method == "wilson")
+        #expect(one.n == 1 && one.method == .wilson)
         // scipy.stats.binomtest(1, 1).proportion_ci(method='wilson').low
         expectWithin(one.ci[0], 0.20654931437723745)
         let empty = Statistics.summarize(scores: [], seed: 1)
-        #expect(empty == HeldoutSummary(n: 0, score: 0, ci: [0, 1], method: "wilson"))
+        #expect(empty == HeldoutSummary(n: 0, score: 0, ci: [0, 1], method: .wilson))
     }
 
     @Test("Graded scores are summarised with a seeded bootstrap")
@@ -217,7 +217,7 @@ struct StatisticsTests {
         let scores = gradedScores(count: 50, seed: 8)
         let summary = Statistics.summarize(scores: scores, seed: 77)
         let interval = Statistics.bootstrapMeanInterval(scores, seed: 77)
-        #expect(summary.method == "bootstrap")
+        #expect(summary.method == .bootstrap)
         #expect(summary.ci == [interval.lower, interval.upper])
         #expect(summary.score == Statistics.mean(scores))
         #expect(summary == Statistics.summarize(scores: scores, seed: 77))
@@ -225,7 +225,7 @@ struct StatisticsTests {
 
     @Test("Summaries encode as the status --json shape")
     func summaryJSON() throws {
-        let summary = HeldoutSummary(n: 2, score: 0.5, ci: [0.25, 0.75], method: "wilson")
+        let summary = HeldoutSummary(n: 2, score: 0.5, ci: [0.25, 0.75], method: .wilson)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let json = String(decoding: try encoder.encode(summary), as: UTF8.self)
@@ -248,7 +248,7 @@ struct StatisticsTests {
         let data = passFail(bothPass: 50, b: 3, c: 12, bothFail: 35)
         let result = Statistics.compare(previous: data.previous, current: data.current, seed: 1)
         #expect(result.b == 3 && result.c == 12)
-        #expect(result.method == "mcnemar-exact")
+        #expect(result.method == .mcnemarExact)
         // 2 * scipy.stats.binom.cdf(3, 15, 0.5)
         expectClose(result.pValue, 0.03515625)
         expectWithin(result.meanDifference, 0.09)
@@ -282,7 +282,7 @@ struct StatisticsTests {
         let data = passFail(bothPass: 10, b: 0, c: 0, bothFail: 10)
         let same = Statistics.compare(previous: data.previous, current: data.current, seed: 1)
         let expected = PairedComparison(
-            b: 0, c: 0, pValue: 1, verdict: .noChange, method: "mcnemar-exact", meanDifference: 0)
+            b: 0, c: 0, pValue: 1, verdict: .noChange, method: .mcnemarExact, meanDifference: 0)
         #expect(same == expected)
         let empty = Statistics.compare(previous: [], current: [], seed: 1)
         #expect(empty.pValue == 1 && empty.verdict == .noChange)
@@ -294,7 +294,7 @@ struct StatisticsTests {
         var current = previous.map { $0 == 1 ? 1 : 0.7 }
         current[0] = 0.9
         let result = Statistics.compare(previous: previous, current: current, seed: 3)
-        #expect(result.method == "paired-bootstrap")
+        #expect(result.method == .pairedBootstrap)
         #expect(result.b == 1 && result.c == 0)
         #expect(result.verdict == .improved)
         #expect(result.pValue == Statistics.pairedBootstrap(previous: previous, current: current, seed: 3).pValue)
@@ -308,14 +308,17 @@ struct StatisticsTests {
     @Test("Comparisons encode with the status --json keys")
     func comparisonJSON() throws {
         let comparison = PairedComparison(
-            b: 3, c: 12, pValue: 0.03515625, verdict: .noChange, method: "mcnemar-exact", meanDifference: 0.5)
+            round: 2, b: 3, c: 12, pValue: 0.03515625, verdict: .noChange, method: .mcnemarExact, meanDifference: 0.5)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         let json = String(decoding: try encoder.encode(comparison), as: UTF8.self)
         let expected =
             #"{"b":3,"c":12,"mean_difference":0.5,"method":"mcnemar-exact","#
-            + #""p_value":0.03515625,"verdict":"no-change"}"#
+            + #""p_value":0.03515625,"round":2,"verdict":"no-change"}"#
         #expect(json == expected)
-        #expect(try JSONDecoder().decode(PairedComparison.self, from: Data(json.utf8)) == comparison)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        #expect(try decoder.decode(PairedComparison.self, from: Data(json.utf8)) == comparison)
     }
 }

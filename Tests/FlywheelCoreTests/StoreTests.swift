@@ -1,13 +1,13 @@
 import Foundation
 import FlywheelCore
-import GRDB
 import Testing
 
 @Suite struct StoreTests {
     @Test func aNewStoreIsMigratedInWALMode() throws {
         let folder = TemporaryDirectory()
         let store = try Store(path: folder.file("nested/s.sqlite"))
-        #expect(try store.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+        // WAL mode keeps its write-ahead log beside the file while the store is open.
+        #expect(FileManager.default.fileExists(atPath: folder.file("nested/s.sqlite-wal")))
         #expect(try store.rounds().isEmpty)
         #expect(try store.verify().ok)
     }
@@ -36,9 +36,9 @@ import Testing
         let store = try Store(path: path)
         try store.insertRound(
             RoundRecord(
-                round: 1, state: .running, solverVersion: nil, difficulty: 1, dataPolicy: "accumulate",
-                gate: "always", learning: true, startedAt: "now", finishedAt: nil, summary: nil))
-        let version = try store.insertVersion(round: 0, parent: nil, state: .object([:]))
+                round: 1, state: .running, solverVersion: nil, difficulty: 1, dataPolicy: .accumulate,
+                gate: .always, learning: true, startedAt: "now", finishedAt: nil, summary: nil))
+        let version = try store.insertVersion(round: 0, parent: nil, state: Data("{}".utf8))
         let task = TaskSpec(prompt: "What is 2 + 2?", reference: "4", meta: .object(["family": "add"]))
         let taskID = try store.insertTask(
             round: 1, index: 0, seed: 9, difficulty: 1, status: .kept, task: task, promptHash: "h", contamination: nil,
@@ -50,8 +50,7 @@ import Testing
         try store.insertVerdict(
             attemptID: attemptID, round: 1, result: .success(Judgement(accept: true, score: 1)), checker: "c",
             seconds: 0, example: try ExampleCodec.compress(stored, dictionary: nil))
-        let rows = try store.exampleRows(where: "1")
-        #expect(rows.map(\.example) == [stored])
+        #expect(try store.examples(.all) == [stored])
         #expect(try store.verify().ok)
 
         // Flip one byte inside the frame with the sqlite3 shell, as a disk fault would.
@@ -65,9 +64,40 @@ import Testing
     @Test func versionsAreInsertedOncePerRound() throws {
         let folder = TemporaryDirectory()
         let store = try Store(path: folder.file("s.sqlite"))
-        let first = try store.insertVersion(round: 0, parent: nil, state: .object(["a": 1]))
-        let again = try store.insertVersion(round: 0, parent: nil, state: .object(["a": 2]))
+        let first = try store.insertVersion(round: 0, parent: nil, state: Data(#"{"a":1}"#.utf8))
+        let again = try store.insertVersion(round: 0, parent: nil, state: Data(#"{"a":2}"#.utf8))
         #expect(first == again)
+    }
+
+    @Test(arguments: [
+        ("UPDATE rounds SET gate = 'sometimes'", "rounds row 1", "`gate` holds \"sometimes\""),
+        ("UPDATE rounds SET data_policy = 'forget'", "rounds row 1", "`data_policy` holds \"forget\""),
+        ("UPDATE rounds SET summary = '{\"round\": 1}'", "rounds row 1", "summary does not decode"),
+    ])
+    func aValueThatDoesNotDecodeIsACorruptStoreErrorNamingTheRow(sql: String, row: String, problem: String) throws {
+        let folder = TemporaryDirectory()
+        let path = folder.file("s.sqlite")
+        try Store(path: path).insertRound(
+            RoundRecord(
+                round: 1, state: .running, solverVersion: nil, difficulty: 1, dataPolicy: .accumulate, gate: .always,
+                learning: true, startedAt: "now"))
+        #expect(try runSQLite(path, sql) == 0)
+        do {
+            _ = try Store(path: path).rounds()
+            Issue.record("a damaged value must not decode silently")
+        } catch let error as FlywheelError {
+            #expect(error.code == .corruptStore)
+            #expect(error.message.contains(row), "\(error.message)")
+            #expect(error.message.contains(problem), "\(error.message)")
+        }
+    }
+
+    @Test func aStoreBelongsToThePipelineThatMadeIt() throws {
+        let folder = TemporaryDirectory()
+        let store = try Store(path: folder.file("s.sqlite"))
+        try store.claim(for: "words")
+        try store.claim(for: "words")
+        #expect(throws: FlywheelError.self) { try store.claim(for: "listfn") }
     }
 }
 
@@ -84,12 +114,12 @@ func runSQLite(_ path: String, _ sql: String) throws -> Int32 {
 @Suite struct RoundSummaryTests {
     @Test func countsWrittenBeforeAFieldExistedStillDecode() throws {
         let old = Data(#"{"generated": 5, "accepted": 2, "errorsByKind": {"timeout": 1}}"#.utf8)
-        let counts = try JSONDecoder().decode(RoundSummary.Counts.self, from: old)
+        let counts = try JSONDecoder().decode(RoundCounts.self, from: old)
         #expect(counts.generated == 5 && counts.accepted == 2 && counts.errorsByKind == ["timeout": 1])
         #expect(counts.evaluationCompletionTokens == 0)
-        var full = RoundSummary.Counts()
+        var full = RoundCounts()
         full.evaluationPromptTokens = 7
         full.checkSeconds = 1.5
-        #expect(try JSONDecoder().decode(RoundSummary.Counts.self, from: JSONEncoder().encode(full)) == full)
+        #expect(try JSONDecoder().decode(RoundCounts.self, from: JSONEncoder().encode(full)) == full)
     }
 }

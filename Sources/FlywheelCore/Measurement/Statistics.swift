@@ -1,67 +1,5 @@
 import Foundation
 
-/// The outcome of comparing a candidate with the last promoted version on the frozen held-out set.
-public enum Verdict: String, Codable, Sendable {
-    case improved
-    case noChange = "no-change"
-    case regressed
-}
-
-/// One version's result on the held-out set: mean score with its 95% confidence interval.
-///
-/// Encodes as `{"n", "score", "ci": [lower, upper], "method"}`, the shape `status --json` promises.
-public struct HeldoutSummary: Codable, Sendable, Equatable {
-    /// Number of held-out items scored.
-    public var n: Int
-    /// Mean score; for pass/fail data this is the pass rate.
-    public var score: Double
-    /// `[lower, upper]` of the 95% interval.
-    public var ci: [Double]
-    /// `"wilson"` for pass/fail data, `"bootstrap"` for graded scores.
-    public var method: String
-
-    public init(n: Int, score: Double, ci: [Double], method: String) {
-        self.n = n
-        self.score = score
-        self.ci = ci
-        self.method = method
-    }
-}
-
-/// An item-by-item comparison of two versions on the same frozen held-out items.
-///
-/// Coding keys are snake_case (`p_value`, `mean_difference`) to match the `status --json` contract, so encode
-/// and decode it with the default key strategies: `.convertFromSnakeCase` would look for `pValue` and fail.
-public struct PairedComparison: Codable, Sendable, Equatable {
-    /// Items the previous version passed (score 1) and this one failed.
-    public var b: Int
-    /// Items the previous version failed and this one passed (score 1).
-    public var c: Int
-    /// Two-sided p-value of the paired test named by `method`.
-    public var pValue: Double
-    public var verdict: Verdict
-    /// `"mcnemar-exact"` for pass/fail data, `"paired-bootstrap"` for graded scores.
-    public var method: String
-    /// Current mean score minus previous mean score.
-    public var meanDifference: Double
-
-    public init(b: Int, c: Int, pValue: Double, verdict: Verdict, method: String, meanDifference: Double) {
-        self.b = b
-        self.c = c
-        self.pValue = pValue
-        self.verdict = verdict
-        self.method = method
-        self.meanDifference = meanDifference
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case b, c
-        case pValue = "p_value"
-        case verdict, method
-        case meanDifference = "mean_difference"
-    }
-}
-
 /// Held-out statistics: confidence intervals for one version and paired tests between two.
 ///
 /// Everything here is a pure function of its inputs; the bootstrap draws from its own seeded generator, so the
@@ -163,10 +101,10 @@ public enum Statistics {
             let passes = scores.count(where: { $0 == 1 })
             let interval = wilsonInterval(successes: passes, n: scores.count)
             return HeldoutSummary(
-                n: scores.count, score: score, ci: [interval.lower, interval.upper], method: "wilson")
+                n: scores.count, score: score, ci: [interval.lower, interval.upper], method: .wilson)
         }
         let interval = bootstrapMeanInterval(scores, seed: seed)
-        return HeldoutSummary(n: scores.count, score: score, ci: [interval.lower, interval.upper], method: "bootstrap")
+        return HeldoutSummary(n: scores.count, score: score, ci: [interval.lower, interval.upper], method: .bootstrap)
     }
 
     /// Compares two versions item by item on the same frozen held-out items.
@@ -192,15 +130,15 @@ public enum Statistics {
         let meanDifference = mean(current) - mean(previous)
         let pValue: Double
         let direction: Double
-        let method: String
+        let method: TestMethod
         if isPassFail(previous) && isPassFail(current) {
             pValue = mcnemarExactPValue(b: b, c: c)
             direction = Double(c - b)
-            method = "mcnemar-exact"
+            method = .mcnemarExact
         } else {
             pValue = pairedBootstrap(previous: previous, current: current, seed: seed).pValue
             direction = meanDifference
-            method = "paired-bootstrap"
+            method = .pairedBootstrap
         }
         let verdict: Verdict =
             if pValue < alpha && direction > 0 {

@@ -118,59 +118,34 @@ struct PipelineReader {
                 "store",
             ], required: ["generator", "solver", "checker"])
         let baseName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
-        var solverExamples = 4
-        var solverBudget = 20_000
-        var train: [String]?
-        var trainTimeout = 3600.0
         var config = PipelineConfig(
             name: try top["name"].map { try name($0) } ?? baseName, file: file,
-            generator: try plugin(top["generator"]!, "generator", extra: [:]),
-            solver: try plugin(
-                top["solver"]!, "solver",
-                extra: [
-                    "examples": { node in solverExamples = try int(node, "solver.examples", min: 0, max: 1000) },
-                    "budget": { node in solverBudget = try int(node, "solver.budget", min: 1, max: 1_000_000_000) },
-                    "train": { node in train = try argv(node, "solver.train") },
-                    "train_timeout": { node in
-                        trainTimeout = try double(node, "solver.train_timeout", range: 0...1_000_000, exclusive: true)
-                    },
-                    "retries": { _ in }, "backoff": { _ in },
-                ]),
-            checker: try plugin(top["checker"]!, "checker", extra: [:]))
-        config.solverExamples = solverExamples
-        config.solverBudget = solverBudget
-        if let train {
-            guard case .openai = config.solver else {
-                throw fail(top["solver"]!, "solver.train", "an `openai:` solver (external solvers train themselves)")
-            }
-            config.solverTrain = TrainCommand(argv: train, directory: directory, timeout: trainTimeout)
-        }
-        if case .openai = config.generator { throw fail(top["generator"]!, "generator", "`builtin:` or `command:`") }
-        if case .openai = config.checker { throw fail(top["checker"]!, "checker", "`builtin:` or `command:`") }
-        if let node = top["seed"] { config.seed = UInt64(try int(node, "seed", min: 0, max: (1 << 53) - 1)) }
+            generator: try generator(top["generator"]!), solver: try solver(top["solver"]!),
+            checker: try checker(top["checker"]!))
+        var settings = RoundSettings()
+        if let node = top["seed"] { settings.seed = UInt64(try int(node, "seed", min: 0, max: (1 << 53) - 1)) }
         if let node = top["rounds"] { config.rounds = try int(node, "rounds", min: 1, max: 10_000) }
-        if let node = top["round_size"] { config.roundSize = try int(node, "round_size", min: 1, max: 10_000_000) }
-        if let node = top["attempts"] { config.attempts = try int(node, "attempts", min: 1, max: 100) }
-        if let node = top["parallelism"] { config.parallelism = try int(node, "parallelism", min: 1, max: 1024) }
+        if let node = top["round_size"] { settings.roundSize = try int(node, "round_size", min: 1, max: 10_000_000) }
+        if let node = top["attempts"] { settings.attempts = try int(node, "attempts", min: 1, max: 100) }
+        if let node = top["parallelism"] { settings.parallelism = try int(node, "parallelism", min: 1, max: 1024) }
         if let node = top["heldout"] {
             let heldout = try mapping(node, "heldout", allowed: ["size"], required: ["size"])
-            config.heldoutSize = try int(heldout["size"]!, "heldout.size", min: 1, max: 10_000_000)
+            settings.heldoutSize = try int(heldout["size"]!, "heldout.size", min: 1, max: 10_000_000)
         }
-        if let node = top["learning"] { config.learning = try bool(node, "learning") }
-        if let node = top["gate"] { config.gate = try choice(node, "gate", PipelineConfig.Gate.self) }
-        if let node = top["alpha"] { config.alpha = try double(node, "alpha", range: 0...1, exclusive: true) }
-        if let node = top["data_policy"] {
-            config.dataPolicy = try choice(node, "data_policy", PipelineConfig.DataPolicy.self)
-        }
+        if let node = top["learning"] { settings.learning = try bool(node, "learning") }
+        if let node = top["gate"] { settings.gate = try choice(node, "gate", Gate.self) }
+        if let node = top["alpha"] { settings.alpha = try double(node, "alpha", range: 0...1, exclusive: true) }
+        if let node = top["data_policy"] { settings.dataPolicy = try choice(node, "data_policy", DataPolicy.self) }
         if let node = top["decontamination"] {
             let section = try mapping(node, "decontamination", allowed: ["ngram"])
             if let ngram = section["ngram"] {
-                config.contaminationNGram = try int(ngram, "decontamination.ngram", min: 1, max: 1000)
+                settings.contaminationNGram = try int(ngram, "decontamination.ngram", min: 1, max: 1000)
             }
         }
-        if let node = top["difficulty"] { config.difficulty = try int(node, "difficulty", min: 0, max: 1000) }
-        if let node = top["curriculum"] { config.curriculum = try curriculum(node) }
+        if let node = top["difficulty"] { settings.difficulty = try int(node, "difficulty", min: 0, max: 1000) }
+        if let node = top["curriculum"] { settings.curriculum = try curriculum(node) }
         if let node = top["store"] { config.store = try string(node, "store") }
+        config.settings = settings
         return config
     }
 
@@ -183,48 +158,124 @@ struct PipelineReader {
         return value
     }
 
-    private func plugin(_ node: Node, _ key: String, extra: [String: (Node) throws -> Void]) throws
-        -> PipelineConfig.Plugin
-    {
-        let common: Set<String> = [
-            "builtin", "command", "openai", "workers", "timeout", "startup_timeout", "max_response_bytes",
-        ]
-        let section = try mapping(node, key, allowed: common.union(extra.keys))
-        for (name, apply) in extra { if let value = section[name] { try apply(value) } }
-        if let openai = section["openai"] {
-            guard key == "solver", section["builtin"] == nil, section["command"] == nil else {
-                throw fail(node, key, key == "solver" ? "exactly one of `builtin`, `command` or `openai`" : "`builtin: NAME` or `command: [PROGRAM, ARG…]`")
-            }
-            return .openai(try openAI(openai, section))
+    // MARK: Plugins
+
+    /// Keys every `command:` plugin takes.
+    private static let commandKeys: Set<String> = ["command", "workers", "timeout", "startup_timeout", "max_response_bytes"]
+    /// Keys only some kinds of solver take, and the kind each belongs to (for the error message).
+    private static let solverKeys: [String: String] = [
+        "budget": "a `builtin: listfn` solver", "examples": "a `command:` or `openai:` solver",
+        "train": "an `openai:` solver (external solvers train themselves)", "train_timeout": "an `openai:` solver",
+        "retries": "an `openai:` solver", "backoff": "an `openai:` solver",
+        "startup_timeout": "a `command:` plugin", "max_response_bytes": "a `command:` plugin",
+        "workers": "a `command:` or `openai:` plugin", "timeout": "a `command:` or `openai:` plugin",
+    ]
+
+    /// Fails on the first key of `section` outside `allowed`: an option given to a kind of plugin that has no use
+    /// for it is an error, never silently ignored.
+    private func only(_ section: [String: Node], _ allowed: Set<String>, _ key: String, kind: String) throws {
+        for name in section.keys.sorted() where !allowed.contains(name) {
+            let owner = Self.solverKeys[name] ?? "another kind of \(key)"
+            throw fail(section[name], "\(key).\(name)", "no `\(name)` on \(kind): it applies to \(owner)")
         }
-        for name in ["retries", "backoff", "train", "train_timeout"] where section[name] != nil {
-            throw fail(section[name], "\(key).\(name)", "an `openai:` solver to apply to")
+    }
+
+    /// `builtin: NAME` or `command: [PROGRAM, ARG…]` (or, for a solver, `openai: {…}`): exactly one.
+    private enum Source {
+        case builtin(String, Node)
+        case command
+        case openai(Node)
+    }
+
+    private func source(_ section: [String: Node], _ node: Node, _ key: String) throws -> Source {
+        let given = ["builtin", "command", "openai"].filter { section[$0] != nil }
+        guard given.count == 1 else {
+            throw fail(
+                node, key,
+                key == "solver"
+                    ? "exactly one of `builtin`, `command` or `openai`"
+                    : "exactly one of `builtin: NAME` or `command: [PROGRAM, ARG…]`")
         }
-        switch (section["builtin"], section["command"]) {
-        case (nil, nil), (.some, .some):
-            throw fail(node, key, "exactly one of `builtin: NAME` or `command: [PROGRAM, ARG…]`")
-        case (.some(let builtin), nil):
-            let name = try string(builtin, "\(key).builtin")
-            guard BuiltinPlugins.names(for: key).contains(name) else {
-                throw fail(
-                    builtin, "\(key).builtin",
-                    "a built-in \(key): " + BuiltinPlugins.names(for: key).map { "`\($0)`" }.joined(separator: ", "))
-            }
-            return .builtin(name)
-        case (nil, .some(let commandNode)):
-            var command = ExternalCommand(argv: try argv(commandNode, "\(key).command"), directory: directory)
-            if let value = section["workers"] { command.workers = try int(value, "\(key).workers", min: 1, max: 256) }
-            if let value = section["timeout"] {
-                command.timeout = try double(value, "\(key).timeout", range: 0...86_400, exclusive: true)
-            }
-            if let value = section["startup_timeout"] {
-                command.startupTimeout = try double(value, "\(key).startup_timeout", range: 0...86_400)
-            }
-            if let value = section["max_response_bytes"] {
-                command.maxResponseBytes = try int(value, "\(key).max_response_bytes", min: 64, max: 1 << 30)
-            }
-            return .external(command)
+        switch given[0] {
+        case "builtin": return .builtin(try string(section["builtin"]!, "\(key).builtin"), section["builtin"]!)
+        case "command": return .command
+        default: return .openai(section["openai"]!)
         }
+    }
+
+    private func generator(_ node: Node) throws -> PipelineConfig.GeneratorSpec {
+        let section = try mapping(node, "generator", allowed: Self.commandKeys.union(["builtin", "openai"]))
+        switch try source(section, node, "generator") {
+        case .builtin(let name, let nameNode):
+            guard name == "listfn" else { throw fail(nameNode, "generator.builtin", "a built-in generator: `listfn`") }
+            try only(section, ["builtin"], "generator", kind: "a `builtin:` generator")
+            return .listfn
+        case .command:
+            return .external(try command(section, "generator"))
+        case .openai:
+            throw fail(node, "generator", "`builtin:` or `command:`")
+        }
+    }
+
+    private func solver(_ node: Node) throws -> PipelineConfig.SolverSpec {
+        let section = try mapping(
+            node, "solver", allowed: Self.commandKeys.union(Self.solverKeys.keys).union(["builtin", "openai"]))
+        switch try source(section, node, "solver") {
+        case .builtin(let name, let nameNode):
+            guard name == "listfn" else { throw fail(nameNode, "solver.builtin", "a built-in solver: `listfn`") }
+            try only(section, ["builtin", "budget"], "solver", kind: "a `builtin:` solver")
+            return .listfn(budget: try section["budget"].map { try int($0, "solver.budget", min: 1, max: 1_000_000_000) } ?? 20_000)
+        case .command:
+            try only(section, Self.commandKeys.union(["examples"]), "solver", kind: "a `command:` solver")
+            return .external(try command(section, "solver"), examples: try examples(section) ?? 4)
+        case .openai(let openai):
+            try only(
+                section, ["openai", "examples", "workers", "timeout", "retries", "backoff", "train", "train_timeout"],
+                "solver", kind: "an `openai:` solver")
+            var config = try openAI(openai, section)
+            config.examples = try examples(section) ?? config.examples
+            if let train = section["train"] {
+                var command = TrainCommand(argv: try argv(train, "solver.train"), directory: directory)
+                if let value = section["train_timeout"] {
+                    command.timeout = try double(value, "solver.train_timeout", range: 0...1_000_000, exclusive: true)
+                }
+                config.train = command
+            } else if let value = section["train_timeout"] {
+                throw fail(value, "solver.train_timeout", "a `train` command to apply to")
+            }
+            return .openai(config)
+        }
+    }
+
+    private func examples(_ section: [String: Node]) throws -> Int? {
+        try section["examples"].map { try int($0, "solver.examples", min: 0, max: 1000) }
+    }
+
+    private func checker(_ node: Node) throws -> PipelineConfig.CheckerSpec {
+        let section = try mapping(node, "checker", allowed: Self.commandKeys.union(["builtin", "openai"]))
+        switch try source(section, node, "checker") {
+        case .builtin(_, let nameNode):
+            throw fail(nameNode, "checker.builtin", "no built-in checker: use `command:` (the checker is a program)")
+        case .command:
+            return .external(try command(section, "checker"))
+        case .openai:
+            throw fail(node, "checker", "`command:` (an OpenAI-compatible endpoint can only be a solver)")
+        }
+    }
+
+    private func command(_ section: [String: Node], _ key: String) throws -> ExternalCommand {
+        var command = ExternalCommand(argv: try argv(section["command"]!, "\(key).command"), directory: directory)
+        if let value = section["workers"] { command.workers = try int(value, "\(key).workers", min: 1, max: 256) }
+        if let value = section["timeout"] {
+            command.timeout = try double(value, "\(key).timeout", range: 0...86_400, exclusive: true)
+        }
+        if let value = section["startup_timeout"] {
+            command.startupTimeout = try double(value, "\(key).startup_timeout", range: 0...86_400)
+        }
+        if let value = section["max_response_bytes"] {
+            command.maxResponseBytes = try int(value, "\(key).max_response_bytes", min: 64, max: 1 << 30)
+        }
+        return command
     }
 
     /// A program and its arguments, run without a shell; relative program and script paths must exist.
@@ -335,7 +386,7 @@ struct PipelineReader {
         }
     }
 
-    private func curriculum(_ node: Node) throws -> PipelineConfig.Curriculum {
+    private func curriculum(_ node: Node) throws -> Curriculum {
         let section = try mapping(node, "curriculum", allowed: ["band", "step", "min", "max"], required: ["band"])
         let bandNode = section["band"]!
         guard case .sequence(let band) = bandNode, band.count == 2 else {
@@ -344,7 +395,7 @@ struct PipelineReader {
         let low = try double(band[0], "curriculum.band", range: 0...1)
         let high = try double(band[1], "curriculum.band", range: 0...1)
         guard low < high else { throw fail(bandNode, "curriculum.band", "LOW below HIGH") }
-        var curriculum = PipelineConfig.Curriculum(low: low, high: high)
+        var curriculum = Curriculum(low: low, high: high)
         if let value = section["step"] { curriculum.step = try int(value, "curriculum.step", min: 1, max: 1000) }
         if let value = section["min"] { curriculum.minimum = try int(value, "curriculum.min", min: 0, max: 1000) }
         if let value = section["max"] { curriculum.maximum = try int(value, "curriculum.max", min: 0, max: 1000) }

@@ -4,48 +4,50 @@ public enum FewShot {
     /// Examples a version's pool keeps: the most recent ones, in store order.
     public static let poolLimit = 256
 
-    /// The pool a new version carries: the last `poolLimit` of the examples learning may see.
-    public static func pool(from examples: [Example]) -> [Example] {
-        Array(examples.suffix(poolLimit))
-    }
+    /// A few-shot solver version's state: `{"examples": [{prompt, answer, meta?}], "model"?}`.
+    public struct State: Codable, Sendable, Equatable {
+        public var examples: [Example]
+        /// The model a `train` command made for this version; nil means the configured model.
+        public var model: String?
 
-    /// `k` examples for `task`: same family first, then nearest difficulty, then a stable hash of the pair (so
-    /// the choice is deterministic yet differs between tasks). Never the task itself.
-    public static func select(_ pool: [Example], for task: TaskSpec, k: Int) -> [Example] {
-        guard k > 0, !pool.isEmpty else { return [] }
-        let family = task.meta?["family"]?.stringValue
-        let difficulty = task.meta?["difficulty"]?.doubleValue
-        func rank(_ example: Example) -> (Int, Double, UInt64) {
-            let sameFamily = family != nil && example.meta?["family"]?.stringValue == family ? 0 : 1
-            var distance = 0.0
-            if let difficulty {
-                distance = example.meta?["difficulty"]?.doubleValue.map { abs($0 - difficulty) } ?? .infinity
-            }
-            return (sameFamily, distance, StableHash.fnv1a64(Array((task.prompt + "\u{0}" + example.prompt).utf8)))
+        public init(examples: [Example] = [], model: String? = nil) {
+            self.examples = examples
+            self.model = model
         }
-        return pool.filter { $0.prompt != task.prompt }.map { (rank($0), $0) }
-            .sorted { $0.0 < $1.0 }.prefix(k).map(\.1)
+
+        /// The state learning makes: the last `poolLimit` of the examples learning may see.
+        public init(learningFrom examples: [Example], model: String? = nil) {
+            self.init(examples: Array(examples.suffix(FewShot.poolLimit)), model: model)
+        }
     }
 
-    static func state(pool: [Example], model: String? = nil) -> JSONValue {
-        var object: [String: JSONValue] = [
-            "examples": .array(pool.map { example in
-                var fields: [String: JSONValue] = ["prompt": .string(example.prompt), "answer": .string(example.answer)]
-                if let meta = example.meta { fields["meta"] = meta }
-                return .object(fields)
-            })
-        ]
-        if let model { object["model"] = .string(model) }
-        return .object(object)
-    }
+    /// A version's pool ready for selection: each example's family and difficulty read once.
+    public struct Index: Sendable {
+        public let model: String?
+        private let entries: [(example: Example, family: String?, difficulty: Double?)]
 
-    /// The examples a version's state carries.
-    public static func pool(in state: JSONValue) -> [Example] {
-        (state["examples"]?.arrayValue ?? []).compactMap { value in
-            guard let prompt = value["prompt"]?.stringValue, let answer = value["answer"]?.stringValue else {
-                return nil
+        public init(_ state: State) {
+            model = state.model
+            entries = state.examples.map {
+                ($0, $0.meta?["family"]?.stringValue, $0.meta?["difficulty"]?.doubleValue)
             }
-            return Example(prompt: prompt, answer: answer, meta: value["meta"])
+        }
+
+        /// `k` examples for `task`: same family first, then nearest difficulty, then a stable hash of the pair (so
+        /// the choice is deterministic yet differs between tasks). Never the task itself.
+        public func select(for task: TaskSpec, k: Int) -> [Example] {
+            guard k > 0, !entries.isEmpty else { return [] }
+            let family = task.meta?["family"]?.stringValue
+            let difficulty = task.meta?["difficulty"]?.doubleValue
+            let prompt = Array(task.prompt.utf8) + [0]
+            func rank(_ entry: (example: Example, family: String?, difficulty: Double?)) -> (Int, Double, UInt64) {
+                let sameFamily = family != nil && entry.family == family ? 0 : 1
+                var distance = 0.0
+                if let difficulty { distance = entry.difficulty.map { abs($0 - difficulty) } ?? .infinity }
+                return (sameFamily, distance, StableHash.fnv1a64(prompt + Array(entry.example.prompt.utf8)))
+            }
+            return entries.filter { $0.example.prompt != task.prompt }.map { (rank($0), $0.example) }
+                .sorted { $0.0 < $1.0 }.prefix(k).map(\.1)
         }
     }
 }

@@ -1,106 +1,43 @@
-/// Which half of the data a generated task belongs to.
-public enum Split: String, Sendable, Codable {
-    case train, heldout
-}
+import Foundation
 
-/// A generated task. `reference` is for the checker alone: the solver never receives it.
-public struct TaskSpec: Sendable, Codable, Equatable {
-    public var prompt: String
-    public var reference: JSONValue?
-    public var meta: JSONValue?
-
-    public init(prompt: String, reference: JSONValue? = nil, meta: JSONValue? = nil) {
-        self.prompt = prompt
-        self.reference = reference
-        self.meta = meta
-    }
-
-    /// What the solver may see.
-    public var withoutReference: TaskSpec { TaskSpec(prompt: prompt, reference: nil, meta: meta) }
-}
-
-/// A solved example shown to a solver (few-shot) or given to learning.
-public struct Example: Sendable, Codable, Equatable {
-    public var prompt: String
-    public var answer: String
-    public var meta: JSONValue?
-
-    public init(prompt: String, answer: String, meta: JSONValue? = nil) {
-        self.prompt = prompt
-        self.answer = answer
-        self.meta = meta
-    }
-}
-
-public struct Solution: Sendable, Equatable {
-    public var answer: String
-    public var trace: String?
-    public var usage: JSONValue?
-
-    public init(answer: String, trace: String? = nil, usage: JSONValue? = nil) {
-        self.answer = answer
-        self.trace = trace
-        self.usage = usage
-    }
-}
-
-public struct Judgement: Sendable, Equatable {
-    public var accept: Bool
-    public var score: Double
-    public var reason: String?
-
-    public init(accept: Bool, score: Double, reason: String? = nil) {
-        self.accept = accept
-        self.score = score
-        self.reason = reason
-    }
-}
-
-/// Why one item got no result. It is recorded with the item; the run goes on.
-public struct PluginFailure: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable, Codable {
-        /// The plugin answered `{"error": …}`.
-        case refused
-        /// No answer within the per-request timeout; the worker was killed and will be restarted.
-        case timeout
-        /// The worker exited or could not be started.
-        case crash
-        /// The response was not a JSON object of the expected shape.
-        case malformed
-        /// The response carried another request's id.
-        case wrongID = "wrong-id"
-        /// The response line was longer than the cap.
-        case tooLarge = "too-large"
-        /// An HTTP server answered with an error status (after any retries).
-        case http
-        /// An HTTP server could not be reached (after any retries).
-        case connection
-    }
-
-    public var kind: Kind
-    public var message: String
-
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    public var description: String { "\(kind.rawValue): \(message)" }
-}
-
+/// Makes tasks: each from a seed derived from (pipeline seed, round, index), so a run can be reproduced.
 public protocol Generator: Sendable {
     func generate(id: String, seed: UInt64, difficulty: Int, split: Split) async -> Result<TaskSpec, PluginFailure>
+    /// Stops any worker processes; called once when the run ends.
     func shutdown() async
 }
 
-/// A solver answers with a given version's state; learning turns accepted examples into a candidate state.
-/// The state is opaque JSON stored with each solver version (a grammar, few-shot examples, a model name…).
+/// One solve request. `task` never carries the reference: that is for the checker alone.
+public struct SolveRequest: Sendable, Equatable {
+    public var id: String
+    public var task: TaskSpec
+    public var attempt: Int
+    public var seed: UInt64
+
+    public init(id: String, task: TaskSpec, attempt: Int, seed: UInt64) {
+        self.id = id
+        self.task = task.withoutReference
+        self.attempt = attempt
+        self.seed = seed
+    }
+}
+
+/// A solver answers with a given version; learning turns accepted examples into a candidate version's state.
+///
+/// A version's `State` is what the store keeps (as JSON); `Prepared` is what solving with it needs (a compiled
+/// grammar, a few-shot index), built once per version by `prepare`, never once per task.
 public protocol Solver: Sendable {
-    var initialState: JSONValue { get }
-    func solve(id: String, task: TaskSpec, attempt: Int, seed: UInt64, state: JSONValue) async
-        -> Result<Solution, PluginFailure>
+    associatedtype State: Codable & Sendable
+    associatedtype Prepared: Sendable
+
+    /// The state of the baseline version (round 0).
+    var initialState: State { get }
+    /// What solving with `state` needs; throws when the state cannot be used (a corrupt version).
+    func prepare(_ state: State) throws -> Prepared
+    func solve(_ request: SolveRequest, with version: Prepared) async -> Result<Solution, PluginFailure>
     /// A candidate next state from `examples` (already filtered by the data policy), deterministic given its inputs.
-    func learn(from examples: [Example], previous: JSONValue, round: Int) async throws -> JSONValue
+    func learn(from examples: [Example], previous: State, round: Int) async throws -> State
+    /// Stops any worker processes or connections; called once when the run ends.
     func shutdown() async
 }
 
@@ -108,5 +45,71 @@ public protocol Checker: Sendable {
     /// Names the checker in each verdict's lineage.
     var identity: String { get }
     func check(id: String, task: TaskSpec, answer: String) async -> Result<Judgement, PluginFailure>
+    /// Stops any worker processes; called once when the run ends.
     func shutdown() async
+}
+
+/// The three plugins a round runs with.
+public struct Plugins: Sendable {
+    public var generator: any Generator
+    public var solver: any Solver
+    public var checker: any Checker
+
+    public init(generator: any Generator, solver: any Solver, checker: any Checker) {
+        self.generator = generator
+        self.solver = solver
+        self.checker = checker
+    }
+
+    /// Stops every plugin's workers.
+    public func shutdown() async {
+        await generator.shutdown()
+        await solver.shutdown()
+        await checker.shutdown()
+    }
+}
+
+/// A solver version ready to answer: its state decoded and prepared once.
+public struct ReadySolver: Sendable {
+    public let version: SolverVersion
+    private let answer: @Sendable (SolveRequest) async -> Result<Solution, PluginFailure>
+
+    init(version: SolverVersion, answer: @escaping @Sendable (SolveRequest) async -> Result<Solution, PluginFailure>) {
+        self.version = version
+        self.answer = answer
+    }
+
+    public func solve(_ request: SolveRequest) async -> Result<Solution, PluginFailure> { await answer(request) }
+}
+
+extension Solver {
+    /// The baseline state as the store keeps it.
+    public func encodedInitialState() throws -> Data { try JSON.encoder.encode(initialState) }
+
+    /// Decodes and prepares `version` once for all the tasks it will answer.
+    /// - Throws: `FlywheelError(.corruptStore)` when the stored state is not this solver's.
+    public func ready(_ version: SolverVersion) throws -> ReadySolver {
+        let prepared: Prepared
+        do {
+            prepared = try prepare(try JSON.decoder.decode(State.self, from: version.state))
+        } catch {
+            throw FlywheelError(
+                .corruptStore,
+                "solver version \(version.id) (round \(version.round)) cannot be used by this solver: \(error); "
+                    + "was the pipeline's solver changed? Use a new --store")
+        }
+        return ReadySolver(version: version) { request in await self.solve(request, with: prepared) }
+    }
+
+    /// Learns from `examples` starting at `previous` (a stored state), and returns the candidate's stored state.
+    public func learn(from examples: [Example], previous: SolverVersion, round: Int) async throws -> Data {
+        let state: State
+        do {
+            state = try JSON.decoder.decode(State.self, from: previous.state)
+        } catch {
+            throw FlywheelError(
+                .corruptStore, "solver version \(previous.id) (round \(previous.round)) does not decode: \(error)")
+        }
+        return try JSON.encoder.encode(try await learn(from: examples, previous: state, round: round))
+    }
 }

@@ -52,17 +52,7 @@ public enum ExampleExporter {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         for round in rounds {
-            let lineage = try store.exampleLineage(round: round)
-            let examples = try store.exampleRows(where: "e.round = ? AND r.state = 'promoted'", [round]).map {
-                row -> (ExampleLineage, StoredExample) in
-                guard let origin = lineage[row.attemptID] else {
-                    throw FlywheelError(
-                        .corruptStore,
-                        "example of attempt \(row.attemptID) in round \(round) has no training task, attempt or "
-                            + "verdict; run `flywheel verify-store`")
-                }
-                return (origin, row.example)
-            }.sorted { ($0.0.taskIndex, $0.0.attempt) < ($1.0.taskIndex, $1.0.attempt) }
+            let examples = try store.examplesWithLineage(round: round)
             for (origin, example) in examples {
                 guard !heldout.contains(PromptNormalizer.hash(example.prompt)) else {
                     throw FlywheelError(

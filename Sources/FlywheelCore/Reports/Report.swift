@@ -21,8 +21,8 @@ public struct QualityReport: Codable, Sendable, Equatable {
         public var startedAt: String
         public var finishedAt: String?
         public var difficulty: Int
-        public var dataPolicy: String
-        public var gate: String
+        public var dataPolicy: DataPolicy
+        public var gate: Gate
         public var learning: Bool
         /// The version that solved the round's training tasks (nil for the baseline).
         public var solverVersion: Int64?
@@ -31,8 +31,10 @@ public struct QualityReport: Codable, Sendable, Equatable {
         public var heldout: HeldoutSummary?
         public var heldoutErrors: Int?
         /// The paired comparison with the last promoted round; nil for the baseline and uncommitted rounds.
-        public var vsPrevious: Comparison?
-        public var counts: Counts
+        public var vsPrevious: PairedComparison?
+        public var counts: RoundCounts
+        /// Examples learning was given (nil until the round commits).
+        public var learnedFrom: Int?
         public var times: Times
         public var tokens: Tokens
         public var storage: Storage
@@ -41,44 +43,6 @@ public struct QualityReport: Codable, Sendable, Equatable {
         /// Accepted examples of promoted rounds up to this one: what `flywheel export` would write.
         public var cumulativePromotedAccepted: Int
         public var samples: Samples
-    }
-
-    public struct Comparison: Codable, Sendable, Equatable {
-        /// The last promoted round compared with.
-        public var round: Int?
-        /// Held-out items the previous version passed and this one failed.
-        public var b: Int
-        /// Held-out items the previous version failed and this one passed.
-        public var c: Int
-        public var pValue: Double
-        public var verdict: Verdict
-        public var method: String
-        public var meanDifference: Double
-    }
-
-    public struct Counts: Codable, Sendable, Equatable {
-        /// Tasks generated (kept, duplicate or contaminated), as `status` counts them.
-        public var generated: Int
-        public var kept: Int
-        public var duplicates: Int
-        public var contaminated: Int
-        public var attempts: Int
-        public var checked: Int
-        public var accepted: Int
-        /// Answers the checker judged and turned down.
-        public var rejected: Int
-        /// Accepted over attempts.
-        public var acceptanceRate: Double
-        /// Failed plugin requests of every stage.
-        public var errors: Int
-        /// Errors over plugin requests (generate + solve + check).
-        public var errorRate: Double
-        public var errorsByKind: [String: Int]
-        public var generationErrors: Int
-        public var solveErrors: Int
-        public var checkErrors: Int
-        /// Examples learning was given (nil until the round commits).
-        public var learnedFrom: Int?
     }
 
     /// Seconds per stage. Generate, solve and check are summed over items, so with parallel workers they exceed
@@ -130,7 +94,7 @@ extension QualityReport {
         var cumulative = 0
         var cumulativePromoted = 0
         for record in try store.rounds() {
-            let committed = record.state == .promoted || record.state == .rejected
+            let committed = record.state.isCommitted
             let summary = committed ? record.summary : nil
             let counts = try summary?.counts ?? store.counts(round: record.round)
             cumulative += counts.storedExamples
@@ -143,13 +107,7 @@ extension QualityReport {
                     solverVersion: summary.map(\.solverVersion) ?? record.solverVersion,
                     candidateVersion: summary?.candidateVersion, heldout: summary?.heldout,
                     heldoutErrors: summary?.heldoutErrors,
-                    vsPrevious: summary?.vsPrevious.map { comparison in
-                        Comparison(
-                            round: summary?.comparedWithRound, b: comparison.b, c: comparison.c,
-                            pValue: comparison.pValue, verdict: comparison.verdict, method: comparison.method,
-                            meanDifference: comparison.meanDifference)
-                    },
-                    counts: Self.counts(counts, learnedFrom: summary?.learnedFrom),
+                    vsPrevious: summary?.vsPrevious, counts: counts, learnedFrom: summary?.learnedFrom,
                     times: Self.times(record, counts: counts, summary: summary),
                     tokens: Tokens(prompt: counts.promptTokens, completion: counts.completionTokens),
                     storage: Storage(
@@ -169,20 +127,7 @@ extension QualityReport {
             heldoutItems: try store.heldoutItems().filter { $0.status == .kept }.count, rounds: rounds)
     }
 
-    private static func counts(_ counts: RoundSummary.Counts, learnedFrom: Int?) -> Counts {
-        let errors = counts.generationErrors + counts.solveErrors + counts.checkErrors
-        let requests = counts.generated + counts.generationErrors + counts.attempts + counts.checked
-        return Counts(
-            generated: counts.generated, kept: counts.kept, duplicates: counts.duplicates,
-            contaminated: counts.contaminated, attempts: counts.attempts, checked: counts.checked,
-            accepted: counts.accepted, rejected: counts.checked - counts.checkErrors - counts.accepted,
-            acceptanceRate: counts.acceptanceRate, errors: errors,
-            errorRate: requests == 0 ? 0 : Double(errors) / Double(requests), errorsByKind: counts.errorsByKind,
-            generationErrors: counts.generationErrors, solveErrors: counts.solveErrors,
-            checkErrors: counts.checkErrors, learnedFrom: learnedFrom)
-    }
-
-    private static func times(_ record: RoundRecord, counts: RoundSummary.Counts, summary: RoundSummary?) -> Times {
+    private static func times(_ record: RoundRecord, counts: RoundCounts, summary: RoundSummary?) -> Times {
         var wall: Double?
         if let finished = record.finishedAt, let end = Timestamp.parse(finished),
             let start = Timestamp.parse(record.startedAt)

@@ -53,12 +53,12 @@ extension QualityReport {
                     .text("\(round.round)"), .text(Fmt.state(round)),
                     .text(round.heldout.map { "\($0.n)" } ?? "–"),
                     .text(round.heldout.map { Fmt.score($0.score) } ?? "–"),
-                    .text(round.heldout.map { Fmt.ci($0.ci) } ?? "–"), .text(round.heldout?.method ?? "–"),
+                    .text(round.heldout.map { Fmt.ci($0.ci) } ?? "–"), .text(round.heldout?.method.rawValue ?? "–"),
                     .text(versus?.round.map { "\($0)" } ?? "–"), .text(versus.map { "\($0.b)" } ?? "–"),
                     .text(versus.map { "\($0.c)" } ?? "–"), .text(versus.map { Fmt.p($0.pValue) } ?? "–"),
-                    .text(versus?.method ?? "–"),
+                    .text(versus?.method.rawValue ?? "–"),
                     .text(versus?.verdict.rawValue ?? (round.round == 0 && round.committed ? "baseline" : "–")),
-                    .text(round.gate),
+                    .text(round.gate.rawValue),
                 ]
             }, rowIDs: rounds.map { "round-\($0.round)" })
     }
@@ -75,7 +75,7 @@ extension QualityReport {
             rows: rounds.map { round in
                 let counts = round.counts
                 return [
-                    .text("\(round.round)"), .text("\(round.difficulty)"), .text(round.dataPolicy),
+                    .text("\(round.round)"), .text("\(round.difficulty)"), .text(round.dataPolicy.rawValue),
                     .text(round.learning ? "on" : "off"), .text("\(counts.generated)"), .text("\(counts.duplicates)"),
                     .text("\(counts.contaminated)"), .text("\(counts.attempts)"), .text("\(counts.accepted)"),
                     .text(Fmt.percent(counts.acceptanceRate)), .text("\(counts.rejected)"), .text("\(counts.errors)"),
@@ -85,7 +85,7 @@ extension QualityReport {
                             ? "–"
                             : counts.errorsByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
                                 .joined(separator: ", ")),
-                    .text(counts.learnedFrom.map { "\($0)" } ?? "–"), .text("\(round.cumulativeAccepted)"),
+                    .text(round.learnedFrom.map { "\($0)" } ?? "–"), .text("\(round.cumulativeAccepted)"),
                 ]
             }, rowIDs: rounds.map { _ in nil })
     }

@@ -1,84 +1,100 @@
 import Foundation
 
 /// `flywheel status`: the rounds so far, in the shape scripts rely on (SPEC §5); more fields are additive.
-public enum Status {
-    public static func json(pipeline: String, store: Store?) throws -> JSONValue {
-        var rounds: [JSONValue] = []
-        for record in try store?.rounds() ?? [] {
-            rounds.append(try round(record, store: store!))
-        }
-        return .object(["pipeline": .string(pipeline), "rounds": .array(rounds)])
+/// Encoded with snake_case keys (`JSON.SnakeCase`).
+public struct Status: Encodable, Sendable {
+    public var pipeline: String
+    public var rounds: [Round]
+
+    public struct Round: Encodable, Sendable {
+        public var round: Int
+        public var state: RoundState
+        public var generated: Int
+        public var accepted: Int
+        public var duplicates: Int
+        public var contaminated: Int
+        public var attempts: Int
+        public var errors: Int
+        public var acceptanceRate: Double
+        public var difficulty: Int
+        public var dataPolicy: DataPolicy
+        public var gate: Gate
+        public var learning: Bool
+        public var startedAt: String
+        public var finishedAt: String?
+        /// The rest is known once the round commits.
+        public var heldout: Heldout?
+        public var solverVersion: Int64?
+        public var learnedFrom: Int?
+        public var tokens: Tokens?
+        public var vsPrevious: PairedComparison?
     }
 
-    static func round(_ record: RoundRecord, store: Store) throws -> JSONValue {
+    public struct Heldout: Encodable, Sendable {
+        public var n: Int
+        public var score: Double
+        public var ci: [Double]
+        public var method: IntervalMethod
+        /// Items that got no score (plugin errors).
+        public var errors: Int
+    }
+
+    public struct Tokens: Encodable, Sendable {
+        public var prompt: Int
+        public var completion: Int
+        public var evaluationPrompt: Int
+        public var evaluationCompletion: Int
+    }
+
+    /// The status of `store`; no rounds when there is no store yet.
+    public init(pipeline: String, store: Store?) throws {
+        self.pipeline = pipeline
+        rounds = try (store?.rounds() ?? []).map { record in try Self.round(record, store: store!) }
+    }
+
+    static func round(_ record: RoundRecord, store: Store) throws -> Round {
         let counts = try record.summary?.counts ?? store.counts(round: record.round)
-        var object: [String: JSONValue] = [
-            "round": .number(Double(record.round)),
-            "state": .string(record.state.rawValue),
-            "generated": .number(Double(counts.generated)),
-            "accepted": .number(Double(counts.accepted)),
-            "duplicates": .number(Double(counts.duplicates)),
-            "contaminated": .number(Double(counts.contaminated)),
-            "attempts": .number(Double(counts.attempts)),
-            "errors": .number(Double(counts.generationErrors + counts.solveErrors + counts.checkErrors)),
-            "acceptance_rate": .number(counts.acceptanceRate),
-            "difficulty": .number(Double(record.difficulty)),
-            "data_policy": .string(record.dataPolicy),
-            "gate": .string(record.gate),
-            "learning": .bool(record.learning),
-            "started_at": .string(record.startedAt),
-        ]
-        if let finished = record.finishedAt { object["finished_at"] = .string(finished) }
+        var round = Round(
+            round: record.round, state: record.state, generated: counts.generated, accepted: counts.accepted,
+            duplicates: counts.duplicates, contaminated: counts.contaminated, attempts: counts.attempts,
+            errors: counts.errors, acceptanceRate: counts.acceptanceRate, difficulty: record.difficulty,
+            dataPolicy: record.dataPolicy, gate: record.gate, learning: record.learning, startedAt: record.startedAt,
+            finishedAt: record.finishedAt)
         if let summary = record.summary {
-            object["heldout"] = .object([
-                "n": .number(Double(summary.heldout.n)), "score": .number(summary.heldout.score),
-                "ci": .array(summary.heldout.ci.map { .number($0) }), "errors": .number(Double(summary.heldoutErrors)),
-            ])
-            object["solver_version"] = .number(Double(summary.candidateVersion))
-            object["learned_from"] = .number(Double(summary.learnedFrom))
-            object["tokens"] = .object([
-                "prompt": .number(Double(counts.promptTokens)), "completion": .number(Double(counts.completionTokens)),
-                "evaluation_prompt": .number(Double(counts.evaluationPromptTokens)),
-                "evaluation_completion": .number(Double(counts.evaluationCompletionTokens)),
-            ])
-            if let comparison = summary.vsPrevious {
-                object["vs_previous"] = .object([
-                    "round": summary.comparedWithRound.map { .number(Double($0)) } ?? .null,
-                    "b": .number(Double(comparison.b)), "c": .number(Double(comparison.c)),
-                    "p_value": .number(comparison.pValue), "verdict": .string(comparison.verdict.rawValue),
-                    "method": .string(comparison.method),
-                ])
-            }
+            round.heldout = Heldout(
+                n: summary.heldout.n, score: summary.heldout.score, ci: summary.heldout.ci,
+                method: summary.heldout.method, errors: summary.heldoutErrors)
+            round.solverVersion = summary.candidateVersion
+            round.learnedFrom = summary.learnedFrom
+            round.tokens = Tokens(
+                prompt: counts.promptTokens, completion: counts.completionTokens,
+                evaluationPrompt: counts.evaluationPromptTokens, evaluationCompletion: counts.evaluationCompletionTokens)
+            round.vsPrevious = summary.vsPrevious
         }
-        return .object(object)
+        return round
+    }
+
+    /// The JSON object, one line.
+    public func json() throws -> String {
+        String(decoding: try JSON.SnakeCase.encoder.encode(self), as: UTF8.self)
     }
 
     /// The human table: one line a round.
-    public static func table(_ status: JSONValue) -> String {
+    public func table() -> String {
         var lines = ["round  state     generated  accepted  held-out score [95% CI]     vs previous"]
-        for round in status["rounds"]?.arrayValue ?? [] {
-            let number = Int(round["round"]?.doubleValue ?? 0)
-            let state = round["state"]?.stringValue ?? ""
+        for round in rounds {
             var heldout = "-"
-            if let h = round["heldout"], let score = h["score"]?.doubleValue,
-                let ci = h["ci"]?.arrayValue, ci.count == 2
-            {
-                heldout = String(
-                    format: "%.3f [%.3f, %.3f] n=%d", score, ci[0].doubleValue ?? 0, ci[1].doubleValue ?? 0,
-                    Int(h["n"]?.doubleValue ?? 0))
+            if let h = round.heldout, h.ci.count == 2 {
+                heldout = String(format: "%.3f [%.3f, %.3f] n=%d", h.score, h.ci[0], h.ci[1], h.n)
             }
-            var versus = number == 0 ? "baseline" : "-"
-            if let v = round["vs_previous"] {
-                versus = (v["verdict"]?.stringValue ?? "")
-                    + String(
-                        format: " (b=%d c=%d p=%.3g)", Int(v["b"]?.doubleValue ?? 0), Int(v["c"]?.doubleValue ?? 0),
-                        v["p_value"]?.doubleValue ?? 1)
+            var versus = round.round == 0 ? "baseline" : "-"
+            if let v = round.vsPrevious {
+                versus = v.verdict.rawValue + String(format: " (b=%d c=%d p=%.3g)", v.b, v.c, v.pValue)
             }
             lines.append(
-                String(format: "%5d  ", number) + state.padding(toLength: 9, withPad: " ", startingAt: 0)
-                    + String(
-                        format: " %9d %9d  ", Int(round["generated"]?.doubleValue ?? 0),
-                        Int(round["accepted"]?.doubleValue ?? 0))
+                String(format: "%5d  ", round.round)
+                    + round.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + String(format: " %9d %9d  ", round.generated, round.accepted)
                     + heldout.padding(toLength: 27, withPad: " ", startingAt: 0) + " " + versus)
         }
         return lines.joined(separator: "\n")

@@ -1,16 +1,17 @@
 /// Lets items through one at a time in index order, whatever order their generation finished in, so that
 /// "duplicate of an earlier task" means the same thing in every run, resumed or not.
-actor OrderedAdmission {
+public actor OrderedAdmission {
     private var next: Int
     private var waiting: [Int: CheckedContinuation<Void, Never>] = [:]
     private var poisoned = false
 
-    init(first: Int) {
+    /// - Parameter first: the first index to let through (a resumed round starts after what it recorded).
+    public init(first: Int) {
         next = first
     }
 
     /// Runs `body` when every lower index has passed; `body` must not suspend.
-    func admit<T: Sendable>(_ index: Int, _ body: () throws -> T) async throws -> T {
+    public func admit<T: Sendable>(_ index: Int, _ body: () throws -> T) async throws -> T {
         if index != next && !poisoned {
             await withCheckedContinuation { waiting[index] = $0 }
         }
@@ -23,7 +24,7 @@ actor OrderedAdmission {
     }
 
     /// After a failure no later index can be admitted: wake every waiter so the round stops instead of hanging.
-    func poison() {
+    public func poison() {
         poisoned = true
         for waiter in waiting.values { waiter.resume() }
         waiting.removeAll()
@@ -46,5 +47,21 @@ func forEachBounded(
             inFlight += 1
         }
         try await group.waitForAll()
+    }
+}
+
+/// `forEachBounded` for work that passes `admission`: a failure poisons it, so items waiting for their turn stop
+/// instead of waiting for an index that will never come.
+func forEachBounded(
+    _ indices: some Sequence<Int>, width: Int, admission: OrderedAdmission,
+    _ work: @escaping @Sendable (Int) async throws -> Void
+) async throws {
+    try await forEachBounded(indices, width: width) { index in
+        do {
+            try await work(index)
+        } catch {
+            await admission.poison()
+            throw error
+        }
     }
 }

@@ -3,9 +3,9 @@ import GRDB
 
 extension Store {
     /// A round's counts, computed from its recorded rows: the same whether or not the round was resumed.
-    public func counts(round: Int) throws -> RoundSummary.Counts {
-        try read { db in
-            var counts = RoundSummary.Counts()
+    public func counts(round: Int) throws -> RoundCounts {
+        try pool.read { db in
+            var counts = RoundCounts()
             for row in try Row.fetchAll(
                 db, sql: "SELECT status, count(*) AS n, sum(seconds) AS s FROM tasks WHERE round = ? GROUP BY status",
                 arguments: [round])

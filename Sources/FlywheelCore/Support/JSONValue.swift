@@ -98,6 +98,22 @@ enum JSON {
     }()
     static let decoder = JSONDecoder()
 
+    /// snake_case keys, as `status --json`, the report and stored round summaries write them. Reading also accepts
+    /// camelCase keys, so summaries stored before they were snake_case still decode.
+    enum SnakeCase {
+        static let encoder: JSONEncoder = {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            return encoder
+        }()
+        static let decoder: JSONDecoder = {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            return decoder
+        }()
+    }
+
     static func encode<T: Encodable>(_ value: T) throws -> Data { try encoder.encode(value) }
     static func text<T: Encodable>(_ value: T) -> String {
         (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "null"

@@ -44,22 +44,21 @@ public struct ExternalSolver: Solver {
         self.exampleCount = exampleCount
     }
 
-    public var initialState: JSONValue { FewShot.state(pool: []) }
+    public var initialState: FewShot.State { FewShot.State() }
 
-    public func solve(id: String, task: TaskSpec, attempt: Int, seed: UInt64, state: JSONValue) async
-        -> Result<Solution, PluginFailure>
-    {
-        let visible = task.withoutReference
-        var taskObject: [String: JSONValue] = ["prompt": .string(visible.prompt)]
-        if let meta = visible.meta { taskObject["meta"] = meta }
-        let examples = FewShot.select(FewShot.pool(in: state), for: visible, k: exampleCount).map {
+    public func prepare(_ state: FewShot.State) throws -> FewShot.Index { FewShot.Index(state) }
+
+    public func solve(_ request: SolveRequest, with index: FewShot.Index) async -> Result<Solution, PluginFailure> {
+        var taskObject: [String: JSONValue] = ["prompt": .string(request.task.prompt)]
+        if let meta = request.task.meta { taskObject["meta"] = meta }
+        let examples = index.select(for: request.task, k: exampleCount).map {
             JSONValue.object(["prompt": .string($0.prompt), "answer": .string($0.answer)])
         }
-        let request: [String: JSONValue] = [
+        let fields: [String: JSONValue] = [
             "op": "solve", "task": .object(taskObject), "examples": .array(examples),
-            "attempt": .number(Double(attempt)), "seed": .number(Double(seed)),
+            "attempt": .number(Double(request.attempt)), "seed": .number(Double(request.seed)),
         ]
-        return await pool.request(request, id: id).flatMap { response in
+        return await pool.request(fields, id: request.id).flatMap { response in
             guard let answer = response["answer"]?.stringValue else {
                 return .failure(PluginFailure(.malformed, "a solve response needs a string `answer`"))
             }
@@ -67,8 +66,8 @@ public struct ExternalSolver: Solver {
         }
     }
 
-    public func learn(from examples: [Example], previous: JSONValue, round: Int) async throws -> JSONValue {
-        FewShot.state(pool: FewShot.pool(from: examples))
+    public func learn(from examples: [Example], previous: FewShot.State, round: Int) async throws -> FewShot.State {
+        FewShot.State(learningFrom: examples)
     }
 
     public func shutdown() async { await pool.shutdown() }

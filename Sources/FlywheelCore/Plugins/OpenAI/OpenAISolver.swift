@@ -31,6 +31,10 @@ public struct OpenAIConfig: Sendable, Equatable {
     public var retries: Int = 4
     /// The first backoff in seconds (doubled each retry, at most 30 s; `Retry-After` wins when given).
     public var backoff: Double = 0.5
+    /// Few-shot examples retrieved from the version's pool per task.
+    public var examples: Int = 4
+    /// The optional fine-tuning command; its model name becomes the candidate version's model.
+    public var train: TrainCommand?
 
     public enum Extraction: Sendable, Equatable {
         case trim, firstLine
@@ -48,16 +52,12 @@ public struct OpenAIConfig: Sendable, Equatable {
 /// `train` command that fine-tunes on the exported examples and answers with a new model name.
 public struct OpenAISolver: Solver {
     let config: OpenAIConfig
-    let exampleCount: Int
-    let train: TrainCommand?
     let log: EventLog
     private let limiter: AsyncSemaphore
     private let session: URLSession
 
-    public init(config: OpenAIConfig, exampleCount: Int, train: TrainCommand?, log: EventLog) {
+    public init(config: OpenAIConfig, log: EventLog) {
         self.config = config
-        self.exampleCount = exampleCount
-        self.train = train
         self.log = log
         limiter = AsyncSemaphore(permits: config.concurrency)
         let configuration = URLSessionConfiguration.ephemeral
@@ -66,27 +66,26 @@ public struct OpenAISolver: Solver {
         session = URLSession(configuration: configuration)
     }
 
-    public var initialState: JSONValue { FewShot.state(pool: []) }
+    public var initialState: FewShot.State { FewShot.State() }
 
-    public func solve(id: String, task: TaskSpec, attempt: Int, seed: UInt64, state: JSONValue) async
-        -> Result<Solution, PluginFailure>
-    {
-        let visible = task.withoutReference
+    public func prepare(_ state: FewShot.State) throws -> FewShot.Index { FewShot.Index(state) }
+
+    public func solve(_ request: SolveRequest, with index: FewShot.Index) async -> Result<Solution, PluginFailure> {
         var messages: [JSONValue] = []
         if let system = config.system { messages.append(["role": "system", "content": .string(system)]) }
-        for example in FewShot.select(FewShot.pool(in: state), for: visible, k: exampleCount) {
+        for example in index.select(for: request.task, k: config.examples) {
             messages.append(["role": "user", "content": .string(userMessage(example.prompt))])
             messages.append(["role": "assistant", "content": .string(example.answer)])
         }
-        messages.append(["role": "user", "content": .string(userMessage(visible.prompt))])
+        messages.append(["role": "user", "content": .string(userMessage(request.task.prompt))])
         var body = config.extraBody
-        body["model"] = .string(state["model"]?.stringValue ?? config.model)
+        body["model"] = .string(index.model ?? config.model)
         body["messages"] = .array(messages)
         body["temperature"] = .number(config.temperature)
         body["max_tokens"] = .number(Double(config.maxTokens))
-        body["seed"] = .number(Double(seed & 0x7FFF_FFFF))
+        body["seed"] = .number(Double(request.seed & 0x7FFF_FFFF))
         let payload = JSONValue.object(body).encoded()
-        return await limiter.withPermit { await post(payload, id: id) }.flatMap(parse)
+        return await limiter.withPermit { await post(payload, id: request.id) }.flatMap(parse)
     }
 
     private func userMessage(_ prompt: String) -> String {
@@ -177,13 +176,12 @@ public struct OpenAISolver: Solver {
             .first { !$0.isEmpty } ?? ""
     }
 
-    public func learn(from examples: [Example], previous: JSONValue, round: Int) async throws -> JSONValue {
-        let pool = FewShot.pool(from: examples)
-        var model = previous["model"]?.stringValue
-        if let train {
+    public func learn(from examples: [Example], previous: FewShot.State, round: Int) async throws -> FewShot.State {
+        var model = previous.model
+        if let train = config.train {
             model = try await train.run(examples: examples, round: round, log: log)
         }
-        return FewShot.state(pool: pool, model: model)
+        return FewShot.State(learningFrom: examples, model: model)
     }
 
     public func shutdown() async {

@@ -1,10 +1,13 @@
 import Foundation
 
-public enum RoundState: String, Sendable, Codable {
+public enum RoundState: String, Sendable, Codable, CaseIterable {
     case running, promoted, rejected, failed
+
+    /// Promoted or rejected: its numbers are final, and its data is visible to learning, export and reports.
+    public var isCommitted: Bool { self == .promoted || self == .rejected }
 }
 
-public enum TaskStatus: String, Sendable, Codable {
+public enum TaskStatus: String, Sendable, Codable, CaseIterable {
     /// Goes on to be solved.
     case kept
     /// Its normalised prompt equals an earlier task's.
@@ -15,28 +18,30 @@ public enum TaskStatus: String, Sendable, Codable {
     case error
 }
 
-public struct SolverVersion: Sendable, Equatable {
+/// A solver version: the state learning made in `round` from its parent's, as the solver's own JSON.
+public struct SolverVersion: Sendable, Equatable, Codable {
     public var id: Int64
     public var round: Int
     public var parent: Int64?
-    public var state: JSONValue
+    /// The solver's typed state, encoded as JSON; the solver decodes it once per version (`Solver.State`).
+    public var state: Data
     public var promoted: Bool
 }
 
-public struct RoundRecord: Sendable, Equatable {
+public struct RoundRecord: Sendable, Equatable, Codable {
     public var round: Int
     public var state: RoundState
     public var solverVersion: Int64?
     public var difficulty: Int
-    public var dataPolicy: String
-    public var gate: String
+    public var dataPolicy: DataPolicy
+    public var gate: Gate
     public var learning: Bool
     public var startedAt: String
     public var finishedAt: String?
     public var summary: RoundSummary?
 
     public init(
-        round: Int, state: RoundState, solverVersion: Int64?, difficulty: Int, dataPolicy: String, gate: String,
+        round: Int, state: RoundState, solverVersion: Int64?, difficulty: Int, dataPolicy: DataPolicy, gate: Gate,
         learning: Bool, startedAt: String, finishedAt: String? = nil, summary: RoundSummary? = nil
     ) {
         self.round = round
@@ -52,7 +57,7 @@ public struct RoundRecord: Sendable, Equatable {
     }
 }
 
-public struct TaskRecord: Sendable, Equatable {
+public struct TaskRecord: Sendable, Equatable, Codable {
     public var id: Int64
     public var index: Int
     public var seed: UInt64
@@ -63,22 +68,24 @@ public struct TaskRecord: Sendable, Equatable {
     public var failure: PluginFailure?
 }
 
-public struct AttemptRecord: Sendable, Equatable {
+public struct AttemptRecord: Sendable, Equatable, Codable {
     public var id: Int64
     public var taskID: Int64
     public var attempt: Int
+    /// The version that answered.
+    public var solverVersion: Int64
     public var solution: Solution?
     public var failure: PluginFailure?
 }
 
-public struct VerdictRecord: Sendable, Equatable {
+public struct VerdictRecord: Sendable, Equatable, Codable {
     public var attemptID: Int64
     public var judgement: Judgement?
     public var failure: PluginFailure?
 }
 
 /// One held-out item's result for one round: `score` is 0 when the item errored.
-public struct HeldoutResult: Sendable, Equatable {
+public struct HeldoutResult: Sendable, Equatable, Codable {
     public var index: Int
     public var answer: String?
     public var accept: Bool

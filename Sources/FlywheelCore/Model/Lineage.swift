@@ -1,0 +1,46 @@
+import Foundation
+
+/// Where an accepted or rejected answer came from: enough to find it again in the store and to reproduce it.
+public struct ExampleLineage: Sendable, Equatable, Codable {
+    public var round: Int
+    public var taskIndex: Int
+    /// The seed the generator was given for the task.
+    public var taskSeed: UInt64
+    public var attempt: Int
+    /// The seed the solver was given for this attempt.
+    public var attemptSeed: UInt64
+    /// Id of the solver version that produced the answer.
+    public var solverVersion: Int64
+    /// The checker that judged it, as recorded with the verdict.
+    public var checker: String
+}
+
+/// One checked answer with its task and the checker's judgement, as the report samples it.
+public struct CheckedAnswer: Sendable, Equatable, Codable {
+    public var lineage: ExampleLineage
+    public var prompt: String
+    public var answer: String
+    public var accepted: Bool
+    public var score: Double
+    public var reason: String?
+}
+
+/// How one round's accepted examples are stored, per dictionary used.
+public struct DictionaryUse: Sendable, Equatable, Codable {
+    /// The store's dictionary id; nil for examples compressed without a dictionary.
+    public var id: Int64?
+    /// The id zstd writes into each frame.
+    public var zstdID: Int64?
+    public var trainedInRound: Int?
+    public var trainingSamples: Int?
+    public var examples: Int
+    public var rawBytes: Int
+    public var storedBytes: Int
+
+    // "zstdId" so that the report's snake_case key strategies turn it into `zstd_id` and back.
+    enum CodingKeys: String, CodingKey {
+        case id
+        case zstdID = "zstdId"
+        case trainedInRound, trainingSamples, examples, rawBytes, storedBytes
+    }
+}

@@ -1,0 +1,224 @@
+/// A round's counts, computed from its recorded rows: the one counts type status, report and metrics read.
+public struct RoundCounts: Codable, Sendable, Equatable {
+    /// Tasks the generator produced (kept, duplicate or contaminated).
+    public var generated = 0
+    public var kept = 0
+    public var duplicates = 0
+    public var contaminated = 0
+    public var generationErrors = 0
+    public var attempts = 0
+    public var solveErrors = 0
+    public var checked = 0
+    public var checkErrors = 0
+    public var accepted = 0
+    /// Errors of every stage by kind (`timeout`, `crash`, `malformed`, …).
+    public var errorsByKind: [String: Int] = [:]
+    /// Tokens of the training solves.
+    public var promptTokens = 0
+    public var completionTokens = 0
+    /// Tokens of the held-out evaluation.
+    public var evaluationPromptTokens = 0
+    public var evaluationCompletionTokens = 0
+    /// Accepted examples and their bytes before and after compression.
+    public var storedExamples = 0
+    public var rawBytes = 0
+    public var storedBytes = 0
+    /// Seconds spent in each stage, summed over items (so a resumed round counts its earlier work).
+    public var generateSeconds = 0.0
+    public var solveSeconds = 0.0
+    public var checkSeconds = 0.0
+
+    public init() {}
+
+    /// Accepted attempts over attempts made.
+    public var acceptanceRate: Double { attempts == 0 ? 0 : Double(accepted) / Double(attempts) }
+    /// Failed plugin requests of every stage.
+    public var errors: Int { generationErrors + solveErrors + checkErrors }
+    /// Errors over plugin requests (generate + solve + check).
+    public var errorRate: Double {
+        let requests = generated + generationErrors + attempts + checked
+        return requests == 0 ? 0 : Double(errors) / Double(requests)
+    }
+    /// Answers the checker judged and turned down.
+    public var rejected: Int { checked - checkErrors - accepted }
+
+    enum CodingKeys: String, CodingKey {
+        case generated, kept, duplicates, contaminated, generationErrors, attempts, solveErrors, checked
+        case checkErrors, accepted, errorsByKind, promptTokens, completionTokens, evaluationPromptTokens
+        case evaluationCompletionTokens, storedExamples, rawBytes, storedBytes, generateSeconds, solveSeconds
+        case checkSeconds
+        // Derived: written for readers of the JSON, never read back.
+        case acceptanceRate, errors, errorRate, rejected
+    }
+
+    /// Counts stored before a field existed read it as 0: every field is optional in the JSON.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
+            try container.decodeIfPresent(T.self, forKey: key) ?? fallback
+        }
+        generated = try value(.generated, 0)
+        kept = try value(.kept, 0)
+        duplicates = try value(.duplicates, 0)
+        contaminated = try value(.contaminated, 0)
+        generationErrors = try value(.generationErrors, 0)
+        attempts = try value(.attempts, 0)
+        solveErrors = try value(.solveErrors, 0)
+        checked = try value(.checked, 0)
+        checkErrors = try value(.checkErrors, 0)
+        accepted = try value(.accepted, 0)
+        errorsByKind = try value(.errorsByKind, [:])
+        promptTokens = try value(.promptTokens, 0)
+        completionTokens = try value(.completionTokens, 0)
+        evaluationPromptTokens = try value(.evaluationPromptTokens, 0)
+        evaluationCompletionTokens = try value(.evaluationCompletionTokens, 0)
+        storedExamples = try value(.storedExamples, 0)
+        rawBytes = try value(.rawBytes, 0)
+        storedBytes = try value(.storedBytes, 0)
+        generateSeconds = try value(.generateSeconds, 0)
+        solveSeconds = try value(.solveSeconds, 0)
+        checkSeconds = try value(.checkSeconds, 0)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(generated, forKey: .generated)
+        try container.encode(kept, forKey: .kept)
+        try container.encode(duplicates, forKey: .duplicates)
+        try container.encode(contaminated, forKey: .contaminated)
+        try container.encode(generationErrors, forKey: .generationErrors)
+        try container.encode(attempts, forKey: .attempts)
+        try container.encode(solveErrors, forKey: .solveErrors)
+        try container.encode(checked, forKey: .checked)
+        try container.encode(checkErrors, forKey: .checkErrors)
+        try container.encode(accepted, forKey: .accepted)
+        try container.encode(errorsByKind, forKey: .errorsByKind)
+        try container.encode(promptTokens, forKey: .promptTokens)
+        try container.encode(completionTokens, forKey: .completionTokens)
+        try container.encode(evaluationPromptTokens, forKey: .evaluationPromptTokens)
+        try container.encode(evaluationCompletionTokens, forKey: .evaluationCompletionTokens)
+        try container.encode(storedExamples, forKey: .storedExamples)
+        try container.encode(rawBytes, forKey: .rawBytes)
+        try container.encode(storedBytes, forKey: .storedBytes)
+        try container.encode(generateSeconds, forKey: .generateSeconds)
+        try container.encode(solveSeconds, forKey: .solveSeconds)
+        try container.encode(checkSeconds, forKey: .checkSeconds)
+        try container.encode(acceptanceRate, forKey: .acceptanceRate)
+        try container.encode(errors, forKey: .errors)
+        try container.encode(errorRate, forKey: .errorRate)
+        try container.encode(rejected, forKey: .rejected)
+    }
+}
+
+/// What a committed round did and measured; stored as JSON with the round and read by status and reports.
+public struct RoundSummary: Codable, Sendable, Equatable {
+    public var round: Int
+    public var difficulty: Int
+    public var dataPolicy: DataPolicy
+    public var gate: Gate
+    public var learning: Bool
+    /// The version that solved this round's training tasks (nil for the baseline).
+    public var solverVersion: Int64?
+    /// The version evaluated on the held-out set and promoted or rejected.
+    public var candidateVersion: Int64
+    public var counts: RoundCounts
+    public var heldout: HeldoutSummary
+    public var heldoutErrors: Int
+    /// Comparison with the last promoted round's held-out results (nil for the baseline).
+    public var vsPrevious: PairedComparison?
+    /// Examples learning was given.
+    public var learnedFrom: Int
+    public var learnSeconds: Double
+    public var evaluateSeconds: Double
+
+    public init(
+        round: Int, difficulty: Int, dataPolicy: DataPolicy, gate: Gate, learning: Bool, solverVersion: Int64?,
+        candidateVersion: Int64, counts: RoundCounts, heldout: HeldoutSummary, heldoutErrors: Int,
+        vsPrevious: PairedComparison?, learnedFrom: Int, learnSeconds: Double, evaluateSeconds: Double
+    ) {
+        self.round = round
+        self.difficulty = difficulty
+        self.dataPolicy = dataPolicy
+        self.gate = gate
+        self.learning = learning
+        self.solverVersion = solverVersion
+        self.candidateVersion = candidateVersion
+        self.counts = counts
+        self.heldout = heldout
+        self.heldoutErrors = heldoutErrors
+        self.vsPrevious = vsPrevious
+        self.learnedFrom = learnedFrom
+        self.learnSeconds = learnSeconds
+        self.evaluateSeconds = evaluateSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case round, difficulty, dataPolicy, gate, learning, solverVersion, candidateVersion, counts, heldout
+        case heldoutErrors, vsPrevious, learnedFrom, learnSeconds, evaluateSeconds
+        /// Summaries written before the compared round moved into `vsPrevious` kept it here.
+        case comparedWithRound
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        round = try container.decode(Int.self, forKey: .round)
+        difficulty = try container.decode(Int.self, forKey: .difficulty)
+        dataPolicy = try container.decode(DataPolicy.self, forKey: .dataPolicy)
+        gate = try container.decode(Gate.self, forKey: .gate)
+        learning = try container.decode(Bool.self, forKey: .learning)
+        solverVersion = try container.decodeIfPresent(Int64.self, forKey: .solverVersion)
+        candidateVersion = try container.decode(Int64.self, forKey: .candidateVersion)
+        counts = try container.decode(RoundCounts.self, forKey: .counts)
+        heldout = try container.decode(HeldoutSummary.self, forKey: .heldout)
+        heldoutErrors = try container.decode(Int.self, forKey: .heldoutErrors)
+        vsPrevious = try container.decodeIfPresent(PairedComparison.self, forKey: .vsPrevious)
+        if vsPrevious?.round == nil {
+            vsPrevious?.round = try container.decodeIfPresent(Int.self, forKey: .comparedWithRound)
+        }
+        learnedFrom = try container.decode(Int.self, forKey: .learnedFrom)
+        learnSeconds = try container.decode(Double.self, forKey: .learnSeconds)
+        evaluateSeconds = try container.decode(Double.self, forKey: .evaluateSeconds)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(round, forKey: .round)
+        try container.encode(difficulty, forKey: .difficulty)
+        try container.encode(dataPolicy, forKey: .dataPolicy)
+        try container.encode(gate, forKey: .gate)
+        try container.encode(learning, forKey: .learning)
+        try container.encodeIfPresent(solverVersion, forKey: .solverVersion)
+        try container.encode(candidateVersion, forKey: .candidateVersion)
+        try container.encode(counts, forKey: .counts)
+        try container.encode(heldout, forKey: .heldout)
+        try container.encode(heldoutErrors, forKey: .heldoutErrors)
+        try container.encodeIfPresent(vsPrevious, forKey: .vsPrevious)
+        try container.encode(learnedFrom, forKey: .learnedFrom)
+        try container.encode(learnSeconds, forKey: .learnSeconds)
+        try container.encode(evaluateSeconds, forKey: .evaluateSeconds)
+    }
+
+    /// Flat numbers for the `metrics` table and Prometheus.
+    public var metrics: [(String, Double)] {
+        var values: [(String, Double)] = [
+            ("generated", Double(counts.generated)), ("duplicates", Double(counts.duplicates)),
+            ("contaminated", Double(counts.contaminated)), ("accepted", Double(counts.accepted)),
+            ("attempts", Double(counts.attempts)), ("acceptance_rate", counts.acceptanceRate),
+            ("errors", Double(counts.errors)),
+            ("heldout_n", Double(heldout.n)), ("heldout_score", heldout.score),
+            ("heldout_ci_low", heldout.ci.first ?? 0), ("heldout_ci_high", heldout.ci.last ?? 0),
+            ("difficulty", Double(difficulty)), ("prompt_tokens", Double(counts.promptTokens)),
+            ("completion_tokens", Double(counts.completionTokens)),
+            ("evaluation_prompt_tokens", Double(counts.evaluationPromptTokens)),
+            ("evaluation_completion_tokens", Double(counts.evaluationCompletionTokens)),
+            ("stored_bytes", Double(counts.storedBytes)),
+            ("raw_bytes", Double(counts.rawBytes)), ("generate_seconds", counts.generateSeconds),
+            ("solve_seconds", counts.solveSeconds), ("check_seconds", counts.checkSeconds),
+            ("learn_seconds", learnSeconds), ("evaluate_seconds", evaluateSeconds),
+        ]
+        if let vsPrevious {
+            values += [("b", Double(vsPrevious.b)), ("c", Double(vsPrevious.c)), ("p_value", vsPrevious.pValue)]
+        }
+        return values
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+
+extension Plugins {
+    /// The one place a pipeline file becomes plugins: it picks each stage's implementation and resolves what the
+    /// environment supplies (an endpoint's base URL named by `base_url_env`).
+    /// - Parameter environment: the process environment, or a test's.
+    /// - Throws: `FlywheelError(.usage)` when a variable the pipeline names is not set.
+    public init(
+        _ config: PipelineConfig, environment: [String: String] = ProcessInfo.processInfo.environment, log: EventLog
+    ) throws {
+        let generator: any Generator =
+            switch config.generator {
+            case .listfn: ListFnTaskGenerator()
+            case .external(let command): ExternalGenerator(command: command, log: log)
+            }
+        let solver: any Solver
+        switch config.solver {
+        case .listfn(let budget):
+            solver = ListFnProgramSolver(budget: budget)
+        case .external(let command, let examples):
+            solver = ExternalSolver(command: command, exampleCount: examples, log: log)
+        case .openai(var settings):
+            if let variable = settings.baseURLEnvironment {
+                guard let value = environment[variable], !value.isEmpty else {
+                    throw FlywheelError(
+                        .usage, "\(config.file): `solver.openai.base_url_env` names \(variable), which is not set; "
+                            + "export it with the server's base URL (e.g. http://127.0.0.1:8080)")
+                }
+                settings.baseURL = value
+            }
+            solver = OpenAISolver(config: settings, log: log)
+        }
+        let checker: any Checker =
+            switch config.checker {
+            case .external(let command): ExternalChecker(command: command, log: log)
+            }
+        self.init(generator: generator, solver: solver, checker: checker)
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+
+extension RoundEngine {
+    struct Evaluation {
+        var results: [HeldoutResult]
+        var heldout: HeldoutSummary
+        var errors: Int
+        var seconds: Double
+    }
+
+    /// Generates the held-out set once, at round 0, and freezes it; duplicates within it are dropped.
+    func generateHeldout() async throws {
+        let existing = try store.heldoutItems()
+        guard existing.count < settings.heldoutSize else { return }
+        let admission = Locked(TaskAdmission(seen: Set(existing.compactMap(\.promptHash)), contamination: nil))
+        let ordered = OrderedAdmission(first: existing.count)
+        let progress = StageProgress(
+            log: log, label: "round 0 held-out generate", total: settings.heldoutSize, alreadyDone: existing.count)
+        try await forEachBounded(existing.count..<settings.heldoutSize, width: settings.parallelism, admission: ordered) {
+            [self] index in
+            let seed = Seeds.derive(settings.seed, "heldout", "\(index)")
+            let result = await plugins.generator.generate(
+                id: "h\(index)", seed: seed, difficulty: settings.difficulty, split: .heldout)
+            try await ordered.admit(index) {
+                let decision = admission.withLock { $0.admit(result) }
+                try store.insertHeldoutItem(
+                    index: index, seed: seed, status: decision.status, task: try? result.get(),
+                    promptHash: decision.promptHash, failure: result.failure)
+            }
+            progress.finished(errors: result.failure == nil ? 0 : 1)
+        }
+        progress.end()
+    }
+
+    /// Solves and checks every kept held-out item with `version`, recording each result as it finishes.
+    func evaluate(_ version: SolverVersion, round: Int) async throws -> Evaluation {
+        let start = monotonicNow()
+        let solver = try plugins.solver.ready(version)
+        let items = try store.heldoutItems().filter { $0.status == .kept }
+        let done = Set(try store.heldoutResults(round: round).map(\.index))
+        let progress = StageProgress(
+            log: log, label: "round \(round) held-out evaluate", total: items.count, alreadyDone: done.count)
+        let pending = items.filter { !done.contains($0.index) }
+        try await forEachBounded(pending.indices, width: settings.parallelism) { [self] position in
+            let item = pending[position]
+            guard let task = item.task else { return }
+            let request = SolveRequest(
+                id: "r\(round)-h\(item.index)", task: task, attempt: 0,
+                seed: Seeds.derive(settings.seed, "heldout-solve", "\(item.index)"))
+            var result = HeldoutResult(index: item.index, answer: nil, accept: false, score: 0, reason: nil, failure: nil)
+            switch await solver.solve(request) {
+            case .failure(let failure): result.failure = failure
+            case .success(let solution):
+                result.answer = solution.answer
+                result.usage = solution.usage
+                switch await plugins.checker.check(id: "r\(round)-hc\(item.index)", task: task, answer: solution.answer) {
+                case .failure(let failure): result.failure = failure
+                case .success(let judgement):
+                    result.accept = judgement.accept
+                    result.score = judgement.score
+                    result.reason = judgement.reason
+                }
+            }
+            try store.insertHeldoutResult(result, round: round, solverVersion: version.id)
+            progress.finished(accepted: result.accept ? 1 : 0, errors: result.failure == nil ? 0 : 1)
+        }
+        progress.end()
+        let results = try store.heldoutResults(round: round)
+        return Evaluation(
+            results: results,
+            heldout: Statistics.summarize(
+                scores: results.map(\.score), seed: Seeds.derive(settings.seed, "heldout-ci", "\(round)")),
+            errors: results.count { $0.failure != nil }, seconds: monotonicNow() - start)
+    }
+}
+
+extension Result where Failure == PluginFailure {
+    /// The plugin's failure, if it failed.
+    var failure: PluginFailure? {
+        if case .failure(let failure) = self { return failure }
+        return nil
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+
+/// The outcome of one committed round.
+public struct RoundOutcome: Sendable {
+    public var round: Int
+    public var state: RoundState
+    public var summary: RoundSummary
+}
+
+/// Runs rounds against a store with the plugins and settings it is given: generate → admit → solve → check →
+/// store, then learn, evaluate on the frozen held-out set, and decide. Hold the store's lock (`StoreLock`) while
+/// it runs.
+///
+/// A round records its settings when it starts; a resumed round goes on with those, whatever the pipeline file
+/// says now.
+public final class RoundEngine: Sendable {
+    public let store: Store
+    public let settings: RoundSettings
+    let plugins: Plugins
+    let log: EventLog
+
+    public init(store: Store, plugins: Plugins, settings: RoundSettings, log: EventLog) {
+        self.store = store
+        self.plugins = plugins
+        self.settings = settings
+        self.log = log
+    }
+
+    /// Rounds after the baseline that are committed.
+    public func committedRounds() throws -> Int {
+        try store.rounds().filter { $0.round > 0 && $0.state.isCommitted }.count
+    }
+
+    /// Runs rounds (resuming an interrupted one first) until `rounds` rounds after the baseline are committed.
+    /// - Parameter onCommit: called after each round commits (e.g. to write metrics).
+    public func run(
+        rounds target: Int, onCommit: (RoundOutcome) throws -> Void = { _ in }
+    ) async throws -> [RoundOutcome] {
+        var outcomes: [RoundOutcome] = []
+        while try committedRounds() < target || store.round(0)?.state != .promoted {
+            let outcome = try await runRound()
+            try onCommit(outcome)
+            outcomes.append(outcome)
+        }
+        return outcomes
+    }
+
+    /// Exactly one round: an interrupted round if there is one, else the baseline if missing, else the next.
+    public func runRound() async throws -> RoundOutcome {
+        let record = try openRound()
+        do {
+            let outcome = record.round == 0 ? try await runBaseline(record) : try await runTraining(record)
+            log.event(
+                "round.commit",
+                [
+                    ("round", "\(record.round)"), ("state", outcome.state.rawValue),
+                    ("accepted", "\(outcome.summary.counts.accepted)"),
+                    ("heldout_score", String(format: "%.4f", outcome.summary.heldout.score)),
+                    ("verdict", outcome.summary.vsPrevious?.verdict.rawValue ?? "baseline"),
+                ])
+            return outcome
+        } catch {
+            log.endProgress()
+            try? store.setRoundState(record.round, .failed)
+            log.event("round.failed", [("round", "\(record.round)"), ("error", "\(error)")])
+            throw error
+        }
+    }
+
+    /// The interrupted round, marked running again, or a new one recorded with today's settings.
+    private func openRound() throws -> RoundRecord {
+        let rounds = try store.rounds()
+        if var open = rounds.first(where: { !$0.state.isCommitted }) {
+            if open.state == .failed { try store.setRoundState(open.round, .running) }
+            open.state = .running
+            log.event("round.resume", [("round", "\(open.round)")])
+            return open
+        }
+        let number = (rounds.last?.round ?? -1) + 1
+        let record = RoundRecord(
+            round: number, state: .running, solverVersion: try store.lastPromotedVersion()?.id,
+            difficulty: difficulty(after: rounds.last), dataPolicy: settings.dataPolicy, gate: settings.gate,
+            learning: settings.learning, startedAt: Timestamp.now())
+        try store.insertRound(record)
+        log.event("round.start", [("round", "\(number)")])
+        return record
+    }
+
+    /// The curriculum moves difficulty by the previous committed round's acceptance rate (from round 2 on).
+    private func difficulty(after previous: RoundRecord?) -> Int {
+        guard let previous else { return settings.difficulty }
+        guard previous.round > 0, let curriculum = settings.curriculum, let summary = previous.summary else {
+            return previous.difficulty
+        }
+        return curriculum.next(after: previous.difficulty, acceptance: summary.counts.acceptanceRate)
+    }
+
+    // MARK: Rounds
+
+    private func runBaseline(_ record: RoundRecord) async throws -> RoundOutcome {
+        try await generateHeldout()
+        let items = try store.heldoutItems()
+        guard items.contains(where: { $0.status == .kept }) else {
+            let errors = items.filter { $0.status == .error }
+            throw FlywheelError(
+                .runFailed,
+                "the generator produced no usable held-out task (\(errors.count) of \(items.count) failed"
+                    + (errors.first?.failure.map { ", e.g. \($0)" } ?? "") + "); fix the generator and run again")
+        }
+        let version = try store.version(round: 0)
+            ?? store.insertVersion(round: 0, parent: nil, state: plugins.solver.encodedInitialState())
+        let evaluation = try await evaluate(version, round: 0)
+        let summary = RoundSummary(
+            round: 0, difficulty: record.difficulty, dataPolicy: record.dataPolicy, gate: record.gate,
+            learning: record.learning, solverVersion: nil, candidateVersion: version.id,
+            counts: try store.counts(round: 0), heldout: evaluation.heldout, heldoutErrors: evaluation.errors,
+            vsPrevious: nil, learnedFrom: 0, learnSeconds: 0, evaluateSeconds: evaluation.seconds)
+        try store.commitRound(0, state: .promoted, summary: summary, promote: version.id, finishedAt: Timestamp.now())
+        return RoundOutcome(round: 0, state: .promoted, summary: summary)
+    }
+
+    private func runTraining(_ record: RoundRecord) async throws -> RoundOutcome {
+        let round = record.round
+        guard let promoted = try store.lastPromotedVersion(), let solving = record.solverVersion,
+            let solvingVersion = try store.version(id: solving)
+        else {
+            throw FlywheelError(.corruptStore, "round \(round) has no promoted solver version to start from")
+        }
+        try trainDictionaryIfDue(round: round)
+        try await generateAndSolve(round: round, difficulty: record.difficulty, with: solvingVersion)
+
+        let learnStart = monotonicNow()
+        // The policy recorded when the round started, not the file's current one: a resumed round stays the round
+        // it began as.
+        let examples = try store.learningExamples(round: round, policy: record.dataPolicy)
+        let candidate: SolverVersion
+        if let existing = try store.version(round: round) {
+            candidate = existing
+        } else {
+            log.event("learn.start", [("round", "\(round)"), ("examples", "\(examples.count)")])
+            let state =
+                record.learning
+                ? try await plugins.solver.learn(from: examples, previous: promoted, round: round) : promoted.state
+            candidate = try store.insertVersion(round: round, parent: promoted.id, state: state)
+        }
+        let learnSeconds = monotonicNow() - learnStart
+
+        let evaluation = try await evaluate(candidate, round: round)
+        var comparison = Self.compare(
+            previous: try store.heldoutResults(round: promoted.round), current: evaluation.results,
+            alpha: settings.alpha, seed: Seeds.derive(settings.seed, "compare", "\(round)"))
+        comparison.round = promoted.round
+        let promote = record.gate.promotes(comparison.verdict)
+        let state: RoundState = promote ? .promoted : .rejected
+        let summary = RoundSummary(
+            round: round, difficulty: record.difficulty, dataPolicy: record.dataPolicy, gate: record.gate,
+            learning: record.learning, solverVersion: solving, candidateVersion: candidate.id,
+            counts: try store.counts(round: round), heldout: evaluation.heldout, heldoutErrors: evaluation.errors,
+            vsPrevious: comparison, learnedFrom: examples.count, learnSeconds: learnSeconds,
+            evaluateSeconds: evaluation.seconds)
+        try store.commitRound(
+            round, state: state, summary: summary, promote: promote ? candidate.id : nil, finishedAt: Timestamp.now())
+        return RoundOutcome(round: round, state: state, summary: summary)
+    }
+
+    /// Item-by-item comparison on the held-out items both rounds scored.
+    static func compare(previous: [HeldoutResult], current: [HeldoutResult], alpha: Double, seed: UInt64)
+        -> PairedComparison
+    {
+        let before = Dictionary(uniqueKeysWithValues: previous.map { ($0.index, $0.score) })
+        let paired = current.compactMap { result in before[result.index].map { ($0, result.score) } }
+        return Statistics.compare(previous: paired.map(\.0), current: paired.map(\.1), alpha: alpha, seed: seed)
+    }
+
+    private func trainDictionaryIfDue(round: Int) throws {
+        // Counted before anything is decompressed: most rounds start with too few examples or a dictionary.
+        guard try store.currentDictionary() == nil,
+            try store.committedExampleCount() >= ExampleCodec.dictionaryThreshold
+        else { return }
+        let committed = try store.examples(.committed)
+        guard let dictionary = ExampleCodec.trainDictionary(on: committed) else {
+            log.event("dictionary.skipped", [("samples", "\(committed.count)")])
+            return
+        }
+        try store.insertDictionary(
+            dictionary, round: round, samples: min(committed.count, ExampleCodec.dictionarySampleLimit))
+        log.event("dictionary.trained", [("round", "\(round)"), ("bytes", "\(dictionary.count)")])
+    }
+}

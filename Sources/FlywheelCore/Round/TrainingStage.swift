@@ -1,0 +1,105 @@
+import Foundation
+
+extension RoundEngine {
+    /// Generate → admit (dedup, decontaminate) → solve → verify → store, item by item, resuming what is recorded.
+    func generateAndSolve(round: Int, difficulty: Int, with version: SolverVersion) async throws {
+        let solver = try plugins.solver.ready(version)
+        let recorded = try store.tasks(round: round)
+        let attempts = Dictionary(
+            uniqueKeysWithValues: try store.attempts(round: round).map {
+                (AttemptKey(task: $0.taskID, attempt: $0.attempt), $0)
+            })
+        let checked = Set(try store.verdicts(round: round).map(\.attemptID))
+        let heldout = try store.heldoutItems().filter { $0.status == .kept }
+        let admission = Locked(
+            TaskAdmission(
+                seen: try store.promptHashes(before: round).union(recorded.compactMap(\.promptHash)),
+                contamination: ContaminationIndex(
+                    heldoutPrompts: heldout.compactMap(\.task?.prompt), n: settings.contaminationNGram)))
+        let dictionary = try store.currentDictionary()
+        let ordered = OrderedAdmission(first: recorded.count)
+        let progress = StageProgress(log: log, label: "round \(round) train", total: settings.roundSize, alreadyDone: 0)
+
+        try await forEachBounded(0..<settings.roundSize, width: settings.parallelism, admission: ordered) {
+            [self] index in
+            let task: TaskRecord
+            if index < recorded.count {
+                task = recorded[index]
+            } else {
+                let seed = Seeds.derive(settings.seed, "train", "\(round)", "\(index)")
+                let start = monotonicNow()
+                let result = await plugins.generator.generate(
+                    id: "r\(round)-g\(index)", seed: seed, difficulty: difficulty, split: .train)
+                let seconds = monotonicNow() - start
+                task = try await ordered.admit(index) {
+                    let decision = admission.withLock { $0.admit(result) }
+                    let spec = try? result.get()
+                    let id = try store.insertTask(
+                        round: round, index: index, seed: seed, difficulty: difficulty, status: decision.status,
+                        task: spec, promptHash: decision.promptHash, contamination: decision.contamination,
+                        failure: result.failure, seconds: seconds)
+                    return TaskRecord(
+                        id: id, index: index, seed: seed, difficulty: difficulty, status: decision.status, task: spec,
+                        promptHash: decision.promptHash, failure: result.failure)
+                }
+            }
+            var accepted = 0
+            var errors = task.failure == nil ? 0 : 1
+            if task.status == .kept, let spec = task.task {
+                for attempt in 0..<settings.attempts {
+                    let outcome = try await solveAndCheck(
+                        spec, task: task, attempt: attempt, round: round, solver: solver,
+                        recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], checked: checked,
+                        dictionary: dictionary)
+                    accepted += outcome.accepted ? 1 : 0
+                    errors += outcome.error ? 1 : 0
+                }
+            }
+            progress.finished(accepted: accepted, errors: errors)
+        }
+        progress.end()
+    }
+
+    private struct AttemptKey: Hashable {
+        var task: Int64
+        var attempt: Int
+    }
+
+    private func solveAndCheck(
+        _ spec: TaskSpec, task: TaskRecord, attempt: Int, round: Int, solver: ReadySolver,
+        recorded: AttemptRecord?, checked: Set<Int64>, dictionary: ExampleDictionary?
+    ) async throws -> (accepted: Bool, error: Bool) {
+        var record: AttemptRecord
+        if let recorded {
+            record = recorded
+        } else {
+            let request = SolveRequest(
+                id: "r\(round)-s\(task.index)-\(attempt)", task: spec, attempt: attempt,
+                seed: Seeds.derive(settings.seed, "solve", "\(round)", "\(task.index)", "\(attempt)"))
+            let start = monotonicNow()
+            let result = await solver.solve(request)
+            let id = try store.insertAttempt(
+                taskID: task.id, attempt: attempt, seed: request.seed, solverVersion: solver.version.id,
+                result: result, seconds: monotonicNow() - start)
+            record = AttemptRecord(
+                id: id, taskID: task.id, attempt: attempt, solverVersion: solver.version.id,
+                solution: try? result.get(), failure: result.failure)
+        }
+        guard let solution = record.solution else { return (false, true) }
+        if checked.contains(record.id) { return (false, false) }
+        let start = monotonicNow()
+        let judged = await plugins.checker.check(
+            id: "r\(round)-c\(task.index)-\(attempt)", task: spec, answer: solution.answer)
+        var example: CompressedExample?
+        if case .success(let judgement) = judged, judgement.accept {
+            example = try ExampleCodec.compress(
+                StoredExample(
+                    prompt: spec.prompt, answer: solution.answer, reference: spec.reference, meta: spec.meta,
+                    trace: solution.trace), dictionary: dictionary)
+        }
+        try store.insertVerdict(
+            attemptID: record.id, round: round, result: judged, checker: plugins.checker.identity,
+            seconds: monotonicNow() - start, example: example)
+        return (example != nil, judged.failure != nil)
+    }
+}

@@ -1,0 +1,237 @@
+import Foundation
+import GRDB
+
+/// Which accepted examples to read.
+public enum ExampleSelection: Sendable, Equatable {
+    /// Every stored example.
+    case all
+    /// One round's.
+    case round(Int)
+    /// Those of committed (promoted or rejected) rounds: what a dictionary is trained on.
+    case committed
+    /// What learning sees in `round` under `policy`.
+    case learning(round: Int, policy: DataPolicy)
+    /// Those of the given attempts.
+    case attempts([Int64])
+}
+
+extension Store {
+
+    /// The newest dictionary, used for every example compressed from now on.
+    public func currentDictionary() throws -> ExampleDictionary? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, bytes FROM dictionaries ORDER BY id DESC LIMIT 1").map {
+                ExampleDictionary(id: $0["id"], bytes: $0["bytes"])
+            }
+        }
+    }
+
+    func dictionaries() throws -> [Int64: Data] {
+        try pool.read { db in
+            Dictionary(
+                uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, bytes FROM dictionaries").map {
+                    ($0["id"] as Int64, $0["bytes"] as Data)
+                })
+        }
+    }
+
+    public func insertDictionary(_ bytes: Data, round: Int, samples: Int) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO dictionaries(zstd_id, created_round, samples, bytes) VALUES (?, ?, ?, ?)",
+                arguments: [Int64(Zstd.dictionaryID(ofDictionary: bytes)), round, samples, bytes])
+        }
+    }
+
+    /// Accepted examples, decompressed, in task order (round, index, attempt) — never in insertion order, which
+    /// depends on which item finished first.
+    public func examples(_ selection: ExampleSelection) throws -> [StoredExample] {
+        try exampleRows(selection).map(\.example)
+    }
+
+    /// Examples learning may see in `round`: its own plus, under `accumulate`, every promoted round's.
+    public func learningExamples(round: Int, policy: DataPolicy) throws -> [Example] {
+        try examples(.learning(round: round, policy: policy)).map {
+            Example(prompt: $0.prompt, answer: $0.answer, meta: $0.meta)
+        }
+    }
+
+    private func exampleRows(_ selection: ExampleSelection) throws -> [(attemptID: Int64, example: StoredExample)] {
+        let (condition, arguments): (String, StatementArguments) =
+            switch selection {
+            case .all: ("1", [])
+            case .round(let round): ("e.round = ?", [round])
+            case .committed: ("r.state IN ('promoted', 'rejected')", [])
+            case .learning(let round, .accumulate): ("(e.round = ? OR (r.state = 'promoted' AND e.round > 0))", [round])
+            case .learning(let round, .replace): ("e.round = ?", [round])
+            case .attempts(let ids): ("e.attempt_id IN (\(ids.map { "\($0)" }.joined(separator: ",")))", [])
+            }
+        let dictionaries = try dictionaries()
+        return try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT e.id, e.attempt_id, e.payload, e.dictionary_id, e.checksum FROM examples e
+                    JOIN rounds r ON r.round = e.round JOIN attempts a ON a.id = e.attempt_id
+                    JOIN tasks t ON t.id = a.task_id
+                    WHERE \(condition) ORDER BY e.round, t.idx, a.attempt
+                    """, arguments: arguments
+            ).map { row in (row["attempt_id"], try decodeExample(row, dictionaries: dictionaries)) }
+        }
+    }
+
+    /// An example row's frame decompressed and checked; a failure names the example.
+    func decodeExample(_ row: Row, dictionaries: [Int64: Data]) throws -> StoredExample {
+        let id: Int64 = row["id"]
+        do {
+            let raw = try ExampleCodec.decompress(
+                payload: row["payload"], dictionaryID: row["dictionary_id"], dictionaries: dictionaries,
+                checksum: row["checksum"])
+            return try JSON.decoder.decode(StoredExample.self, from: raw)
+        } catch let error as FlywheelError {
+            throw corrupt("examples", id, error.message)
+        } catch {
+            throw corrupt("examples", id, "its content is not an example (\(error))")
+        }
+    }
+
+    /// Examples of committed (promoted or rejected) rounds.
+    public func committedExampleCount() throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) FROM examples e JOIN rounds r ON r.round = e.round
+                    WHERE r.state IN ('promoted', 'rejected')
+                    """) ?? 0
+        }
+    }
+
+
+    // MARK: Reports and export
+
+    /// A round's accepted examples with their lineage, in task and attempt order: what `export` writes.
+    /// - Throws: `FlywheelError(.corruptStore)` when an example cannot be traced to its task, attempt and verdict.
+    public func examplesWithLineage(round: Int) throws -> [(lineage: ExampleLineage, example: StoredExample)] {
+        let lineage = try exampleLineage(round: round)
+        return try exampleRows(.round(round)).map { row in
+            guard let origin = lineage[row.attemptID] else {
+                throw corrupt("examples", "of attempt \(row.attemptID)", "round \(round)'s example has no training task, attempt or verdict")
+            }
+            return (origin, row.example)
+        }
+    }
+
+    /// Lineage of every accepted example of `round`, by attempt id.
+    ///
+    /// The join goes through `tasks`, so an example that does not come from a training task is missing here:
+    /// callers treat a missing entry as a damaged store.
+    func exampleLineage(round: Int) throws -> [Int64: ExampleLineage] {
+        try pool.read { db in
+            var lineage: [Int64: ExampleLineage] = [:]
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT e.attempt_id, t.round, t.idx, t.seed AS task_seed, a.attempt, a.seed AS attempt_seed,
+                           a.solver_version, v.checker
+                    FROM examples e JOIN attempts a ON a.id = e.attempt_id JOIN tasks t ON t.id = a.task_id
+                    JOIN verdicts v ON v.attempt_id = a.id
+                    WHERE e.round = ?
+                    """, arguments: [round])
+            while let row = try rows.next() {
+                lineage[row["attempt_id"]] = Self.lineage(row)
+            }
+            return lineage
+        }
+    }
+
+    /// Up to `limit` of the round's accepted examples, spread evenly over its tasks in task order, decompressed
+    /// from their zstd frames.
+    public func sampleAccepted(round: Int, limit: Int) throws -> [CheckedAnswer] {
+        let rows = try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT e.attempt_id, t.round, t.idx, t.seed AS task_seed, a.attempt, a.seed AS attempt_seed,
+                           a.solver_version, v.checker, v.score, v.reason
+                    FROM examples e JOIN attempts a ON a.id = e.attempt_id JOIN tasks t ON t.id = a.task_id
+                    JOIN verdicts v ON v.attempt_id = a.id
+                    WHERE e.round = ? ORDER BY t.idx, a.attempt
+                    """, arguments: [round])
+        }
+        let chosen = Self.spread(rows, limit: limit)
+        guard !chosen.isEmpty else { return [] }
+        let examples = Dictionary(
+            uniqueKeysWithValues: try exampleRows(.attempts(chosen.map { $0["attempt_id"] })).map {
+                ($0.attemptID, $0.example)
+            })
+        return chosen.compactMap { row in
+            guard let example = examples[row["attempt_id"]] else { return nil }
+            return CheckedAnswer(
+                lineage: Self.lineage(row), prompt: example.prompt, answer: example.answer, accepted: true,
+                score: row["score"], reason: row["reason"])
+        }
+    }
+
+    /// Up to `limit` of the round's answers the checker judged and turned down (not check errors), spread evenly
+    /// over its tasks in task order.
+    public func sampleRejected(round: Int, limit: Int) throws -> [CheckedAnswer] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.id AS attempt_id, t.round, t.idx, t.seed AS task_seed, a.attempt,
+                           a.seed AS attempt_seed, a.solver_version, v.checker, v.score, v.reason, t.prompt, a.answer
+                    FROM verdicts v JOIN attempts a ON a.id = v.attempt_id JOIN tasks t ON t.id = a.task_id
+                    WHERE t.round = ? AND v.accept = 0 AND v.error_kind IS NULL
+                    ORDER BY t.idx, a.attempt
+                    """, arguments: [round])
+            return Self.spread(rows, limit: limit).map { row in
+                CheckedAnswer(
+                    lineage: Self.lineage(row), prompt: row["prompt"] ?? "", answer: row["answer"] ?? "",
+                    accepted: false, score: row["score"], reason: row["reason"])
+            }
+        }
+    }
+
+    /// The dictionaries a round's examples were compressed with, and their bytes.
+    public func dictionaryUse(round: Int) throws -> [DictionaryUse] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT e.dictionary_id, d.zstd_id, d.created_round, d.samples, count(*) AS n,
+                           sum(e.raw_bytes) AS raw, sum(length(e.payload)) AS stored
+                    FROM examples e LEFT JOIN dictionaries d ON d.id = e.dictionary_id
+                    WHERE e.round = ? GROUP BY e.dictionary_id ORDER BY e.dictionary_id
+                    """, arguments: [round]
+            ).map { row in
+                DictionaryUse(
+                    id: row["dictionary_id"], zstdID: row["zstd_id"], trainedInRound: row["created_round"],
+                    trainingSamples: row["samples"], examples: row["n"], rawBytes: row["raw"],
+                    storedBytes: row["stored"])
+            }
+        }
+    }
+
+    /// Normalised-prompt hashes of the frozen held-out items.
+    public func heldoutPromptHashes() throws -> Set<String> {
+        try pool.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT prompt_hash FROM heldout_items WHERE prompt_hash IS NOT NULL"))
+        }
+    }
+
+    private static func lineage(_ row: Row) -> ExampleLineage {
+        ExampleLineage(
+            round: row["round"], taskIndex: row["idx"], taskSeed: UInt64(bitPattern: row["task_seed"]),
+            attempt: row["attempt"], attemptSeed: UInt64(bitPattern: row["attempt_seed"]),
+            solverVersion: row["solver_version"], checker: row["checker"])
+    }
+
+    /// `limit` items at even steps through `items`, first one included; all of them when there are few.
+    static func spread<T>(_ items: [T], limit: Int) -> [T] {
+        guard items.count > limit else { return items }
+        guard limit > 0 else { return [] }
+        return (0..<limit).map { items[$0 * items.count / limit] }
+    }
+}
