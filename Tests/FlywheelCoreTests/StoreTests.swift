@@ -1,6 +1,7 @@
 import Foundation
 import FlywheelCore
 import GRDB
+import Processes
 import Testing
 
 @Suite struct StoreTests {
@@ -30,7 +31,7 @@ import Testing
         }
     }
 
-    @Test func examplesRoundTripThroughCompressionAndVerifyCatchesDamage() throws {
+    @Test func examplesRoundTripThroughCompressionAndVerifyCatchesDamage() async throws {
         let folder = TemporaryDirectory()
         let path = folder.file("s.sqlite")
         let store = try Store(path: path)
@@ -55,7 +56,8 @@ import Testing
         #expect(try store.verify().ok)
 
         // Flip one byte inside the frame with the sqlite3 shell, as a disk fault would.
-        let status = try runSQLite(path, "UPDATE examples SET payload = substr(payload, 1, 10) || x'00' || substr(payload, 12)")
+        let status = try await runSQLite(
+            path, "UPDATE examples SET payload = substr(payload, 1, 10) || x'00' || substr(payload, 12)")
         #expect(status == 0)
         let report = try Store(path: path).verify()
         #expect(!report.ok)
@@ -71,14 +73,11 @@ import Testing
     }
 }
 
-func runSQLite(_ path: String, _ sql: String) throws -> Int32 {
-    var pid: pid_t = 0
-    let argv: [UnsafeMutablePointer<CChar>?] = ["sqlite3", path, sql].map { text in text.withCString { strdup($0) } } + [nil]
-    defer { argv.forEach { free($0) } }
-    guard posix_spawnp(&pid, "sqlite3", nil, nil, argv, environ) == 0 else { return -1 }
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return (status >> 8) & 0xFF
+/// Runs one statement with the `sqlite3` shell and returns its exit code (nil when a signal ended it).
+func runSQLite(_ path: String, _ sql: String) async throws -> Int32? {
+    let outcome = try await ChildProcess(["sqlite3", path, sql]).wait(timeout: .seconds(30))
+    #expect(!outcome.timedOut, "watchdog: \(outcome)")
+    return outcome.exitCode
 }
 
 @Suite struct RoundSummaryTests {
