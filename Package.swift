@@ -15,11 +15,13 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        .systemLibrary(name: "CProcessShim", path: "Sources/CProcessShim"),
+        .target(name: "Processes", dependencies: ["CProcessShim"]),
         .target(name: "ListFn"),
         .target(
             name: "FlywheelCore",
             dependencies: [
-                "CZstd", "ListFn",
+                "CZstd", "ListFn", "Processes",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -34,11 +36,12 @@ let package = Package(
             dependencies: ["FlywheelCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "listfn-bench", dependencies: ["ListFn"], path: "Benchmarks/ListFnBench"),
-        .testTarget(name: "ListFnTests", dependencies: ["ListFn"]),
+        .testTarget(name: "ListFnTests", dependencies: ["ListFn", "Processes"]),
         .testTarget(
             name: "FlywheelCoreTests",
-            dependencies: ["FlywheelCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["FlywheelCore", "Processes", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["FlywheelCore"]),
+        .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["FlywheelCore", "Processes"]),
     ]
 )

@@ -1,32 +1,21 @@
 import Foundation
 import FlywheelCore
+import Processes
 import Testing
 
 /// A misbehaving OpenAI-compatible server (Fixtures/http/fault_server.py) on 127.0.0.1, for faults a real server
 /// will not produce on demand.
 final class FaultServer {
-    let pid: pid_t
+    let server: ChildProcess
     let port: Int
     let folder = TemporaryDirectory()
 
     init(mode: String, arguments: [String] = []) throws {
-        let output = folder.file("out")
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, folder.file("err"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         let argv = ["python3", "-u", Repository.root + "/Fixtures/http/fault_server.py", "--mode", mode] + arguments
-        let cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { text in text.withCString { strdup($0) } } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawnp(&pid, "python3", &actions, nil, cArguments, environ) == 0 else {
-            throw FlywheelError(.runFailed, "could not start the fault server")
-        }
-        self.pid = pid
+        server = try ChildProcess(argv, captureDirectory: folder.path)
         let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            if let text = try? String(contentsOfFile: output, encoding: .utf8),
+        while Date() < deadline, server.poll() == nil {
+            if let text = try? String(contentsOfFile: server.stdoutPath, encoding: .utf8),
                 let line = text.split(separator: "\n").first(where: { $0.hasPrefix("PORT=") }),
                 let port = Int(line.dropFirst(5))
             {
@@ -35,14 +24,11 @@ final class FaultServer {
             }
             usleep(20_000)
         }
-        kill(pid, SIGKILL)
-        throw FlywheelError(.runFailed, "the fault server did not print its port")
+        throw FlywheelError(.runFailed, "the fault server did not print its port: \(server.killGroup())")
     }
 
     deinit {
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        server.killGroup()
     }
 
     var url: String { "http://127.0.0.1:\(port)" }

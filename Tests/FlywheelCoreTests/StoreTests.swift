@@ -1,13 +1,14 @@
 import Foundation
 import FlywheelCore
+import Processes
 import Testing
 
 @Suite struct StoreTests {
-    @Test func aNewStoreIsMigratedInWALMode() throws {
+    @Test func aNewStoreIsMigratedInWALMode() async throws {
         let folder = TemporaryDirectory()
         let store = try Store(path: folder.file("nested/s.sqlite"))
-        // WAL mode keeps its write-ahead log beside the file while the store is open.
-        #expect(FileManager.default.fileExists(atPath: folder.file("nested/s.sqlite-wal")))
+        let mode = try await ChildProcess(["sqlite3", folder.file("nested/s.sqlite"), "PRAGMA journal_mode"]).wait()
+        #expect(mode.stdout == "wal\n", "\(mode)")
         #expect(try store.rounds().isEmpty)
         #expect(try store.verify().ok)
     }
@@ -30,7 +31,7 @@ import Testing
         }
     }
 
-    @Test func examplesRoundTripThroughCompressionAndVerifyCatchesDamage() throws {
+    @Test func examplesRoundTripThroughCompressionAndVerifyCatchesDamage() async throws {
         let folder = TemporaryDirectory()
         let path = folder.file("s.sqlite")
         let store = try Store(path: path)
@@ -54,7 +55,8 @@ import Testing
         #expect(try store.verify().ok)
 
         // Flip one byte inside the frame with the sqlite3 shell, as a disk fault would.
-        let status = try runSQLite(path, "UPDATE examples SET payload = substr(payload, 1, 10) || x'00' || substr(payload, 12)")
+        let status = try await runSQLite(
+            path, "UPDATE examples SET payload = substr(payload, 1, 10) || x'00' || substr(payload, 12)")
         #expect(status == 0)
         let report = try Store(path: path).verify()
         #expect(!report.ok)
@@ -74,14 +76,14 @@ import Testing
         ("UPDATE rounds SET data_policy = 'forget'", "rounds row 1", "`data_policy` holds \"forget\""),
         ("UPDATE rounds SET summary = '{\"round\": 1}'", "rounds row 1", "summary does not decode"),
     ])
-    func aValueThatDoesNotDecodeIsACorruptStoreErrorNamingTheRow(sql: String, row: String, problem: String) throws {
+    func aValueThatDoesNotDecodeIsACorruptStoreErrorNamingTheRow(sql: String, row: String, problem: String) async throws {
         let folder = TemporaryDirectory()
         let path = folder.file("s.sqlite")
         try Store(path: path).insertRound(
             RoundRecord(
                 round: 1, state: .running, solverVersion: nil, difficulty: 1, dataPolicy: .accumulate, gate: .always,
                 learning: true, startedAt: "now"))
-        #expect(try runSQLite(path, sql) == 0)
+        #expect(try await runSQLite(path, sql) == 0)
         do {
             _ = try Store(path: path).rounds()
             Issue.record("a damaged value must not decode silently")
@@ -101,14 +103,11 @@ import Testing
     }
 }
 
-func runSQLite(_ path: String, _ sql: String) throws -> Int32 {
-    var pid: pid_t = 0
-    let argv: [UnsafeMutablePointer<CChar>?] = ["sqlite3", path, sql].map { text in text.withCString { strdup($0) } } + [nil]
-    defer { argv.forEach { free($0) } }
-    guard posix_spawnp(&pid, "sqlite3", nil, nil, argv, environ) == 0 else { return -1 }
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return (status >> 8) & 0xFF
+/// Runs one statement with the `sqlite3` shell and returns its exit code (nil when a signal ended it).
+func runSQLite(_ path: String, _ sql: String) async throws -> Int32? {
+    let outcome = try await ChildProcess(["sqlite3", path, sql]).wait(timeout: .seconds(30))
+    #expect(!outcome.timedOut, "watchdog: \(outcome)")
+    return outcome.exitCode
 }
 
 @Suite struct RoundSummaryTests {

@@ -46,7 +46,7 @@ struct CheckerAgreementTests {
     }
 
     @Test("accept decisions agree on 1200 generated programs with one right and three wrong answers each")
-    func agreement() throws {
+    func agreement() async throws {
         var rng = SplitMix64(seed: 2024)
         var lines: [String] = []
         var expected: [Bool] = []
@@ -70,7 +70,7 @@ struct CheckerAgreementTests {
                 expected.append(swiftAccepts)
             }
         }
-        let result = try CheckerProcess.run(lines: lines)
+        let result = try await CheckerProcess.run(lines: lines)
         #expect(result.exitStatus == 0, "check.py stderr: \(result.stderr)")
         try #require(result.responses.count == lines.count, "check.py stderr: \(result.stderr)")
         var disagreements: [String] = []
@@ -89,7 +89,7 @@ struct CheckerAgreementTests {
     }
 
     @Test("malformed, mistyped, runaway and empty answers are rejected with a reason; bad requests get an error")
-    func robustness() throws {
+    func robustness() async throws {
         let nines = Array(repeating: "9", count: 30).joined(separator: ",")
         let reference = #"{"examples":[{"input":[1,2,3],"output":6},{"input":["# + nines + #"],"output":270}]}"#
         // 30^4 innermost steps: far past the step limit.
@@ -109,7 +109,7 @@ struct CheckerAgreementTests {
         lines.append("this is not json")
         lines.append(#"{"op":"generate","id":"g"}"#)
         lines.append(#"{"op":"check","id":"noref","task":{"prompt":"x"},"answer":"(sum $in)"}"#)
-        let result = try CheckerProcess.run(lines: lines)
+        let result = try await CheckerProcess.run(lines: lines)
         #expect(result.exitStatus == 0)
         try #require(result.responses.count == lines.count, "stderr: \(result.stderr)")
         for (i, answer) in rejected.enumerated() {

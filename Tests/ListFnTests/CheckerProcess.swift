@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 #if canImport(Glibc)
     import Glibc
@@ -6,10 +7,8 @@ import Foundation
     import Darwin
 #endif
 
-/// Runs Pipelines/listfn/check.py as a real child process over the JSON Lines protocol.
-///
-/// Spawned with posix_spawn and file redirection (requests from a temporary file, responses to another), not
-/// Foundation.Process, which hangs intermittently on the project's Linux machines.
+/// Runs Pipelines/listfn/check.py as a real child process over the JSON Lines protocol, requests from a temporary
+/// file and responses captured in another (no pipes to deadlock on).
 enum CheckerProcess {
     static var scriptPath: String {
         // Resolve symlinks first: the test sources may be reached through a linked directory.
@@ -31,48 +30,27 @@ enum CheckerProcess {
     }
 
     /// Writes `lines` to the checker's stdin, waits for it to exit at EOF, and parses every stdout line.
-    static func run(lines: [String]) throws -> Result {
+    static func run(lines: [String]) async throws -> Result {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("listfn-check-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let input = dir.appendingPathComponent("requests.jsonl").path
-        let output = dir.appendingPathComponent("responses.jsonl").path
-        let errors = dir.appendingPathComponent("stderr.txt").path
         try lines.map { $0 + "\n" }.joined().write(toFile: input, atomically: true, encoding: .utf8)
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, input, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-
-        let argv = ["python3", "-u", scriptPath]
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for p in cArgs { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, "python3", &actions, nil, &cArgs, environ)
-        guard rc == 0 else {
-            throw SpawnError(message: "posix_spawnp python3 failed: \(String(cString: strerror(rc)))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        // WIFEXITED / WEXITSTATUS spelled out: the C macros are not imported into Swift.
-        let exited = status & 0x7f == 0
-        let exitStatus = exited ? (status >> 8) & 0xff : -1
-
-        let stdout = try String(contentsOfFile: output, encoding: .utf8)
-        let stderr = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+        let checker = try ChildProcess(["python3", "-u", scriptPath], input: input, captureDirectory: dir.path)
+        let outcome = await checker.wait(timeout: .seconds(600))
+        guard !outcome.timedOut else { throw CheckerError(message: "watchdog: \(outcome)") }
         var responses: [[String: Any]] = []
-        for line in stdout.split(separator: "\n") {
+        for line in outcome.stdout.split(separator: "\n") {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
-            guard let dict = object as? [String: Any] else { throw SpawnError(message: "not an object: \(line)") }
+            guard let dict = object as? [String: Any] else { throw CheckerError(message: "not an object: \(line)") }
             responses.append(dict)
         }
-        return Result(exitStatus: exitStatus, responses: responses, stdout: stdout, stderr: stderr)
+        return Result(
+            exitStatus: outcome.exitCode ?? -1, responses: responses, stdout: outcome.stdout, stderr: outcome.stderr)
     }
 
-    struct SpawnError: Error, CustomStringConvertible {
+    struct CheckerError: Error, CustomStringConvertible {
         var message: String
         var description: String { message }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 /// ISO 8601 UTC timestamps with milliseconds, as stored with rounds and written in logs.
 public enum Timestamp {
@@ -11,3 +12,6 @@ public enum Timestamp {
         (try? style.parse(text)) ?? (try? Date.ISO8601FormatStyle().parse(text))
     }
 }
+
+/// Seconds on the monotonic clock, for durations: `Processes.monotonicSeconds()`.
+func monotonicNow() -> Double { monotonicSeconds() }

@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 import Synchronization
 import Testing
 
@@ -88,6 +89,8 @@ struct ArithPipeline {
     }
 }
 
+typealias Outcome = ChildProcess.Outcome
+
 /// A fresh temporary folder per test holding its pipeline and store; `remove()` kills what it started and deletes it.
 final class Sandbox: Sendable {
     let directory: String
@@ -118,9 +121,9 @@ final class Sandbox: Sendable {
         try write(name, pipeline.yaml)
     }
 
-    /// Starts any program in the sandbox folder; it is killed by `remove()` if still running.
+    /// Starts any program in the sandbox folder, in its own process group; `remove()` kills the group if it still runs.
     func start(_ argv: [String]) throws -> ChildProcess {
-        let child = try ChildProcess(argv, in: directory)
+        let child = try ChildProcess(argv, in: directory, newProcessGroup: true)
         children.withLock { $0.append(child) }
         return child
     }

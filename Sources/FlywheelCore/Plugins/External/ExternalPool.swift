@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Processes
 
 /// How to run one external program: the argv (no shell), where, how many workers, and the limits of each request.
 public struct ExternalCommand: Sendable, Equatable {
@@ -33,7 +34,7 @@ final class ExternalPool: Sendable {
     private final class Slot: @unchecked Sendable {
         // `process` is touched only on `queue`.
         let queue: DispatchQueue
-        var process: ExternalProcess?
+        var process: LineWorker?
         init(label: String) { queue = DispatchQueue(label: label) }
     }
 
@@ -78,17 +79,17 @@ final class ExternalPool: Sendable {
         if slot.process == nil {
             do {
                 let (name, log) = (name, log)
-                slot.process = try ExternalProcess(argv: command.argv, directory: command.directory) { text in
+                slot.process = try LineWorker(argv: command.argv, directory: command.directory) { text in
                     log.event("plugin.stderr", [("plugin", name), ("worker", "\(index)"), ("line", text)])
                 }
                 log.event("plugin.start", [("plugin", name), ("worker", "\(index)"), ("pid", "\(slot.process!.pid)")])
             } catch {
-                return .failure(error)
+                return .failure(PluginFailure(error))
             }
         }
-        let result = slot.process!.exchange(
+        let answer = slot.process!.exchange(
             line, timeout: command.timeout, startup: command.startupTimeout, maxBytes: command.maxResponseBytes)
-            .flatMap { Self.validate($0, id: id) }
+        let result = answer.mapError(PluginFailure.init).flatMap { Self.validate($0, id: id) }
         if case .failure(let failure) = result, failure.kind != .refused {
             // After a timeout, garbage or a stray id the stream can no longer be trusted: start afresh.
             log.event("plugin.fault", [("plugin", name), ("worker", "\(index)"), ("error", failure.description)])
@@ -123,5 +124,18 @@ final class ExternalPool: Sendable {
                 }
             }
         }
+    }
+}
+
+extension PluginFailure {
+    /// The same failure in the plugin vocabulary, message unchanged.
+    init(_ failure: LineWorkerError) {
+        let kind: Kind =
+            switch failure.kind {
+            case .crash: .crash
+            case .timeout: .timeout
+            case .tooLarge: .tooLarge
+            }
+        self.init(kind, failure.message)
     }
 }

@@ -1,0 +1,218 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// One long-lived child that answers each line written to its stdin with one line on its stdout.
+///
+/// Started from an argv list (no shell) with close-on-exec pipes on stdin, stdout and stderr. Every call blocks:
+/// drive each worker from one serial dispatch queue, never from the cooperative thread pool. After a failure the
+/// stream can no longer be trusted; drop the worker (its `deinit` kills and reaps the child) and start another.
+public final class LineWorker {
+    public let pid: pid_t
+    private let stdinFD: Int32
+    private let stdoutFD: Int32
+    private var buffer: [UInt8] = []
+    private var exited = false
+    private var answered = false
+
+    /// Starts `argv` in `directory` (nil: the current one).
+    /// - Parameter onStderr: Receives each line the child writes on stderr (at most 4096 bytes of it), from a
+    ///   background thread, until the child closes its stderr.
+    /// - Throws: `LineWorkerError` of kind `crash` when the pipes or the child cannot be made.
+    public init(argv: [String], directory: String?, onStderr: @escaping @Sendable (String) -> Void)
+        throws(LineWorkerError)
+    {
+        var opened: [Int32] = []
+        func makePipe() throws(LineWorkerError) -> (read: Int32, write: Int32) {
+            do {
+                let ends = try Spawn.pipe()
+                opened += [ends.read, ends.write]
+                return ends
+            } catch {
+                for descriptor in opened { close(descriptor) }
+                throw LineWorkerError(.crash, error.message)
+            }
+        }
+        let input = try makePipe()
+        let output = try makePipe()
+        let errors = try makePipe()
+        let started = Result { () throws(SpawnError) in
+            try Spawn.start(
+                argv, stdin: .descriptor(input.read), stdout: .descriptor(output.write),
+                stderr: .descriptor(errors.write), directory: directory)
+        }
+        close(input.read)
+        close(output.write)
+        close(errors.write)
+        switch started {
+        case .success(let child): pid = child
+        case .failure(let error):
+            close(input.write)
+            close(output.read)
+            close(errors.read)
+            throw LineWorkerError(.crash, error.message)
+        }
+        stdinFD = input.write
+        stdoutFD = output.read
+        let stderrFD = errors.read
+        Thread.detachNewThread {
+            LineWorker.forwardLines(from: stderrFD, to: onStderr)
+            close(stderrFD)
+        }
+    }
+
+    deinit {
+        terminate()
+        close(stdinFD)
+        close(stdoutFD)
+    }
+
+    /// Writes `line` and a newline, then waits for one line back (without its newline).
+    /// - Parameters:
+    ///   - timeout: Seconds the answer may take.
+    ///   - startup: Seconds added to `timeout` for the worker's first answer only, to pay for its start-up.
+    ///   - maxBytes: The longest answer accepted; a longer one kills the worker.
+    /// - Returns: The answer, or why there is none: `timeout` and `tooLarge` kill the child, `crash` reaps it.
+    public func exchange(_ line: Data, timeout: Double, startup: Double, maxBytes: Int) -> Result<Data, LineWorkerError>
+    {
+        if exited { return .failure(LineWorkerError(.crash, "the worker had exited")) }
+        var payload = line
+        payload.append(0x0A)
+        let wrote = payload.withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let count = write(stdinFD, raw.baseAddress! + offset, raw.count - offset)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += count
+            }
+            return true
+        }
+        guard wrote else { return .failure(crashed("it closed its input")) }
+        // A fresh worker's first answer also pays for its start-up (an interpreter, imports, a model load).
+        let allowance = answered ? timeout : timeout + startup
+        let result = readLine(deadline: monotonicSeconds() + allowance, maxBytes: maxBytes)
+        answered = true
+        return result
+    }
+
+    private func readLine(deadline: Double, maxBytes: Int) -> Result<Data, LineWorkerError> {
+        var scanned = 0
+        while true {
+            if let newline = buffer[scanned...].firstIndex(of: 0x0A) {
+                let line = Data(buffer[..<newline])
+                buffer.removeSubrange(...newline)
+                return .success(line)
+            }
+            scanned = buffer.count
+            if buffer.count > maxBytes {
+                terminate()
+                return .failure(LineWorkerError(.tooLarge, "the response exceeded \(maxBytes) bytes; worker restarted"))
+            }
+            let remaining = deadline - monotonicSeconds()
+            if remaining <= 0 {
+                terminate()
+                return .failure(LineWorkerError(.timeout, "no response in time; worker killed and restarted"))
+            }
+            var poller = pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(min(remaining * 1000, 1000).rounded(.up)))
+            if ready < 0 && errno != EINTR { return .failure(crashed("poll failed")) }
+            if ready <= 0 { continue }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = read(stdoutFD, &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return .failure(crashed("it closed its output")) }
+            buffer.append(contentsOf: chunk[..<count])
+        }
+    }
+
+    private func crashed(_ what: String) -> LineWorkerError {
+        let status: String
+        if exited {
+            status = "already reaped"
+        } else if let ended = Spawn.reap(pid) {
+            exited = true
+            status = Spawn.describe(status: ended)
+        } else {
+            status = "still running"
+        }
+        return LineWorkerError(.crash, "the worker died (\(what); \(status)); it will be restarted")
+    }
+
+    /// Closes the child's input and gives it `grace` seconds to exit before killing it.
+    public func shutdown(grace: Double) {
+        guard !exited else { return }
+        // Replacing stdin with /dev/null makes the child see EOF while our descriptor number stays owned.
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        if devNull >= 0 {
+            dup2(devNull, stdinFD)
+            close(devNull)
+        }
+        let deadline = monotonicSeconds() + grace
+        while monotonicSeconds() < deadline {
+            if Spawn.reapIfEnded(pid) != nil {
+                exited = true
+                return
+            }
+            usleep(10_000)
+        }
+        terminate()
+    }
+
+    /// Kills the child with SIGKILL and reaps it; does nothing once it has been reaped.
+    public func terminate() {
+        guard !exited else { return }
+        kill(pid, SIGKILL)
+        exited = true
+        _ = Spawn.reap(pid)
+    }
+
+    private static func forwardLines(from fd: Int32, to sink: @Sendable (String) -> Void) {
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let count = read(fd, &chunk, chunk.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            pending.append(contentsOf: chunk[..<count])
+            while let newline = pending.firstIndex(of: 0x0A) {
+                sink(String(decoding: pending[..<newline].prefix(4096), as: UTF8.self))
+                pending.removeSubrange(...newline)
+            }
+            if pending.count > 65536 {
+                sink(String(decoding: pending.prefix(4096), as: UTF8.self) + "…")
+                pending.removeAll()
+            }
+        }
+        if !pending.isEmpty { sink(String(decoding: pending.prefix(4096), as: UTF8.self)) }
+    }
+}
+
+/// Why a `LineWorker` gave no answer.
+public struct LineWorkerError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The worker could not be started, or exited, or closed a pipe.
+        case crash
+        /// No whole line within the allowance; the worker was killed.
+        case timeout
+        /// The answer grew past the byte cap; the worker was killed.
+        case tooLarge
+    }
+
+    public var kind: Kind
+    /// What happened, ending with what becomes of the worker: "no response in time; worker killed and restarted".
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import Processes
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+@Suite struct ChildProcessTests {
+    @Test func runsInTheGivenDirectoryAndCapturesBothStreams() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let child = try ChildProcess(["sh", "-c", "pwd; echo oops >&2; exit 3"], in: folder)
+        let outcome = await child.wait(timeout: .seconds(30))
+        #expect(outcome.stdout == folder + "\n")
+        #expect(outcome.stderr == "oops\n")
+        #expect(outcome.exitCode == 3 && outcome.signal == nil && !outcome.timedOut)
+        #expect(outcome.statusDescription == "exit status 3")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty, "the capture files are deleted")
+    }
+
+    @Test func readsStdinFromTheGivenFile() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try "one\ntwo\n".write(toFile: folder + "/in.txt", atomically: true, encoding: .utf8)
+        let outcome = try await ChildProcess(["wc", "-l"], input: folder + "/in.txt", captureDirectory: folder)
+            .wait(timeout: .seconds(30))
+        #expect(outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+    }
+
+    @Test func theWatchdogKillsTheWholeProcessGroup() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // The grandchild writes its pid, then sleeps; killing only the shell would leave it running.
+        let child = try ChildProcess(
+            ["sh", "-c", "sleep 30 & echo $! > grandchild; wait"], in: folder, newProcessGroup: true)
+        let outcome = await child.wait(timeout: .milliseconds(500))
+        #expect(outcome.timedOut && outcome.killedBySIGKILL, "\(outcome)")
+        let written = try String(contentsOfFile: folder + "/grandchild", encoding: .utf8)
+        let grandchild = try #require(pid_t(written.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let deadline = monotonicSeconds() + 5
+        while isRunning(grandchild), monotonicSeconds() < deadline { usleep(10_000) }
+        #expect(!isRunning(grandchild), "the grandchild \(grandchild) outlived its group")
+    }
+
+    @Test func killWhenStopsTheChildOnceTheConditionHolds() async throws {
+        let child = try ChildProcess(["sleep", "30"])
+        let checks = Mutex(0)
+        let outcome = await child.wait(interval: .milliseconds(5)) {
+            checks.withLock { count in
+                count += 1
+                return count == 3
+            }
+        }
+        #expect(outcome.killedBySIGKILL && !outcome.timedOut, "\(outcome)")
+        #expect(outcome.seconds < 10)
+    }
+
+    @Test func aMissingProgramThrowsNamingIt() {
+        let error = #expect(throws: SpawnError.self) { try ChildProcess(["flywheel-no-such-program"]) }
+        #expect(error?.code == ENOENT)
+        #expect(error?.message == "could not start `flywheel-no-such-program`: No such file or directory")
+    }
+
+    #if os(Linux)
+        @Test func theChildGetsSIGPIPEBackAndAnEmptyMaskButNoOpenPipes() async throws {
+            // As the CLI does at start-up; left so, since other tests may write to pipes at the same time.
+            signal(SIGPIPE, SIG_IGN)
+            let pipe = try Spawn.pipe()
+            defer {
+                close(pipe.read)
+                close(pipe.write)
+            }
+            // The spawned program itself reads its status; a shell would show its own mask, blocked while it waits.
+            let outcome = try await ChildProcess(["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"])
+                .wait(timeout: .seconds(30))
+            let fields = Dictionary(
+                outcome.stdout.split(separator: "\n").compactMap { line -> (String, UInt64)? in
+                    let parts = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+                    guard parts.count == 2, let mask = UInt64(parts[1], radix: 16) else { return nil }
+                    return (parts[0], mask)
+                }, uniquingKeysWith: { first, _ in first })
+            let pipeBit: UInt64 = 1 << (UInt64(SIGPIPE) - 1)
+            #expect(fields["SigIgn"].map { $0 & pipeBit == 0 } == true, "\(outcome)")
+            #expect(fields["SigBlk"] == 0, "\(outcome)")
+            let listing = try await ChildProcess(["sh", "-c", "ls /proc/$$/fd"]).wait(timeout: .seconds(30))
+            let descriptors = listing.stdout.split(separator: "\n").compactMap { Int32($0) }
+            #expect(descriptors.contains(2), "\(listing)")
+            #expect(!descriptors.contains(pipe.read) && !descriptors.contains(pipe.write), "\(listing)")
+        }
+    #endif
+}
+
+@Suite struct LineWorkerTests {
+    @Test func answersLineByLineAndForwardsStderr() throws {
+        let lines = Mutex<[String]>([])
+        let worker = try LineWorker(
+            argv: ["sh", "-c", "while read line; do echo \"got $line\"; echo \"note $line\" >&2; done"],
+            directory: nil
+        ) { line in lines.withLock { $0.append(line) } }
+        for word in ["a", "b"] {
+            let answer = worker.exchange(Data(word.utf8), timeout: 10, startup: 0, maxBytes: 100)
+            #expect((try? answer.get()).map { String(decoding: $0, as: UTF8.self) } == "got \(word)")
+        }
+        worker.shutdown(grace: 5)
+        let deadline = monotonicSeconds() + 5
+        while lines.withLock({ $0.count }) < 2, monotonicSeconds() < deadline { usleep(10_000) }
+        #expect(lines.withLock { $0 } == ["note a", "note b"])
+    }
+
+    @Test func silenceIsATimeoutAndARunawayLineIsTooLarge() throws {
+        let silent = try LineWorker(argv: ["sleep", "30"], directory: nil) { _ in }
+        let started = monotonicSeconds()
+        let quiet = silent.exchange(Data("x".utf8), timeout: 0.2, startup: 0.1, maxBytes: 100)
+        #expect(quiet == .failure(LineWorkerError(.timeout, "no response in time; worker killed and restarted")))
+        #expect(monotonicSeconds() - started < 5)
+
+        let loud = try LineWorker(argv: ["sh", "-c", "read line; head -c 5000 /dev/zero; sleep 30"], directory: nil) {
+            _ in
+        }
+        let big = loud.exchange(Data("x".utf8), timeout: 10, startup: 0, maxBytes: 100)
+        #expect(big == .failure(LineWorkerError(.tooLarge, "the response exceeded 100 bytes; worker restarted")))
+    }
+
+    @Test func anExitIsACrashWithItsStatus() throws {
+        let worker = try LineWorker(argv: ["sh", "-c", "read line; exit 4"], directory: nil) { _ in }
+        let result = worker.exchange(Data("x".utf8), timeout: 10, startup: 0, maxBytes: 100)
+        #expect(
+            result
+                == .failure(
+                    LineWorkerError(
+                        .crash, "the worker died (it closed its output; exit status 4); it will be restarted"))
+        )
+        #expect(
+            worker.exchange(Data("y".utf8), timeout: 10, startup: 0, maxBytes: 100)
+                == .failure(LineWorkerError(.crash, "the worker had exited")))
+    }
+}
+
+/// Whether `pid` exists and is not a zombie (an orphan is reaped by whatever init the machine runs, maybe never).
+private func isRunning(_ pid: pid_t) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    #if os(Linux)
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let afterName = stat.range(of: ") ", options: .backwards)
+        else { return false }
+        return stat[afterName.upperBound...].first != "Z"
+    #else
+        return true
+    #endif
+}
+
+private func temporaryFolder() throws -> String {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("flywheel-processes-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    // pwd prints the resolved path.
+    guard let resolved = realpath(url.path, nil) else { return url.path }
+    defer { free(resolved) }
+    return String(cString: resolved)
+}
