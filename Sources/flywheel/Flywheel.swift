@@ -148,11 +148,15 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: PipelineOptions
     @OptionGroup var runOptions: RunOptions
 
-    @Option(help: "Rounds after the baseline (default: the pipeline's `rounds`).")
+    // `.unconditional` reads `-1` as the value: by default ArgumentParser takes it for a flag and reports the
+    // value as missing, hiding the real mistake.
+    @Option(parsing: .unconditional, help: "Rounds after the baseline (default: the pipeline's `rounds`).")
     var rounds: Int?
 
     func validate() throws {
-        if let rounds, rounds < 0 { throw ValidationError("--rounds takes a count ≥ 0, not \(rounds)") }
+        if let rounds, rounds < 0 {
+            throw ValidationError("--rounds takes a whole number ≥ 0 (rounds after the baseline), not \(rounds)")
+        }
     }
 
     func run() async throws {

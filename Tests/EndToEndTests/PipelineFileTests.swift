@@ -108,4 +108,19 @@ struct PipelineFileTests {
         #expect(!outcome.stderr.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: sandbox.store), "a usage error created the store")
     }
+
+    @Test("run --rounds -1 exits 64 saying --rounds takes a whole number ≥ 0, not that its value is missing")
+    func negativeRounds() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        for rounds in [["--rounds", "-1"], ["--rounds=-1"]] {
+            let outcome = try await sandbox.flywheel(
+                ["run", Repository.pipeline("arith.yaml")] + rounds + ["--store", sandbox.store])
+            #expect(outcome.exitCode == 64, "\(outcome)")
+            #expect(outcome.stderr.contains("--rounds takes a whole number ≥ 0"), "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("not -1"), "\(outcome.stderr)")
+            #expect(!outcome.stderr.contains("Missing value"), "\(outcome.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: sandbox.store), "a usage error created the store")
+    }
 }
