@@ -32,7 +32,8 @@ struct PipelineFileTests {
         BadPipeline("checker-builtin-and-command.yaml", line: 11, "`checker`", "exactly one of", "builtin", "command"),
         BadPipeline("command-not-a-list.yaml", line: 11, "`checker.command`", "list"),
         BadPipeline(
-            "script-missing.yaml", line: 11, "`checker.command`", "existing script", "plugins/no_such_check.py"),
+            "script-missing.yaml", line: 11, "`checker.command`", "no such script ../../plugins/no_such_check.py",
+            "looked for \(Repository.plugin("no_such_check.py"))"),
         BadPipeline("invalid-yaml.yaml", line: nil, "not valid YAML"),
         BadPipeline("empty.yaml", line: nil, "empty"),
         BadPipeline("curriculum-band-reversed.yaml", line: 13, "`curriculum.band`", "LOW below HIGH"),
@@ -74,6 +75,27 @@ struct PipelineFileTests {
         }
         #expect(
             !FileManager.default.fileExists(atPath: sandbox.store), "a run of an invalid pipeline created the store")
+    }
+
+    @Test("a checker command naming a missing script exits 78 naming the file, line, key and the script, plainly")
+    func missingScript() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        var pipeline = ArithPipeline()
+        pipeline.checker = ["python3", "missing.py"]
+        let file = try sandbox.write(pipeline)
+        let line = try #require(
+            pipeline.yaml.split(separator: "\n").firstIndex { $0.contains("missing.py") }.map { $0 + 1 })
+        for command in ["status", "run", "round"] {
+            let outcome = try await sandbox.flywheel([command, file, "--store", sandbox.store])
+            #expect(outcome.exitCode == 78, "\(outcome)")
+            #expect(
+                outcome.stderr.contains("\(file):\(line): `checker.command`: no such script missing.py"),
+                "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("looked for \(sandbox.path("missing.py"))"), "\(outcome.stderr)")
+            #expect(!outcome.stderr.contains("got a list"), "\(outcome.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: sandbox.store))
     }
 
     @Test("a pipeline file that does not exist exits 78 naming it")
