@@ -200,9 +200,25 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         let path = options.storePath(for: config)
-        let store = FileManager.default.fileExists(atPath: path) ? try Store(path: path, create: false) : nil
-        let status = try FlywheelCore.Status.json(pipeline: config.name, store: store)
+        // No store yet is not an error: no round has run. `--json` keeps its contract (`"rounds": []`, exit 0);
+        // the text form says so, rather than showing an empty table that looks like the wrong store.
+        guard FileManager.default.fileExists(atPath: path) else {
+            let status = try FlywheelCore.Status.json(pipeline: config.name, store: nil)
+            print(json ? status.jsonText : noStoreYet(path, pipeline: config.name))
+            return
+        }
+        let status = try FlywheelCore.Status.json(pipeline: config.name, store: try Store(path: path, create: false))
         print(json ? status.jsonText : FlywheelCore.Status.table(status))
+    }
+
+    func noStoreYet(_ path: String, pipeline name: String) -> String {
+        let command = options.pipeline + (options.store.map { " --store \($0)" } ?? "")
+        return """
+            No store at \(path) yet: pipeline `\(name)` has no rounds.
+            Start it with `flywheel round \(command)` (round 0, the baseline) or \
+            `flywheel run \(command) --rounds N`,
+            or pass --store PATH if the store is elsewhere.
+            """
     }
 }
 

@@ -145,4 +145,29 @@ struct PipelineFileTests {
         }
         #expect(!FileManager.default.fileExists(atPath: sandbox.store), "a usage error created the store")
     }
+
+    @Test("status before any round: the text says there is no store yet and what to do; --json keeps its contract")
+    func statusWithoutStore() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let pipeline = Repository.pipeline("arith.yaml")
+        let store = sandbox.path("not-yet/arith.sqlite")
+
+        let text = try await sandbox.flywheel(["status", pipeline, "--store", store])
+        #expect(text.exitCode == 0, "\(text)")
+        #expect(text.stdout.contains("No store at \(store) yet"), "\(text)")
+        #expect(text.stdout.contains("flywheel round \(pipeline) --store \(store)"), "\(text)")
+        #expect(text.stdout.contains("--store PATH"), "\(text)")
+        #expect(!text.stdout.contains("held-out score"), "an empty table instead of the message: \(text)")
+
+        let json = try await sandbox.flywheel(["status", pipeline, "--store", store, "--json"])
+        #expect(json.exitCode == 0, "\(json)")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+        #expect(object["pipeline"] as? String == "arith")
+        #expect((object["rounds"] as? [Any])?.isEmpty == true, "\(json)")
+        #expect(object.count == 2, "\(json)")
+
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("not-yet")), "status created the store")
+    }
 }
