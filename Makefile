@@ -3,6 +3,9 @@ SWIFT ?= swift
 CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 ROUNDS ?= 5
+# `swift test` compiles every module with -enable-testing unless told not to, while `swift build` does so in debug
+# only: in release each would recompile every module the other built. The tests use no @testable import.
+TESTABLE = $(if $(filter debug,$(CONFIG)),,--disable-testable-imports)
 
 .PHONY: deps build demo demo-llm test bench clean
 
@@ -28,7 +31,7 @@ test: build
 	@ops/install-deps.sh --test
 	@ops/install-llm.sh
 	@ops/install-reasoning-gym.sh
-	FLYWHEEL_BIN=$(BIN)/flywheel $(SWIFT) test -c $(CONFIG) --disable-xctest
+	FLYWHEEL_BIN=$(BIN)/flywheel $(SWIFT) test -c $(CONFIG) $(TESTABLE) --disable-xctest
 
 # Enumerator candidates/s and a simulated 5-round run; the real 5-round listfn run, timed; store throughput and
 # bytes per example with and without the zstd dictionary.

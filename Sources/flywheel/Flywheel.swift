@@ -152,11 +152,15 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: PipelineOptions
     @OptionGroup var runOptions: RunOptions
 
-    @Option(help: "Rounds after the baseline (default: the pipeline's `rounds`).")
+    // `.unconditional` reads `-1` as the value: by default ArgumentParser takes it for a flag and reports the
+    // value as missing, hiding the real mistake.
+    @Option(parsing: .unconditional, help: "Rounds after the baseline (default: the pipeline's `rounds`).")
     var rounds: Int?
 
     func validate() throws {
-        if let rounds, rounds < 0 { throw ValidationError("--rounds takes a count ≥ 0, not \(rounds)") }
+        if let rounds, rounds < 0 {
+            throw ValidationError("--rounds takes a whole number ≥ 0 (rounds after the baseline), not \(rounds)")
+        }
     }
 
     func run() async throws {
@@ -200,9 +204,24 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         let path = options.storePath(for: config)
-        let store = FileManager.default.fileExists(atPath: path) ? try Store(path: path, create: false) : nil
-        let status = try FlywheelCore.Status(pipeline: config.name, store: store)
+        // No store yet is not an error: no round has run. `--json` keeps its contract (`"rounds": []`, exit 0);
+        // the text form says so, rather than showing an empty table that looks like the wrong store.
+        guard FileManager.default.fileExists(atPath: path) else {
+            print(json ? try FlywheelCore.Status(pipeline: config.name, store: nil).json() : noStoreYet(path, pipeline: config.name))
+            return
+        }
+        let status = try FlywheelCore.Status(pipeline: config.name, store: try Store(path: path, create: false))
         print(json ? try status.json() : status.table())
+    }
+
+    func noStoreYet(_ path: String, pipeline name: String) -> String {
+        let command = options.pipeline + (options.store.map { " --store \($0)" } ?? "")
+        return """
+            No store at \(path) yet: pipeline `\(name)` has no rounds.
+            Start it with `flywheel round \(command)` (round 0, the baseline) or \
+            `flywheel run \(command) --rounds N`,
+            or pass --store PATH if the store is elsewhere.
+            """
     }
 }
 

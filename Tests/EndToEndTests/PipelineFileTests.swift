@@ -32,7 +32,8 @@ struct PipelineFileTests {
         BadPipeline("checker-builtin-and-command.yaml", line: 11, "`checker`", "exactly one of", "builtin", "command"),
         BadPipeline("command-not-a-list.yaml", line: 11, "`checker.command`", "list"),
         BadPipeline(
-            "script-missing.yaml", line: 11, "`checker.command`", "existing script", "plugins/no_such_check.py"),
+            "script-missing.yaml", line: 11, "`checker.command`", "no such script ../../plugins/no_such_check.py",
+            "looked for \(Repository.plugin("no_such_check.py"))"),
         BadPipeline("invalid-yaml.yaml", line: nil, "not valid YAML"),
         BadPipeline("empty.yaml", line: nil, "empty"),
         BadPipeline("curriculum-band-reversed.yaml", line: 13, "`curriculum.band`", "LOW below HIGH"),
@@ -76,6 +77,27 @@ struct PipelineFileTests {
             !FileManager.default.fileExists(atPath: sandbox.store), "a run of an invalid pipeline created the store")
     }
 
+    @Test("a checker command naming a missing script exits 78 naming the file, line, key and the script, plainly")
+    func missingScript() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        var pipeline = ArithPipeline()
+        pipeline.checker = ["python3", "missing.py"]
+        let file = try sandbox.write(pipeline)
+        let line = try #require(
+            pipeline.yaml.split(separator: "\n").firstIndex { $0.contains("missing.py") }.map { $0 + 1 })
+        for command in ["status", "run", "round"] {
+            let outcome = try await sandbox.flywheel([command, file, "--store", sandbox.store])
+            #expect(outcome.exitCode == 78, "\(outcome)")
+            #expect(
+                outcome.stderr.contains("\(file):\(line): `checker.command`: no such script missing.py"),
+                "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("looked for \(sandbox.path("missing.py"))"), "\(outcome.stderr)")
+            #expect(!outcome.stderr.contains("got a list"), "\(outcome.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: sandbox.store))
+    }
+
     @Test("a pipeline file that does not exist exits 78 naming it")
     func missingPipeline() async throws {
         let sandbox = try Sandbox()
@@ -107,5 +129,45 @@ struct PipelineFileTests {
         #expect(outcome.exitCode == 64, "\(outcome)")
         #expect(!outcome.stderr.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: sandbox.store), "a usage error created the store")
+    }
+
+    @Test("run --rounds -1 exits 64 saying --rounds takes a whole number ≥ 0, not that its value is missing")
+    func negativeRounds() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        for rounds in [["--rounds", "-1"], ["--rounds=-1"]] {
+            let outcome = try await sandbox.flywheel(
+                ["run", Repository.pipeline("arith.yaml")] + rounds + ["--store", sandbox.store])
+            #expect(outcome.exitCode == 64, "\(outcome)")
+            #expect(outcome.stderr.contains("--rounds takes a whole number ≥ 0"), "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("not -1"), "\(outcome.stderr)")
+            #expect(!outcome.stderr.contains("Missing value"), "\(outcome.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: sandbox.store), "a usage error created the store")
+    }
+
+    @Test("status before any round: the text says there is no store yet and what to do; --json keeps its contract")
+    func statusWithoutStore() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let pipeline = Repository.pipeline("arith.yaml")
+        let store = sandbox.path("not-yet/arith.sqlite")
+
+        let text = try await sandbox.flywheel(["status", pipeline, "--store", store])
+        #expect(text.exitCode == 0, "\(text)")
+        #expect(text.stdout.contains("No store at \(store) yet"), "\(text)")
+        #expect(text.stdout.contains("flywheel round \(pipeline) --store \(store)"), "\(text)")
+        #expect(text.stdout.contains("--store PATH"), "\(text)")
+        #expect(!text.stdout.contains("held-out score"), "an empty table instead of the message: \(text)")
+
+        let json = try await sandbox.flywheel(["status", pipeline, "--store", store, "--json"])
+        #expect(json.exitCode == 0, "\(json)")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+        #expect(object["pipeline"] as? String == "arith")
+        #expect((object["rounds"] as? [Any])?.isEmpty == true, "\(json)")
+        #expect(object.count == 2, "\(json)")
+
+        #expect(!FileManager.default.fileExists(atPath: sandbox.path("not-yet")), "status created the store")
     }
 }

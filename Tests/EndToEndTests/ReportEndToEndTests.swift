@@ -96,7 +96,7 @@ struct ReportEndToEndTests {
         let escaped =
             "&lt;script&gt;alert(1)&lt;/script&gt;&lt;/textarea&gt;&quot;&#39;<span class=\"ctl\">U+0001</span>"
         #expect(html.contains(escaped))
-        #expect(markdown.contains("&lt;script&gt;alert(1)&lt;/script&gt;&lt;/textarea&gt;\"'`U+0001`"))
+        #expect(markdown.contains("&lt;script\\>alert(1)&lt;/script\\>&lt;/textarea\\>\"'`U+0001`"))
         for text in [html, markdown] {
             #expect(!text.lowercased().contains("<script"))
             #expect(!text.lowercased().contains("</textarea"))

@@ -79,7 +79,7 @@ struct HostileStore {
 @Suite struct ReportHostileTests {
     static let escapedHTML =
         "&lt;script&gt;alert(1)&lt;/script&gt;&lt;/textarea&gt;&quot;&#39;<span class=\"ctl\">U+0001</span>"
-    static let escapedMarkdown = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;/textarea&gt;\"'`U+0001`"
+    static let escapedMarkdown = "&lt;script\\>alert(1)&lt;/script\\>&lt;/textarea\\>\"'`U+0001`"
 
     @Test func aHostileAnswerAppearsOnlyEscapedInHTML() throws {
         let folder = TemporaryDirectory()
@@ -170,8 +170,34 @@ struct HostileStore {
     @Test func markdownEscapingCoversTableAndInlineMarkup() {
         #expect(ReportEscaping.markdownCell("a|b\nc*d_e`f") == "a\\|b<br>c\\*d\\_e\\`f")
         #expect(
-            ReportEscaping.markdownCell("<x> & [l](u) ~s~ $m$ \\") == "&lt;x&gt; &amp; \\[l\\](u) \\~s\\~ \\$m\\$ \\\\")
+            ReportEscaping.markdownCell("<x> & [l](u) ~s~ $m$ \\") == "&lt;x\\> &amp; \\[l\\](u) \\~s\\~ \\$m\\$ \\\\")
         #expect(ReportEscaping.markdownCell("r\r\nn\u{1B}") == "r<br>n`U+001B`")
+    }
+
+    @Test func aLessThanSignIsEscapedTheMarkdownWayUnlessItCouldOpenMarkup() {
+        // No markup can start here: a backslash escape, readable in the Markdown source.
+        #expect(ReportEscaping.markdownCell("<1") == "\\<1")
+        #expect(ReportEscaping.markdownCell("p < 0.05, n<=3, a<<2, <") == "p \\< 0.05, n\\<=3, a\\<\\<2, \\<")
+        #expect(ReportEscaping.markdownCell("->") == "-\\>")
+        // A tag, closing tag, comment, declaration, processing instruction or autolink could: an entity.
+        for (text, escaped) in [
+            ("<b>", "&lt;b\\>"), ("</b>", "&lt;/b\\>"), ("<!-- c -->", "&lt;!-- c --\\>"), ("<!x>", "&lt;!x\\>"),
+            ("<?php", "&lt;?php"), ("<https://x.example>", "&lt;https://x.example\\>"), ("<é>", "&lt;é\\>"),
+        ] {
+            #expect(ReportEscaping.markdownCell(text) == escaped)
+        }
+    }
+
+    @Test func aSubSecondWallTimeReadsAsLessThanOneInTheMarkdownSource() throws {
+        let folder = TemporaryDirectory()
+        let fixture = try HostileStore(in: folder)
+        var report = try QualityReport.build(pipeline: "p", store: fixture.store)
+        for index in report.rounds.indices { report.rounds[index].times.wallSeconds = 0.4 }
+        let markdown = report.markdown()
+        let costRows = markdown.split(separator: "\n").filter { $0.hasPrefix("| 0 |") || $0.hasPrefix("| 1 |") }
+        #expect(costRows.contains { $0.contains(" | \\<1 | ") }, "\(costRows)")
+        #expect(!markdown.contains("&lt;1"))
+        #expect(report.html().contains("&lt;1"), "HTML keeps its entity")
     }
 
     @Test func theFormatFollowsTheExtensionElseHTML() {

@@ -288,16 +288,22 @@ struct PipelineReader {
             return scalar.string
         }
         let base = URL(fileURLWithPath: directory + "/")
+        // Not `fail`: its "got …" would describe the whole list, while the problem is one file in it.
+        func missing(_ what: String, _ given: String, at resolved: String) -> FlywheelError {
+            let line = node.mark.map { ":\($0.line)" } ?? ""
+            let looked = given == resolved ? "" : " (looked for \(resolved), relative to the pipeline file's folder)"
+            return FlywheelError(.invalidPipeline, "\(path)\(line): `\(key)`: \(what) \(given)\(looked)")
+        }
         if argv[0].contains("/") {
             let program = URL(fileURLWithPath: argv[0], relativeTo: base).path
             guard FileManager.default.isExecutableFile(atPath: program) else {
-                throw fail(node, key, "an executable program at \(program)")
+                throw missing("no executable program", argv[0], at: program)
             }
         }
         for argument in argv.dropFirst() where argument.hasSuffix(".py") || argument.hasSuffix(".sh") {
             let script = URL(fileURLWithPath: argument, relativeTo: base).path
             guard FileManager.default.fileExists(atPath: script) else {
-                throw fail(node, key, "an existing script at \(script)")
+                throw missing("no such script", argument, at: script)
             }
         }
         return argv

@@ -26,20 +26,23 @@ public enum ReportEscaping {
         return out
     }
 
-    /// Text for one Markdown table cell: the punctuation that makes inline markup (`` \ ` * _ | [ ] ~ $ ``) is
-    /// backslash-escaped, `& < >` become entities (so no raw HTML survives), a line break becomes `<br>`, a tab a
-    /// space, and invisible characters are shown as `` `U+XXXX` ``.
+    /// Text for one Markdown table cell: the punctuation that makes inline markup (`` \ ` * _ | [ ] ~ $ > ``) is
+    /// backslash-escaped, a line break becomes `<br>`, a tab a space, and invisible characters are shown as
+    /// `` `U+XXXX` ``. A `<` is backslash-escaped too (`\<1`), except where it could open an HTML tag, comment or
+    /// autolink (before a letter, `/`, `!` or `?`): there it becomes `&lt;`, as `&` becomes `&amp;`, because an
+    /// entity is the one escape every Markdown renderer honours, and no raw HTML may survive.
     public static func markdownCell(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
-        var previous: Unicode.Scalar?
-        for scalar in text.unicodeScalars {
-            defer { previous = scalar }
+        let scalars = Array(text.unicodeScalars)
+        for (index, scalar) in scalars.enumerated() {
+            let previous = index > 0 ? scalars[index - 1] : nil
             switch scalar {
             case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\\", "`", "*", "_", "|", "[", "]", "~", "$":
+            case "<":
+                let next = index + 1 < scalars.count ? scalars[index + 1] : nil
+                out += next.map(opensMarkup) == true ? "&lt;" : "\\<"
+            case "\\", "`", "*", "_", "|", "[", "]", "~", "$", ">":
                 out += "\\"
                 out.unicodeScalars.append(scalar)
             case "\n":
@@ -55,6 +58,11 @@ public enum ReportEscaping {
             }
         }
         return out
+    }
+
+    /// Whether `<` followed by `next` could start an HTML tag, comment, declaration or autolink in some renderer.
+    static func opensMarkup(_ next: Unicode.Scalar) -> Bool {
+        next.properties.isAlphabetic || next == "/" || next == "!" || next == "?"
     }
 
     /// Controls (except tab and newline), format characters such as bidi overrides and zero-width spaces (except

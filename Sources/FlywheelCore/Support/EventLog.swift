@@ -16,7 +16,7 @@ public final class EventLog: Sendable {
     }
 
     private struct State {
-        var progress: String?
+        var screen = ProgressLine()
         var lastDraw = 0.0
     }
 
@@ -26,7 +26,8 @@ public final class EventLog: Sendable {
     private let state = Mutex(State())
 
     /// - Parameters:
-    ///   - interactive: draw a progress line (only when stderr is a terminal and the format is text).
+    ///   - interactive: draw a progress line (only when stderr is a terminal and the format is text); then every
+    ///     line is written to stderr together with the progress line, and `sink` is not used.
     ///   - sink: where lines go; stderr by default.
     public init(
         format: Format = .text, interactive: Bool = isatty(2) == 1,
@@ -53,10 +54,11 @@ public final class EventLog: Sendable {
             for (key, value) in fields { object[key] = .string(value) }
             line = JSONValue.object(object).jsonText
         }
-        state.withLock { state in
-            if interactive, state.progress != nil { sink("\r\u{1B}[K" + line) } else { sink(line) }
-            if interactive, let progress = state.progress { writeRaw(progress) }
+        guard interactive else {
+            state.withLock { _ in sink(line) }
+            return
         }
+        state.withLock { state in writeRaw(state.screen.event(line, columns: Self.terminalColumns())) }
     }
 
     /// Redraws the progress line (at most ten times a second) on a terminal; does nothing otherwise.
@@ -64,23 +66,27 @@ public final class EventLog: Sendable {
         guard interactive else { return }
         state.withLock { state in
             let now = monotonicNow()
-            state.progress = text
-            guard force || now - state.lastDraw >= 0.1 else { return }
-            state.lastDraw = now
-            writeRaw("\r\u{1B}[K" + text)
+            let draw = force || now - state.lastDraw >= 0.1
+            if draw { state.lastDraw = now }
+            writeRaw(state.screen.progress(text, draw: draw, columns: Self.terminalColumns()))
         }
     }
 
     public func endProgress() {
         guard interactive else { return }
-        state.withLock { state in
-            if state.progress != nil { writeRaw("\r\u{1B}[K") }
-            state.progress = nil
-        }
+        state.withLock { state in writeRaw(state.screen.end()) }
     }
 
     private func writeRaw(_ text: String) {
+        guard !text.isEmpty else { return }
         FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    /// The width of the terminal on stderr, or nil when it cannot be told.
+    private static func terminalColumns() -> Int? {
+        var size = winsize()
+        guard ioctl(2, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
+        return Int(size.ws_col)
     }
 
     private static func quoted(_ value: String) -> String {
@@ -95,4 +101,54 @@ public final class EventLog: Sendable {
 public func progressBar(_ done: Int, of total: Int, width: Int = 24) -> String {
     let filled = total == 0 ? width : min(width, done * width / max(total, 1))
     return "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] \(done)/\(total)"
+}
+
+/// The progress line kept below the event lines on a terminal, as the text to write for each change, so that the
+/// two never mix: an event line clears the progress line first and draws it again below itself.
+///
+/// The progress line is cut to one column less than the terminal is wide. A line that wraps would occupy two
+/// rows, and `\r` + erase-line clears only the row the cursor is on, leaving the first part of the bar above the
+/// next event line.
+public struct ProgressLine: Sendable, Equatable {
+    /// Carriage return, then erase to the end of the line.
+    public static let clear = "\r\u{1B}[K"
+
+    /// The progress text to show, drawn or not yet.
+    public private(set) var text: String?
+    /// Whether the progress line is on the screen now.
+    public private(set) var isShown = false
+
+    public init() {}
+
+    /// The text to write for one event line (given without its newline): the progress line, if shown, is cleared
+    /// first, and drawn again below the event line.
+    public mutating func event(_ line: String, columns: Int?) -> String {
+        var out = isShown ? Self.clear : ""
+        out += line + "\n"
+        if let text {
+            out += Self.fitted(text, columns: columns)
+            isShown = true
+        }
+        return out
+    }
+
+    /// Replaces the progress text; the text to write is empty unless `draw` (the caller throttles redraws).
+    public mutating func progress(_ text: String, draw: Bool, columns: Int?) -> String {
+        self.text = text
+        guard draw else { return "" }
+        isShown = true
+        return Self.clear + Self.fitted(text, columns: columns)
+    }
+
+    /// Removes the progress line: the text to write clears it if it is shown.
+    public mutating func end() -> String {
+        defer { (text, isShown) = (nil, false) }
+        return isShown ? Self.clear : ""
+    }
+
+    /// `text` cut to `columns - 1` characters (the bar is ASCII), or whole when the width is unknown.
+    public static func fitted(_ text: String, columns: Int?) -> String {
+        guard let columns, columns > 1, text.count >= columns else { return text }
+        return String(text.prefix(columns - 1))
+    }
 }
