@@ -1,0 +1,278 @@
+import FlywheelCore
+import Foundation
+import Synchronization
+import Testing
+
+// In-process fake plugins: the engine's own behaviour, without child processes.
+
+/// Makes each task's prompt from its index (taken from the request id) and split, or fails where `prompt` gives
+/// nil; by default every task of every round is new.
+struct FakeGenerator: Generator {
+    var prompt: @Sendable (_ index: Int, _ split: Split, _ id: String) -> String? = { _, _, id in "task \(id)" }
+
+    func generate(id: String, seed: UInt64, difficulty: Int, split: Split) async -> Result<TaskSpec, PluginFailure> {
+        let index = Int(id.reversed().prefix { $0.isNumber }.reversed().map(String.init).joined()) ?? -1
+        guard let prompt = prompt(index, split, id) else { return .failure(PluginFailure(.refused, "no task \(index)")) }
+        return .success(TaskSpec(prompt: prompt, reference: "right", meta: ["difficulty": .number(Double(difficulty))]))
+    }
+
+    func shutdown() async {}
+}
+
+/// Answers right when a stable hash of the prompt is below its skill (in %); learning adds `gain` per learning
+/// call, and the state records how many examples each learning call saw.
+final class FakeSolver: Solver {
+    struct State: Codable, Sendable, Equatable {
+        var skill: Int
+        var learnedFrom: [Int] = []
+    }
+
+    let base: Int
+    let gain: Int
+    /// The round whose first learning call throws (a flaky trainer), if any.
+    let failures: Mutex<Int?>
+    /// Every learning call's example prompts, in order.
+    let learned = Mutex<[[String]]>([])
+
+    init(base: Int, gain: Int, failOnceInRound round: Int? = nil) {
+        self.base = base
+        self.gain = gain
+        failures = Mutex(round)
+    }
+
+    var initialState: State { State(skill: base) }
+
+    func prepare(_ state: State) throws -> Int { state.skill }
+
+    func solve(_ request: SolveRequest, with skill: Int) async -> Result<Solution, PluginFailure> {
+        #expect(request.task.reference == nil, "the solver must never see the reference")
+        let right = StableHashForTests.percent(request.task.prompt) < skill
+        return .success(Solution(answer: right ? "right" : "wrong"))
+    }
+
+    func learn(from examples: [Example], previous: State, round: Int) async throws -> State {
+        learned.withLock { $0.append(examples.map(\.prompt)) }
+        let fail = failures.withLock { failing in
+            defer { if failing == round { failing = nil } }
+            return failing == round
+        }
+        if fail { throw FlywheelError(.runFailed, "the trainer fell over") }
+        return State(skill: previous.skill + gain, learnedFrom: previous.learnedFrom + [examples.count])
+    }
+
+    func shutdown() async {}
+}
+
+/// Accepts the answer "right" with score 1.
+struct FakeChecker: Checker {
+    var identity: String { "fake-checker" }
+
+    func check(id: String, task: TaskSpec, answer: String) async -> Result<Judgement, PluginFailure> {
+        .success(Judgement(accept: answer == task.reference?.stringValue, score: answer == "right" ? 1 : 0))
+    }
+
+    func shutdown() async {}
+}
+
+enum StableHashForTests {
+    /// 0..<100 from the prompt's bytes (FNV-1a), the same on every run.
+    static func percent(_ text: String) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return Int(hash % 100)
+    }
+}
+
+extension RoundSettings {
+    static func small(_ change: (inout RoundSettings) -> Void = { _ in }) -> RoundSettings {
+        var settings = RoundSettings()
+        settings.seed = 1
+        settings.roundSize = 40
+        settings.heldoutSize = 200
+        settings.parallelism = 4
+        change(&settings)
+        return settings
+    }
+}
+
+func engine(
+    _ folder: TemporaryDirectory, solver: FakeSolver, generator: FakeGenerator = FakeGenerator(),
+    settings: RoundSettings
+) throws -> RoundEngine {
+    RoundEngine(
+        store: try Store(path: folder.file("store.sqlite")),
+        plugins: Plugins(generator: generator, solver: solver, checker: FakeChecker()), settings: settings,
+        log: .silent)
+}
+
+@Suite struct EngineTests {
+    @Test(arguments: [
+        // gate, gain → verdict and state of round 1
+        (Gate.always, -40, Verdict.regressed, RoundState.promoted),
+        (.noRegression, -40, .regressed, .rejected),
+        (.noRegression, 0, .noChange, .promoted),
+        (.noRegression, 40, .improved, .promoted),
+        (.mustImprove, 0, .noChange, .rejected),
+        (.mustImprove, 40, .improved, .promoted),
+    ])
+    func theGateDecidesWithInjectedPlugins(gate: Gate, gain: Int, verdict: Verdict, state: RoundState) async throws {
+        let folder = TemporaryDirectory()
+        let run = try engine(folder, solver: FakeSolver(base: 50, gain: gain), settings: .small { $0.gate = gate })
+        let outcomes = try await run.run(rounds: 2)
+        #expect(outcomes[1].summary.vsPrevious?.verdict == verdict)
+        #expect(outcomes[1].state == state)
+        #expect(outcomes[1].summary.vsPrevious?.round == 0)
+        // The next round solves with the last promoted version and compares with it.
+        #expect(outcomes[2].summary.vsPrevious?.round == (state == .promoted ? 1 : 0))
+        let solvedWith = try #require(try run.store.version(round: state == .promoted ? 1 : 0))
+        #expect(try run.store.existingRound(2).solverVersion == solvedWith.id)
+    }
+
+    @Test func duplicatesAndContaminationAreDecidedInIndexOrderWhateverOrderGenerationFinishes() async throws {
+        let folder = TemporaryDirectory()
+        // Tasks 3, 13, 23 … repeat task 3's prompt; task 5 copies a held-out prompt; task 7 fails.
+        let generator = FakeGenerator { index, split, _ in
+            switch (split, index) {
+            case (.heldout, _): return "held-out question number \(index) about the weather"
+            case (.train, 7): return nil
+            case (.train, 5): return "held-out question number 2 about the weather"
+            case (.train, let i) where i % 10 == 3: return "a repeated training task"
+            default: return "training task \(index)"
+            }
+        }
+        let run = try engine(
+            folder, solver: FakeSolver(base: 50, gain: 0), generator: generator,
+            settings: .small { $0.heldoutSize = 20; $0.parallelism = 8 })
+        _ = try await run.run(rounds: 1)
+        let tasks = try run.store.tasks(round: 1)
+        #expect(tasks.map(\.index) == Array(0..<40))
+        #expect(tasks[3].status == .kept, "the first copy is kept")
+        #expect([13, 23, 33].allSatisfy { tasks[$0].status == .duplicate })
+        #expect(tasks[5].status == .contaminated)
+        #expect(tasks[7].status == .error && tasks[7].failure?.kind == .refused)
+        let counts = try run.store.counts(round: 1)
+        #expect(counts.duplicates == 3 && counts.contaminated == 1 && counts.generationErrors == 1)
+    }
+
+    /// The bug this guards: a resumed round learned with the settings' *current* data policy, while its summary
+    /// named the one recorded when it started.
+    @Test func aResumedRoundLearnsWithTheDataPolicyItStartedWith() async throws {
+        let folder = TemporaryDirectory()
+        let solver = FakeSolver(base: 50, gain: 0, failOnceInRound: 2)
+        let first = try engine(folder, solver: solver, settings: .small { $0.dataPolicy = .replace; $0.gate = .always })
+        _ = try await first.runRound()
+        let round1 = try await first.runRound()
+        // Round 2 solves and checks everything, then its first learning call fails: the round is left to resume.
+        await #expect(throws: FlywheelError.self) { _ = try await first.runRound() }
+        #expect(try first.store.existingRound(2).state == .failed)
+
+        // The pipeline file now says `accumulate`; the resumed round still learns under `replace`.
+        let resumed = try engine(folder, solver: solver, settings: .small { $0.dataPolicy = .accumulate })
+        let round2 = try await resumed.runRound()
+        #expect(round2.round == 2)
+        #expect(round2.summary.dataPolicy == .replace)
+        let roundTwoPrompts = Set(try resumed.store.examples(.round(2)).map(\.prompt))
+        #expect(round2.summary.learnedFrom == roundTwoPrompts.count)
+        let lastLearning = try #require(solver.learned.withLock { $0.last })
+        #expect(Set(lastLearning) == roundTwoPrompts, "learning saw other rounds' examples")
+        #expect(round1.summary.counts.accepted > 0)
+
+        // A new round takes the file's policy.
+        let round3 = try await resumed.runRound()
+        #expect(round3.summary.dataPolicy == .accumulate)
+    }
+
+    @Test func theCurriculumMovesDifficultyByTheLastRoundsAcceptance() async throws {
+        let folder = TemporaryDirectory()
+        let run = try engine(
+            folder, solver: FakeSolver(base: 100, gain: 0),
+            settings: .small {
+                $0.difficulty = 2
+                $0.curriculum = Curriculum(low: 0.2, high: 0.8, step: 3, minimum: 1, maximum: 7)
+            })
+        let outcomes = try await run.run(rounds: 4)
+        // Everything is accepted (above the band): 2, then up by 3 a round until the maximum.
+        #expect(outcomes.dropFirst().map(\.summary.difficulty) == [2, 5, 7, 7])
+        #expect(Set(try run.store.tasks(round: 3).map(\.difficulty)) == [7])
+    }
+}
+
+@Suite struct GateAndCurriculumTests {
+    @Test(arguments: [
+        (Gate.always, [true, true, true]),
+        (.noRegression, [true, true, false]),
+        (.mustImprove, [true, false, false]),
+    ])
+    func gatePromotes(gate: Gate, promotes: [Bool]) {
+        #expect([Verdict.improved, .noChange, .regressed].map(gate.promotes) == promotes)
+    }
+
+    @Test func curriculumStaysInItsBandAndLimits() {
+        let curriculum = Curriculum(low: 0.3, high: 0.7, step: 2, minimum: 1, maximum: 6)
+        #expect(curriculum.next(after: 3, acceptance: 0.9) == 5)
+        #expect(curriculum.next(after: 5, acceptance: 0.9) == 6, "capped at the maximum")
+        #expect(curriculum.next(after: 3, acceptance: 0.5) == 3, "inside the band it stays")
+        #expect(curriculum.next(after: 3, acceptance: 0.7) == 3, "the band's edges are inside")
+        #expect(curriculum.next(after: 3, acceptance: 0.1) == 1)
+        #expect(curriculum.next(after: 1, acceptance: 0.0) == 1, "floored at the minimum")
+    }
+}
+
+@Suite struct AdmissionTests {
+    @Test func orderedAdmissionLetsItemsThroughInIndexOrder() async throws {
+        let admission = OrderedAdmission(first: 0)
+        let order = Recorder()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Started in a shuffled order with uneven delays, so generation "finishes" out of order.
+            for index in (0..<64).shuffled() {
+                group.addTask {
+                    try await Task.sleep(for: .microseconds(StableHashForTests.percent("\(index)") * 50))
+                    try await admission.admit(index) { order.append(index) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(order.values == Array(0..<64))
+    }
+
+    @Test func aPoisonedAdmissionReleasesEveryWaiter() async throws {
+        let admission = OrderedAdmission(first: 0)
+        let released = Recorder()
+        await withTaskGroup(of: Void.self) { group in
+            for index in 1...5 {
+                group.addTask {
+                    do { _ = try await admission.admit(index) { index } } catch { released.append(index) }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(50))
+                await admission.poison()
+            }
+        }
+        #expect(released.values.sorted() == [1, 2, 3, 4, 5], "index 0 never came: every waiter is released")
+    }
+
+    @Test func taskAdmissionKeepsFirstCopiesAndFlagsOverlapWithTheHeldOutSet() {
+        let heldout = ["What is the capital of France? Answer in one word please"]
+        var admission = TaskAdmission(seen: [], contamination: ContaminationIndex(heldoutPrompts: heldout, n: 5))
+        #expect(admission.admit(.success(TaskSpec(prompt: "What is 2 + 2?"))).status == .kept)
+        #expect(admission.admit(.success(TaskSpec(prompt: "  what is 2 + 2?"))).status == .duplicate)
+        let copy = admission.admit(.success(TaskSpec(prompt: heldout[0])))
+        #expect(copy.status == .contaminated && copy.contamination == "exact")
+        let failed = admission.admit(.failure(PluginFailure(.crash, "gone")))
+        #expect(failed.status == .error && failed.promptHash == nil)
+        var heldoutAdmission = TaskAdmission(seen: [PromptNormalizer.hash("seen before")], contamination: nil)
+        #expect(heldoutAdmission.admit(.success(TaskSpec(prompt: "Seen before"))).status == .duplicate)
+    }
+}
+
+/// Records values from concurrent tasks, synchronously (so it can be called inside an admitted section).
+final class Recorder: Sendable {
+    private let list = Mutex<[Int]>([])
+
+    func append(_ value: Int) { list.withLock { $0.append(value) } }
+    var values: [Int] { list.withLock { $0 } }
+}
