@@ -22,7 +22,7 @@ public final class LineWorker {
     /// Starts `argv` in `directory` (nil: the current one).
     /// - Parameter onStderr: Receives each line the child writes on stderr (at most 4096 bytes of it), from a
     ///   background thread, until the child closes its stderr.
-    /// - Throws: `LineWorkerError` of kind `crash` when the pipes or the child cannot be made.
+    /// - Throws: `LineWorkerError.crash` when the pipes or the child cannot be made.
     public init(argv: [String], directory: String?, onStderr: @escaping @Sendable (String) -> Void)
         throws(LineWorkerError)
     {
@@ -34,7 +34,7 @@ public final class LineWorker {
                 return ends
             } catch {
                 for descriptor in opened { close(descriptor) }
-                throw LineWorkerError(.crash, error.message)
+                throw LineWorkerError.crash(error.message)
             }
         }
         let input = try makePipe()
@@ -54,7 +54,7 @@ public final class LineWorker {
             close(input.write)
             close(output.read)
             close(errors.read)
-            throw LineWorkerError(.crash, error.message)
+            throw LineWorkerError.crash(error.message)
         }
         stdinFD = input.write
         stdoutFD = output.read
@@ -79,7 +79,7 @@ public final class LineWorker {
     /// - Returns: The answer, or why there is none: `timeout` and `tooLarge` kill the child, `crash` reaps it.
     public func exchange(_ line: Data, timeout: Double, startup: Double, maxBytes: Int) -> Result<Data, LineWorkerError>
     {
-        if exited { return .failure(LineWorkerError(.crash, "the worker had exited")) }
+        if exited { return .failure(LineWorkerError.crash("the worker had exited")) }
         var payload = line
         payload.append(0x0A)
         let wrote = payload.withUnsafeBytes { raw -> Bool in
@@ -113,12 +113,12 @@ public final class LineWorker {
             scanned = buffer.count
             if buffer.count > maxBytes {
                 terminate()
-                return .failure(LineWorkerError(.tooLarge, "the response exceeded \(maxBytes) bytes; worker restarted"))
+                return .failure(LineWorkerError.tooLarge("the response exceeded \(maxBytes) bytes; worker restarted"))
             }
             let remaining = deadline - monotonicSeconds()
             if remaining <= 0 {
                 terminate()
-                return .failure(LineWorkerError(.timeout, "no response in time; worker killed and restarted"))
+                return .failure(LineWorkerError.timeout("no response in time; worker killed and restarted"))
             }
             var poller = pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, Int32(min(remaining * 1000, 1000).rounded(.up)))
@@ -142,7 +142,7 @@ public final class LineWorker {
         } else {
             status = "still running"
         }
-        return LineWorkerError(.crash, "the worker died (\(what); \(status)); it will be restarted")
+        return LineWorkerError.crash("the worker died (\(what); \(status)); it will be restarted")
     }
 
     /// Closes the child's input and gives it `grace` seconds to exit before killing it.
@@ -194,25 +194,19 @@ public final class LineWorker {
     }
 }
 
-/// Why a `LineWorker` gave no answer.
-public struct LineWorkerError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
-        /// The worker could not be started, or exited, or closed a pipe.
-        case crash
-        /// No whole line within the allowance; the worker was killed.
-        case timeout
-        /// The answer grew past the byte cap; the worker was killed.
-        case tooLarge
+/// Why a `LineWorker` gave no answer; each case carries what happened, ending with what becomes of the worker
+/// ("no response in time; worker killed and restarted").
+public enum LineWorkerError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The worker could not be started, or exited, or closed a pipe.
+    case crash(String)
+    /// No whole line within the allowance; the worker was killed.
+    case timeout(String)
+    /// The answer grew past the byte cap; the worker was killed.
+    case tooLarge(String)
+
+    public var description: String {
+        switch self {
+        case .crash(let message), .timeout(let message), .tooLarge(let message): message
+        }
     }
-
-    public var kind: Kind
-    /// What happened, ending with what becomes of the worker: "no response in time; worker killed and restarted".
-    public var message: String
-
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    public var description: String { message }
 }

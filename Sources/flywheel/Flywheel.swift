@@ -63,7 +63,7 @@ struct PipelineOptions: ParsableArguments {
     var store: String?
 
     @Option(help: "Log format on stderr: text or json.")
-    var logFormat: String = "text"
+    var logFormat: EventLog.Format = .text
 
     func load() throws -> PipelineConfig {
         try PipelineConfig.load(path: pipeline)
@@ -73,13 +73,10 @@ struct PipelineOptions: ParsableArguments {
         store.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? config.defaultStorePath()
     }
 
-    func eventLog() throws -> EventLog {
-        guard let format = EventLog.Format(rawValue: logFormat) else {
-            throw FlywheelError(.usage, "--log-format takes text or json, not \(logFormat)")
-        }
-        return EventLog(format: format)
-    }
+    func eventLog() -> EventLog { EventLog(format: logFormat) }
 }
+
+extension EventLog.Format: ExpressibleByArgument {}
 
 struct RunOptions: ParsableArguments {
     @Flag(help: "Turn learning off for this run: the control (each candidate is the promoted version unchanged).")
@@ -117,7 +114,7 @@ func withEngine<T>(
 ) async throws -> T {
     var config = try options.load()
     if runOptions.noLearning { config.settings.learning = false }
-    let log = try options.eventLog()
+    let log = options.eventLog()
     let path = options.storePath(for: config)
     let lock = try StoreLock(storePath: path)
     let store = try Store(path: path)

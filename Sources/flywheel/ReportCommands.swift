@@ -8,10 +8,16 @@ private func existingStore(_ options: PipelineOptions) throws -> (PipelineConfig
     return (config, try Store(path: options.storePath(for: config), create: false))
 }
 
-/// An absolute path for `--out`, relative paths against the current folder.
-private func outputPath(_ path: String) -> String {
-    URL(fileURLWithPath: path).standardizedFileURL.path
+/// `--out FILE`, written atomically; a relative path is taken from the current folder.
+struct OutputOptions: ParsableArguments {
+    @Option(help: "The file to write (atomically: it appears whole or not at all).")
+    var out: String
+
+    var path: String { URL(fileURLWithPath: out).standardizedFileURL.path }
 }
+
+extension ReportFormat: ExpressibleByArgument {}
+extension ExportFormat: ExpressibleByArgument {}
 
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,27 +30,22 @@ struct Report: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: PipelineOptions
-
-    @Option(help: "The report file to write (atomically).")
-    var out: String
+    @OptionGroup var output: OutputOptions
 
     @Option(help: "html, md or json (default: from --out's extension, else html).")
-    var format: String?
+    var format: ReportFormat?
 
     @Option(help: "Accepted and rejected answers shown per round (each).")
     var samples: Int = 5
 
     func validate() throws {
-        if let format, ReportFormat(rawValue: format) == nil {
-            throw ValidationError("--format takes html, md or json, not \(format)")
-        }
         if samples < 0 { throw ValidationError("--samples cannot be negative") }
     }
 
     func run() async throws {
         let (config, store) = try existingStore(options)
-        let path = outputPath(out)
-        let chosen = format.flatMap(ReportFormat.init(rawValue:)) ?? ReportFormat(path: path)
+        let path = output.path
+        let chosen = format ?? ReportFormat(path: path)
         let report = try QualityReport.build(pipeline: config.name, store: store, samples: samples)
         try ReportFile.write(try report.rendered(chosen), to: path)
         print("wrote \(chosen.rawValue) report of \(report.rounds.count) rounds to \(path)")
@@ -60,15 +61,13 @@ struct Export: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: PipelineOptions
-
-    @Option(help: "The JSONL file to write (atomically).")
-    var out: String
+    @OptionGroup var output: OutputOptions
 
     @Option(help: "Rounds to export, e.g. 1,2,5 (default: every promoted round); each must be promoted.")
     var rounds: String?
 
     @Option(help: "chat (messages) or prompt-completion.")
-    var format: String = ExportFormat.chat.rawValue
+    var format: ExportFormat = .chat
 
     func parsedRounds() throws -> [Int]? {
         guard let rounds else { return nil }
@@ -83,17 +82,13 @@ struct Export: AsyncParsableCommand {
     }
 
     func validate() throws {
-        if ExportFormat(rawValue: format) == nil {
-            throw ValidationError("--format takes chat or prompt-completion, not \(format)")
-        }
         _ = try parsedRounds()
     }
 
     func run() async throws {
         let (_, store) = try existingStore(options)
-        let path = outputPath(out)
-        let summary = try ExampleExporter.export(
-            store: store, to: path, rounds: try parsedRounds(), format: ExportFormat(rawValue: format) ?? .chat)
+        let path = output.path
+        let summary = try ExampleExporter.export(store: store, to: path, rounds: try parsedRounds(), format: format)
         let rounds =
             summary.rounds.isEmpty
             ? "no promoted rounds" : "rounds " + summary.rounds.map(String.init).joined(separator: ",")

@@ -46,17 +46,17 @@ struct DSLTests {
     @Test(
         "bad programs are errors that say what is wrong",
         arguments: [
-            ("", ListFnError.Code.syntax), ("(sum $in", .syntax), ("(sum $in))", .syntax), ("(frob $in)", .syntax),
-            ("(sum)", .type), ("(sum 1)", .type), ("(map (lambda $1) $in)", .type), ("(map (* $0 2) $in)", .type),
-            ("(> 1 2)", .type), ("$0", .type), ("sum", .type), ("(1 2)", .syntax), ("99999999", .syntax),
+            ("", "syntax"), ("(sum $in", "syntax"), ("(sum $in))", "syntax"), ("(frob $in)", "syntax"),
+            ("(sum)", "type"), ("(sum 1)", "type"), ("(map (lambda $1) $in)", "type"), ("(map (* $0 2) $in)", "type"),
+            ("(> 1 2)", "type"), ("$0", "type"), ("sum", "type"), ("(1 2)", "syntax"), ("99999999", "syntax"),
         ])
-    func errors(source: String, code: ListFnError.Code) {
+    func errors(source: String, kind: String) {
         #expect(throws: ListFnError.self) { try ListFnProgram(parsing: source) }
         do {
             _ = try ListFnProgram(parsing: source)
         } catch {
-            #expect(error.code == code, "\(source): \(error)")
-            #expect(!error.message.isEmpty)
+            #expect(error.description.hasPrefix("\(kind) error: "), "\(source): \(error)")
+            #expect(error.description.count > "\(kind) error: ".count + 3, "it says what is wrong: \(error)")
         }
     }
 

@@ -115,14 +115,14 @@ import Testing
         let silent = try LineWorker(argv: ["sleep", "30"], directory: nil) { _ in }
         let started = monotonicSeconds()
         let quiet = silent.exchange(Data("x".utf8), timeout: 0.2, startup: 0.1, maxBytes: 100)
-        #expect(quiet == .failure(LineWorkerError(.timeout, "no response in time; worker killed and restarted")))
+        #expect(quiet == .failure(LineWorkerError.timeout("no response in time; worker killed and restarted")))
         #expect(monotonicSeconds() - started < 5)
 
         let loud = try LineWorker(argv: ["sh", "-c", "read line; head -c 5000 /dev/zero; sleep 30"], directory: nil) {
             _ in
         }
         let big = loud.exchange(Data("x".utf8), timeout: 10, startup: 0, maxBytes: 100)
-        #expect(big == .failure(LineWorkerError(.tooLarge, "the response exceeded 100 bytes; worker restarted")))
+        #expect(big == .failure(LineWorkerError.tooLarge("the response exceeded 100 bytes; worker restarted")))
     }
 
     @Test func anExitIsACrashWithItsStatus() throws {
@@ -131,12 +131,11 @@ import Testing
         #expect(
             result
                 == .failure(
-                    LineWorkerError(
-                        .crash, "the worker died (it closed its output; exit status 4); it will be restarted"))
+                    LineWorkerError.crash("the worker died (it closed its output; exit status 4); it will be restarted"))
         )
         #expect(
             worker.exchange(Data("y".utf8), timeout: 10, startup: 0, maxBytes: 100)
-                == .failure(LineWorkerError(.crash, "the worker had exited")))
+                == .failure(LineWorkerError.crash("the worker had exited")))
     }
 }
 

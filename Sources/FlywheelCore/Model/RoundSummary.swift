@@ -42,15 +42,6 @@ public struct RoundCounts: Codable, Sendable, Equatable {
     /// Answers the checker judged and turned down.
     public var rejected: Int { checked - checkErrors - accepted }
 
-    enum CodingKeys: String, CodingKey {
-        case generated, kept, duplicates, contaminated, generationErrors, attempts, solveErrors, checked
-        case checkErrors, accepted, errorsByKind, promptTokens, completionTokens, evaluationPromptTokens
-        case evaluationCompletionTokens, storedExamples, rawBytes, storedBytes, generateSeconds, solveSeconds
-        case checkSeconds
-        // Derived: written for readers of the JSON, never read back.
-        case acceptanceRate, errors, errorRate, rejected
-    }
-
     /// Counts stored before a field existed read it as 0: every field is optional in the JSON.
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -78,35 +69,6 @@ public struct RoundCounts: Codable, Sendable, Equatable {
         generateSeconds = try value(.generateSeconds, 0)
         solveSeconds = try value(.solveSeconds, 0)
         checkSeconds = try value(.checkSeconds, 0)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(generated, forKey: .generated)
-        try container.encode(kept, forKey: .kept)
-        try container.encode(duplicates, forKey: .duplicates)
-        try container.encode(contaminated, forKey: .contaminated)
-        try container.encode(generationErrors, forKey: .generationErrors)
-        try container.encode(attempts, forKey: .attempts)
-        try container.encode(solveErrors, forKey: .solveErrors)
-        try container.encode(checked, forKey: .checked)
-        try container.encode(checkErrors, forKey: .checkErrors)
-        try container.encode(accepted, forKey: .accepted)
-        try container.encode(errorsByKind, forKey: .errorsByKind)
-        try container.encode(promptTokens, forKey: .promptTokens)
-        try container.encode(completionTokens, forKey: .completionTokens)
-        try container.encode(evaluationPromptTokens, forKey: .evaluationPromptTokens)
-        try container.encode(evaluationCompletionTokens, forKey: .evaluationCompletionTokens)
-        try container.encode(storedExamples, forKey: .storedExamples)
-        try container.encode(rawBytes, forKey: .rawBytes)
-        try container.encode(storedBytes, forKey: .storedBytes)
-        try container.encode(generateSeconds, forKey: .generateSeconds)
-        try container.encode(solveSeconds, forKey: .solveSeconds)
-        try container.encode(checkSeconds, forKey: .checkSeconds)
-        try container.encode(acceptanceRate, forKey: .acceptanceRate)
-        try container.encode(errors, forKey: .errors)
-        try container.encode(errorRate, forKey: .errorRate)
-        try container.encode(rejected, forKey: .rejected)
     }
 }
 
@@ -152,10 +114,8 @@ public struct RoundSummary: Codable, Sendable, Equatable {
         self.evaluateSeconds = evaluateSeconds
     }
 
-    enum CodingKeys: String, CodingKey {
-        case round, difficulty, dataPolicy, gate, learning, solverVersion, candidateVersion, counts, heldout
-        case heldoutErrors, vsPrevious, learnedFrom, learnSeconds, evaluateSeconds
-        /// Summaries written before the compared round moved into `vsPrevious` kept it here.
+    /// Summaries written before the compared round moved into `vsPrevious` kept it beside it.
+    private enum LegacyKeys: String, CodingKey {
         case comparedWithRound
     }
 
@@ -173,29 +133,12 @@ public struct RoundSummary: Codable, Sendable, Equatable {
         heldoutErrors = try container.decode(Int.self, forKey: .heldoutErrors)
         vsPrevious = try container.decodeIfPresent(PairedComparison.self, forKey: .vsPrevious)
         if vsPrevious?.round == nil {
-            vsPrevious?.round = try container.decodeIfPresent(Int.self, forKey: .comparedWithRound)
+            vsPrevious?.round = try decoder.container(keyedBy: LegacyKeys.self)
+                .decodeIfPresent(Int.self, forKey: .comparedWithRound)
         }
         learnedFrom = try container.decode(Int.self, forKey: .learnedFrom)
         learnSeconds = try container.decode(Double.self, forKey: .learnSeconds)
         evaluateSeconds = try container.decode(Double.self, forKey: .evaluateSeconds)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(round, forKey: .round)
-        try container.encode(difficulty, forKey: .difficulty)
-        try container.encode(dataPolicy, forKey: .dataPolicy)
-        try container.encode(gate, forKey: .gate)
-        try container.encode(learning, forKey: .learning)
-        try container.encodeIfPresent(solverVersion, forKey: .solverVersion)
-        try container.encode(candidateVersion, forKey: .candidateVersion)
-        try container.encode(counts, forKey: .counts)
-        try container.encode(heldout, forKey: .heldout)
-        try container.encode(heldoutErrors, forKey: .heldoutErrors)
-        try container.encodeIfPresent(vsPrevious, forKey: .vsPrevious)
-        try container.encode(learnedFrom, forKey: .learnedFrom)
-        try container.encode(learnSeconds, forKey: .learnSeconds)
-        try container.encode(evaluateSeconds, forKey: .evaluateSeconds)
     }
 
     /// Flat numbers for the `metrics` table and Prometheus.

@@ -29,31 +29,28 @@ extension Store {
                     counts.errorsByKind[row["kind"] ?? "error", default: 0] += row["n"] as Int
                 }
             }
-            let attempts = try Row.fetchOne(
+            // One row per attempt and at most one verdict per attempt, so the left join counts each once.
+            let items = try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT count(*) AS n, count(a.error_kind) AS errors, coalesce(sum(a.seconds), 0) AS s,
-                           coalesce(sum(json_extract(a.usage, '$.prompt_tokens')), 0) AS pt,
-                           coalesce(sum(json_extract(a.usage, '$.completion_tokens')), 0) AS ct
-                    FROM attempts a JOIN tasks t ON t.id = a.task_id WHERE t.round = ?
-                    """, arguments: [round])!
-            counts.attempts = attempts["n"]
-            counts.solveErrors = attempts["errors"]
-            counts.solveSeconds = attempts["s"]
-            counts.promptTokens = attempts["pt"]
-            counts.completionTokens = attempts["ct"]
-            let verdicts = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT count(*) AS n, count(v.error_kind) AS errors, coalesce(sum(v.accept), 0) AS accepted,
-                           coalesce(sum(v.seconds), 0) AS s
-                    FROM verdicts v JOIN attempts a ON a.id = v.attempt_id JOIN tasks t ON t.id = a.task_id
+                    SELECT count(*) AS attempts, count(a.error_kind) AS solve_errors,
+                           coalesce(sum(a.seconds), 0) AS solve_seconds,
+                           coalesce(sum(json_extract(a.usage, '$.prompt_tokens')), 0) AS prompt_tokens,
+                           coalesce(sum(json_extract(a.usage, '$.completion_tokens')), 0) AS completion_tokens,
+                           count(v.attempt_id) AS checked, count(v.error_kind) AS check_errors,
+                           coalesce(sum(v.accept), 0) AS accepted, coalesce(sum(v.seconds), 0) AS check_seconds
+                    FROM attempts a JOIN tasks t ON t.id = a.task_id LEFT JOIN verdicts v ON v.attempt_id = a.id
                     WHERE t.round = ?
                     """, arguments: [round])!
-            counts.checked = verdicts["n"]
-            counts.checkErrors = verdicts["errors"]
-            counts.accepted = verdicts["accepted"]
-            counts.checkSeconds = verdicts["s"]
+            counts.attempts = items["attempts"]
+            counts.solveErrors = items["solve_errors"]
+            counts.solveSeconds = items["solve_seconds"]
+            counts.promptTokens = items["prompt_tokens"]
+            counts.completionTokens = items["completion_tokens"]
+            counts.checked = items["checked"]
+            counts.checkErrors = items["check_errors"]
+            counts.accepted = items["accepted"]
+            counts.checkSeconds = items["check_seconds"]
             let kinds = try Row.fetchAll(
                 db,
                 sql: """

@@ -184,30 +184,21 @@ struct Evaluator {
         switch p {
         case Primitive.input:
             return input
-        case Primitive.map:
+        case Primitive.map, Primitive.filter:
             let body = i + 1
             guard let l = evalList(ends[body]) else { return nil }
             var out: [Int] = []
             out.reserveCapacity(l.count)
             for x in l {
                 env.append(x)
-                let y = evalInt(body)
-                env.removeLast()
-                guard let y else { return nil }
-                out.append(y)
-            }
-            return out
-        case Primitive.filter:
-            let body = i + 1
-            guard let l = evalList(ends[body]) else { return nil }
-            var out: [Int] = []
-            out.reserveCapacity(l.count)
-            for x in l {
-                env.append(x)
-                let keep = evalBool(body)
-                env.removeLast()
-                guard let keep else { return nil }
-                if keep { out.append(x) }
+                defer { env.removeLast() }
+                if p == Primitive.map {
+                    guard let y = evalInt(body) else { return nil }
+                    out.append(y)
+                } else {
+                    guard let keep = evalBool(body) else { return nil }
+                    if keep { out.append(x) }
+                }
             }
             return out
         case Primitive.reverse:

@@ -23,7 +23,7 @@ public struct ListFnProgram: Sendable, Hashable, CustomStringConvertible {
         let tree = try parser.parseAll()
         var code: [Int32] = []
         let type = try Self.compile(tree, depth: 0, into: &code)
-        guard type != .bool else { throw ListFnError(.type, "a program must return an int or a list, not a bool") }
+        guard type != .bool else { throw ListFnError.type("a program must return an int or a list, not a bool") }
         self.code = code
         self.type = type
     }
@@ -104,7 +104,7 @@ public struct ListFnProgram: Sendable, Hashable, CustomStringConvertible {
                 code.append(Primitive.constantBase + Int32(v))
             } else {
                 guard abs(v) <= Evaluator.bound else {
-                    throw ListFnError(.syntax, "integer literal \(v) is beyond ±\(Evaluator.bound)")
+                    throw ListFnError.syntax("integer literal \(v) is beyond ±\(Evaluator.bound)")
                 }
                 code.append(Primitive.literal)
                 code.append(Int32(v))
@@ -116,26 +116,26 @@ public struct ListFnProgram: Sendable, Hashable, CustomStringConvertible {
                 return .list
             }
             if s.hasPrefix("$"), let k = Int(s.dropFirst()), k >= 0, String(k) == String(s.dropFirst()) {
-                guard k < depth else { throw ListFnError(.type, "variable \(s) is not bound by an enclosing lambda") }
+                guard k < depth else { throw ListFnError.type("variable \(s) is not bound by an enclosing lambda") }
                 code.append(Primitive.variableBase + Int32(k))
                 return .int
             }
-            if s == "lambda" { throw ListFnError(.syntax, "lambda must be written (lambda BODY)") }
+            if s == "lambda" { throw ListFnError.syntax("lambda must be written (lambda BODY)") }
             if let p = Primitive.byName[s] {
-                throw ListFnError(.type, "\(s) takes \(Primitive.arity(p)) argument(s); write (\(s) …)")
+                throw ListFnError.type("\(s) takes \(Primitive.arity(p)) argument(s); write (\(s) …)")
             }
-            throw ListFnError(.syntax, "unknown symbol '\(s)'")
+            throw ListFnError.syntax("unknown symbol '\(s)'")
         case .list(let items):
             guard case .symbol(let head)? = items.first else {
-                throw ListFnError(.syntax, "a parenthesised form must start with a primitive name")
+                throw ListFnError.syntax("a parenthesised form must start with a primitive name")
             }
             if head == "lambda" {
-                throw ListFnError(.type, "a lambda may only be the function argument of map, filter or fold")
+                throw ListFnError.type("a lambda may only be the function argument of map, filter or fold")
             }
-            guard let p = Primitive.byName[head] else { throw ListFnError(.syntax, "unknown primitive '\(head)'") }
+            guard let p = Primitive.byName[head] else { throw ListFnError.syntax("unknown primitive '\(head)'") }
             let info = Primitive.table[Int(p)]
             guard items.count - 1 == info.arguments.count, !info.arguments.isEmpty else {
-                throw ListFnError(.type, "\(head) takes \(info.arguments.count) argument(s), got \(items.count - 1)")
+                throw ListFnError.type("\(head) takes \(info.arguments.count) argument(s), got \(items.count - 1)")
             }
             code.append(p)
             for slot in info.arguments.indices {
@@ -143,14 +143,13 @@ public struct ListFnProgram: Sendable, Hashable, CustomStringConvertible {
                 for _ in 0..<info.binds[slot] {
                     guard case .list(let l) = argument, l.count == 2, case .symbol("lambda") = l[0] else {
                         let shape = info.binds[slot] == 2 ? "(lambda (lambda BODY))" : "(lambda BODY)"
-                        throw ListFnError(.type, "argument \(slot + 1) of \(head) must be \(shape)")
+                        throw ListFnError.type("argument \(slot + 1) of \(head) must be \(shape)")
                     }
                     argument = l[1]
                 }
                 let t = try compile(argument, depth: depth + info.binds[slot], into: &code)
                 guard t == info.arguments[slot] else {
-                    throw ListFnError(
-                        .type,
+                    throw ListFnError.type(
                         "argument \(slot + 1) of \(head) must be \(info.arguments[slot].rawValue), got \(t.rawValue)")
                 }
             }
@@ -175,10 +174,10 @@ struct Parser {
 
     mutating func parseAll() throws(ListFnError) -> SExpr {
         skipSpace()
-        guard i < bytes.count else { throw ListFnError(.syntax, "empty program") }
+        guard i < bytes.count else { throw ListFnError.syntax("empty program") }
         let e = try parse(nesting: 0)
         skipSpace()
-        guard i == bytes.count else { throw ListFnError(.syntax, "unexpected text after the program at offset \(i)") }
+        guard i == bytes.count else { throw ListFnError.syntax("unexpected text after the program at offset \(i)") }
         return e
     }
 
@@ -187,25 +186,25 @@ struct Parser {
     }
 
     private mutating func parse(nesting: Int) throws(ListFnError) -> SExpr {
-        guard nesting < Self.maxNesting else { throw ListFnError(.syntax, "program nested too deeply") }
+        guard nesting < Self.maxNesting else { throw ListFnError.syntax("program nested too deeply") }
         skipSpace()
-        guard i < bytes.count else { throw ListFnError(.syntax, "unexpected end of program: missing ')'") }
+        guard i < bytes.count else { throw ListFnError.syntax("unexpected end of program: missing ')'") }
         if bytes[i] == UInt8(ascii: "(") {
             i += 1
             var items: [SExpr] = []
             while true {
                 skipSpace()
-                guard i < bytes.count else { throw ListFnError(.syntax, "unexpected end of program: missing ')'") }
+                guard i < bytes.count else { throw ListFnError.syntax("unexpected end of program: missing ')'") }
                 if bytes[i] == UInt8(ascii: ")") {
                     i += 1
                     break
                 }
                 items.append(try parse(nesting: nesting + 1))
             }
-            guard !items.isEmpty else { throw ListFnError(.syntax, "empty form ()") }
+            guard !items.isEmpty else { throw ListFnError.syntax("empty form ()") }
             return .list(items)
         }
-        if bytes[i] == UInt8(ascii: ")") { throw ListFnError(.syntax, "unexpected ')' at offset \(i)") }
+        if bytes[i] == UInt8(ascii: ")") { throw ListFnError.syntax("unexpected ')' at offset \(i)") }
         let start = i
         while i < bytes.count, bytes[i] != 32, bytes[i] != 9, bytes[i] != 10, bytes[i] != 13,
             bytes[i] != UInt8(ascii: "("), bytes[i] != UInt8(ascii: ")")
@@ -214,7 +213,7 @@ struct Parser {
         }
         let token = String(decoding: bytes[start..<i], as: UTF8.self)
         if isInteger(bytes[start..<i]) {
-            guard let v = Int(token) else { throw ListFnError(.syntax, "integer literal \(token) is too large") }
+            guard let v = Int(token) else { throw ListFnError.syntax("integer literal \(token) is too large") }
             return .integer(v)
         }
         return .symbol(token)

@@ -18,7 +18,7 @@ public enum PromptFormat {
     }
 
     /// The shown pairs of a prompt: every line of the form `f([…]) = …`.
-    /// - Throws: `ListFnError(.format)` if there is none or one is malformed.
+    /// - Throws: `ListFnError.format` if there is none or one is malformed.
     public static func examples(in prompt: String) throws(ListFnError) -> [ListFnExample] {
         var out: [ListFnExample] = []
         for raw in prompt.split(whereSeparator: \.isNewline) {
@@ -28,19 +28,19 @@ public enum PromptFormat {
             scanner.i = 2
             guard case .list(let input)? = scanner.value(), scanner.eat(")"), scanner.eat("="),
                 let output = scanner.value(), scanner.atEnd
-            else { throw ListFnError(.format, "malformed example line: \(line)") }
+            else { throw ListFnError.format("malformed example line: \(line)") }
             out.append(ListFnExample(input: input, output: output))
         }
-        guard !out.isEmpty else { throw ListFnError(.format, "the prompt shows no f(…) = … pairs") }
+        guard !out.isEmpty else { throw ListFnError.format("the prompt shows no f(…) = … pairs") }
         return out
     }
 
     /// The pairs of a reference JSON object.
-    /// - Throws: `ListFnError(.format)` unless it is `{"examples":[{"input":[…],"output":…},…]}`.
+    /// - Throws: `ListFnError.format` unless it is `{"examples":[{"input":[…],"output":…},…]}`.
     public static func examples(inReferenceJSON json: String) throws(ListFnError) -> [ListFnExample] {
         var s = ValueScanner(Array(json.utf8))
         var out: [ListFnExample] = []
-        let bad = ListFnError(.format, "reference is not {\"examples\":[{\"input\":[…],\"output\":…},…]}")
+        let bad = ListFnError.format("reference is not {\"examples\":[{\"input\":[…],\"output\":…},…]}")
         guard s.eat("{"), s.eat("\"examples\""), s.eat(":"), s.eat("[") else { throw bad }
         if !s.eat("]") {
             repeat {

@@ -130,12 +130,10 @@ final class ExternalPool: Sendable {
 extension PluginFailure {
     /// The same failure in the plugin vocabulary, message unchanged.
     init(_ failure: LineWorkerError) {
-        let kind: Kind =
-            switch failure.kind {
-            case .crash: .crash
-            case .timeout: .timeout
-            case .tooLarge: .tooLarge
-            }
-        self.init(kind, failure.message)
+        switch failure {
+        case .crash(let message): self.init(.crash, message)
+        case .timeout(let message): self.init(.timeout, message)
+        case .tooLarge(let message): self.init(.tooLarge, message)
+        }
     }
 }
