@@ -44,7 +44,7 @@ struct Flywheel: AsyncParsableCommand {
             let code = exitCode(for: error)
             if jsonLogRequested {
                 EventLog(format: .json, interactive: false).event(
-                    "error", [("message", error.message), ("exit_code", "\(code)")])
+                    "error", [("message", error.message), ("exit_code", code)])
             } else {
                 FileHandle.standardError.write(Data("flywheel: \(error.message)\n".utf8))
             }

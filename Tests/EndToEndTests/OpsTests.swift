@@ -106,7 +106,11 @@ struct OpsTests {
         let events = lines.compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
         }
-        #expect(events.contains { $0["event"] as? String == "round.commit" }, "\(lines.suffix(5))")
+        let commit = try #require(events.first { $0["event"] as? String == "round.commit" }, "\(lines.suffix(5))")
+        // Numbers are JSON numbers, not strings, so a log pipeline can sum and compare them.
+        #expect(commit["round"] as? Int == 0 && commit["accepted"] as? Int == 0, "\(commit)")
+        #expect((commit["heldout_score"] as? Double).map { (0...1).contains($0) } == true, "\(commit)")
+        #expect(commit["state"] as? String == "promoted")
         #expect(
             lines.count - events.count <= 1, "lines that are not JSON events: \(lines.filter { !$0.hasPrefix("{") })")
         let exposition = try String(contentsOfFile: metrics, encoding: .utf8)

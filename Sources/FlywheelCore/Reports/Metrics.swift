@@ -41,7 +41,7 @@ public struct RoundMetrics: Sendable {
         let counts = summary.counts
         var families: [Prometheus.Family] = []
         func gauge(_ name: String, _ help: String, _ samples: [([(String, String)], Double)]) {
-            families.append(Prometheus.Family(name: name, help: help, type: "gauge", samples: samples))
+            families.append(Prometheus.Family(name: name, help: help, type: .gauge, samples: samples))
         }
         func gauge(_ name: String, _ help: String, _ value: Double) { gauge(name, help, [([], value)]) }
 
@@ -84,7 +84,7 @@ public struct RoundMetrics: Sendable {
         families.append(
             Prometheus.Family(
                 name: "flywheel_accepted_total", help: "Accepted examples over every committed round of the store.",
-                type: "counter", samples: [([], Double(acceptedTotal))]))
+                type: .counter, samples: [([], Double(acceptedTotal))]))
         var kinds = counts.errorsByKind
         for kind in [PluginFailure.Kind.timeout, .crash, .malformed, .refused] where kinds[kind.rawValue] == nil {
             kinds[kind.rawValue] = 0
@@ -124,10 +124,15 @@ public enum Prometheus {
         public var name: String
         public var help: String
         /// `gauge` or `counter`.
-        public var type: String
+        /// The metric types Flywheel writes.
+        public enum Kind: String, Sendable {
+            case gauge, counter
+        }
+
+        public var type: Kind
         public var samples: [([(String, String)], Double)]
 
-        public init(name: String, help: String, type: String, samples: [([(String, String)], Double)]) {
+        public init(name: String, help: String, type: Kind, samples: [([(String, String)], Double)]) {
             self.name = name
             self.help = help
             self.type = type
@@ -139,7 +144,7 @@ public enum Prometheus {
     public static func render(_ families: [Family], common: [(String, String)] = []) -> String {
         var text = ""
         for family in families {
-            text += "# HELP \(family.name) \(escapeHelp(family.help))\n# TYPE \(family.name) \(family.type)\n"
+            text += "# HELP \(family.name) \(escapeHelp(family.help))\n# TYPE \(family.name) \(family.type.rawValue)\n"
             for (labels, value) in family.samples {
                 let all = (common + labels).map { "\($0.0)=\"\(escapeLabel($0.1))\"" }
                 text += family.name + (all.isEmpty ? "" : "{" + all.joined(separator: ",") + "}")

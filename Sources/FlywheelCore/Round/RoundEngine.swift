@@ -53,16 +53,16 @@ public final class RoundEngine: Sendable {
             log.event(
                 "round.commit",
                 [
-                    ("round", "\(record.round)"), ("state", outcome.state.rawValue),
-                    ("accepted", "\(outcome.summary.counts.accepted)"),
-                    ("heldout_score", String(format: "%.4f", outcome.summary.heldout.score)),
+                    ("round", record.round), ("state", outcome.state.rawValue),
+                    ("accepted", outcome.summary.counts.accepted),
+                    ("heldout_score", outcome.summary.heldout.score),
                     ("verdict", outcome.summary.vsPrevious?.verdict.rawValue ?? "baseline"),
                 ])
             return outcome
         } catch {
             log.endProgress()
             try? store.setRoundState(record.round, .failed)
-            log.event("round.failed", [("round", "\(record.round)"), ("error", "\(error)")])
+            log.event("round.failed", [("round", record.round), ("error", "\(error)")])
             throw error
         }
     }
@@ -73,7 +73,7 @@ public final class RoundEngine: Sendable {
         if var open = rounds.first(where: { !$0.state.isCommitted }) {
             if open.state == .failed { try store.setRoundState(open.round, .running) }
             open.state = .running
-            log.event("round.resume", [("round", "\(open.round)")])
+            log.event("round.resume", [("round", open.round)])
             return open
         }
         let number = (rounds.last?.round ?? -1) + 1
@@ -82,7 +82,7 @@ public final class RoundEngine: Sendable {
             difficulty: difficulty(after: rounds.last), dataPolicy: settings.dataPolicy, gate: settings.gate,
             learning: settings.learning, startedAt: Timestamp.now())
         try store.insertRound(record)
-        log.event("round.start", [("round", "\(number)")])
+        log.event("round.start", [("round", number)])
         return record
     }
 
@@ -137,7 +137,7 @@ public final class RoundEngine: Sendable {
         if let existing = try store.version(round: round) {
             candidate = existing
         } else {
-            log.event("learn.start", [("round", "\(round)"), ("examples", "\(examples.count)")])
+            log.event("learn.start", [("round", round), ("examples", examples.count)])
             let state =
                 record.learning
                 ? try await plugins.solver.learn(from: examples, previous: promoted, round: round) : promoted.state
@@ -179,11 +179,11 @@ public final class RoundEngine: Sendable {
         else { return }
         let committed = try store.examples(.committed)
         guard let dictionary = ExampleCodec.trainDictionary(on: committed) else {
-            log.event("dictionary.skipped", [("samples", "\(committed.count)")])
+            log.event("dictionary.skipped", [("samples", committed.count)])
             return
         }
         try store.insertDictionary(
             dictionary, round: round, samples: min(committed.count, ExampleCodec.dictionarySampleLimit))
-        log.event("dictionary.trained", [("round", "\(round)"), ("bytes", "\(dictionary.count)")])
+        log.event("dictionary.trained", [("round", round), ("bytes", dictionary.count)])
     }
 }

@@ -13,7 +13,7 @@ final class StageProgress: Sendable {
         self.label = label
         self.total = total
         state.withLock { $0.done = alreadyDone }
-        log.event("stage.start", [("stage", label), ("items", "\(total)"), ("done", "\(alreadyDone)")])
+        log.event("stage.start", [("stage", label), ("items", total), ("done", alreadyDone)])
     }
 
     func finished(accepted: Int = 0, errors: Int = 0) {
@@ -27,13 +27,13 @@ final class StageProgress: Sendable {
         }
         log.progress("\(label) \(progressBar(done, of: total)) accepted \(acceptedSoFar) errors \(errorsSoFar)")
         if let tenth, tenth < 10, !log.drawsProgress {
-            log.event("stage.progress", [("stage", label), ("done", "\(done)"), ("of", "\(total)")])
+            log.event("stage.progress", [("stage", label), ("done", done), ("of", total)])
         }
     }
 
     func end() {
         log.endProgress()
         let (done, accepted, errors) = state.withLock { ($0.done, $0.accepted, $0.errors) }
-        log.event("stage.end", [("stage", label), ("done", "\(done)"), ("accepted", "\(accepted)"), ("errors", "\(errors)")])
+        log.event("stage.end", [("stage", label), ("done", done), ("accepted", accepted), ("errors", errors)])
     }
 }

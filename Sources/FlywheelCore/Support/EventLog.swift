@@ -43,15 +43,15 @@ public final class EventLog: Sendable {
 
     public static let silent = EventLog(interactive: false, sink: { _ in })
 
-    public func event(_ name: String, _ fields: [(String, String)] = []) {
+    public func event(_ name: String, _ fields: [(String, any LogValue)] = []) {
         let line: String
         let time = Timestamp.now()
         switch format {
         case .text:
-            line = ([time, name] + fields.map { "\($0.0)=\(Self.quoted($0.1))" }).joined(separator: " ")
+            line = ([time, name] + fields.map { "\($0.0)=\(Self.quoted($0.1.logText))" }).joined(separator: " ")
         case .json:
             var object: [String: JSONValue] = ["event": .string(name), "time": .string(time)]
-            for (key, value) in fields { object[key] = .string(value) }
+            for (key, value) in fields { object[key] = value.logJSON }
             line = JSONValue.object(object).jsonText
         }
         guard interactive else {
@@ -95,6 +95,36 @@ public final class EventLog: Sendable {
         }
         return JSONValue.string(value).jsonText
     }
+}
+
+/// A value a log event carries: bare in text lines; a JSON number, boolean or string in JSON lines.
+public protocol LogValue: Sendable {
+    var logJSON: JSONValue { get }
+    var logText: String { get }
+}
+
+extension LogValue where Self: CustomStringConvertible {
+    public var logText: String { description }
+}
+
+extension String: LogValue {
+    public var logJSON: JSONValue { .string(self) }
+}
+
+extension Int: LogValue {
+    public var logJSON: JSONValue { .number(Double(self)) }
+}
+
+extension Int32: LogValue {
+    public var logJSON: JSONValue { .number(Double(self)) }
+}
+
+extension Double: LogValue {
+    public var logJSON: JSONValue { .number(self) }
+}
+
+extension Bool: LogValue {
+    public var logJSON: JSONValue { .bool(self) }
 }
 
 /// A text bar for the progress line: `[#########           ] 45/100`.

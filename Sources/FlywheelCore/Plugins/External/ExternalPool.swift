@@ -80,9 +80,9 @@ final class ExternalPool: Sendable {
             do {
                 let (name, log) = (name, log)
                 slot.process = try LineWorker(argv: command.argv, directory: command.directory) { text in
-                    log.event("plugin.stderr", [("plugin", name), ("worker", "\(index)"), ("line", text)])
+                    log.event("plugin.stderr", [("plugin", name), ("worker", index), ("line", text)])
                 }
-                log.event("plugin.start", [("plugin", name), ("worker", "\(index)"), ("pid", "\(slot.process!.pid)")])
+                log.event("plugin.start", [("plugin", name), ("worker", index), ("pid", slot.process!.pid)])
             } catch {
                 return .failure(PluginFailure(error))
             }
@@ -92,7 +92,7 @@ final class ExternalPool: Sendable {
         let result = answer.mapError(PluginFailure.init).flatMap { Self.validate($0, id: id) }
         if case .failure(let failure) = result, failure.kind != .refused {
             // After a timeout, garbage or a stray id the stream can no longer be trusted: start afresh.
-            log.event("plugin.fault", [("plugin", name), ("worker", "\(index)"), ("error", failure.description)])
+            log.event("plugin.fault", [("plugin", name), ("worker", index), ("error", failure.description)])
             slot.process = nil
         }
         return result

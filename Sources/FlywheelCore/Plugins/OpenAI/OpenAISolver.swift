@@ -125,7 +125,7 @@ public struct OpenAISolver: Solver {
             let delay = retryAfter.map { min($0, 60) } ?? backoff(attempt: attempt, id: id)
             log.event(
                 "openai.retry",
-                [("id", id), ("attempt", "\(attempt + 1)"), ("delay", String(format: "%.2f", delay)),
+                [("id", id), ("attempt", attempt + 1), ("delay", delay),
                  ("error", failure.description)])
             try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
         }

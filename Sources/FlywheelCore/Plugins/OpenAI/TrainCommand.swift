@@ -32,7 +32,7 @@ public struct TrainCommand: Sendable, Equatable {
             lines.append(0x0A)
         }
         try lines.write(to: URL(fileURLWithPath: input))
-        log.event("train.start", [("round", "\(round)"), ("examples", "\(examples.count)")])
+        log.event("train.start", [("round", round), ("examples", examples.count)])
         let child: ChildProcess
         do {
             child = try ChildProcess(argv + [input], in: directory, captureDirectory: folder.path)
@@ -51,7 +51,7 @@ public struct TrainCommand: Sendable, Equatable {
         else {
             throw FlywheelError(.runFailed, "the train command printed no model name on stdout")
         }
-        log.event("train.end", [("round", "\(round)"), ("model", model)])
+        log.event("train.end", [("round", round), ("model", model)])
         return model
     }
 }
