@@ -41,6 +41,14 @@ struct PipelineFileTests {
         BadPipeline("learning-not-boolean.yaml", line: 6, "`learning`", "true or false", "\"maybe\""),
         BadPipeline("solver-builtin-unknown.yaml", line: 9, "`solver.builtin`", "`listfn`", "\"gpt-5\""),
         BadPipeline("timeout-negative.yaml", line: 12, "`checker.timeout`", "\"-5\""),
+        BadPipeline(
+            "budget-on-external-solver.yaml", line: 10, "`solver.budget`", "no `budget` on a `command:` solver",
+            "`builtin: listfn` solver"),
+        BadPipeline(
+            "examples-on-builtin-solver.yaml", line: 10, "`solver.examples`", "no `examples` on a `builtin:` solver",
+            "`command:` or `openai:` solver"),
+        BadPipeline(
+            "workers-on-builtin-generator.yaml", line: 8, "`generator.workers`", "no `workers` on a `builtin:` generator"),
     ]
 
     @Test("the control fixture every bad one is derived from is valid")

@@ -175,7 +175,9 @@ struct PipelineReader {
     /// for it is an error, never silently ignored.
     private func only(_ section: [String: Node], _ allowed: Set<String>, _ key: String, kind: String) throws {
         for name in section.keys.sorted() where !allowed.contains(name) {
-            let owner = Self.solverKeys[name] ?? "another kind of \(key)"
+            let owner =
+                key != "solver" && Self.commandKeys.contains(name)
+                ? "a `command:` \(key)" : Self.solverKeys[name] ?? "another kind of \(key)"
             throw fail(section[name], "\(key).\(name)", "no `\(name)` on \(kind): it applies to \(owner)")
         }
     }
