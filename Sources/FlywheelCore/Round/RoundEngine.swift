@@ -132,11 +132,16 @@ public final class RoundEngine: Sendable {
         let learnStart = monotonicNow()
         // The policy recorded when the round started, not the file's current one: a resumed round stays the round
         // it began as.
-        let examples = try store.learningExamples(round: round, policy: record.dataPolicy)
+        let selection = ExampleSelection.learning(round: round, policy: record.dataPolicy)
+        let learnedFrom: Int
         let candidate: SolverVersion
         if let existing = try store.version(round: round) {
+            // Learned before an interruption: only the count is needed, not the examples again.
             candidate = existing
+            learnedFrom = try store.count(selection)
         } else {
+            let examples = try store.learningExamples(round: round, policy: record.dataPolicy)
+            learnedFrom = examples.count
             log.event("learn.start", [("round", round), ("examples", examples.count)])
             let state =
                 record.learning
@@ -156,7 +161,7 @@ public final class RoundEngine: Sendable {
             round: round, difficulty: record.difficulty, dataPolicy: record.dataPolicy, gate: record.gate,
             learning: record.learning, solverVersion: solving, candidateVersion: candidate.id,
             counts: try store.counts(round: round), heldout: evaluation.heldout, heldoutErrors: evaluation.errors,
-            vsPrevious: comparison, learnedFrom: examples.count, learnSeconds: learnSeconds,
+            vsPrevious: comparison, learnedFrom: learnedFrom, learnSeconds: learnSeconds,
             evaluateSeconds: evaluation.seconds)
         try store.commitRound(
             round, state: state, summary: summary, promote: promote ? candidate.id : nil, finishedAt: Timestamp.now())
@@ -175,7 +180,7 @@ public final class RoundEngine: Sendable {
     private func trainDictionaryIfDue(round: Int) throws {
         // Counted before anything is decompressed: most rounds start with too few examples or a dictionary.
         guard try store.currentDictionary() == nil,
-            try store.committedExampleCount() >= ExampleCodec.dictionaryThreshold
+            try store.count(.committed) >= ExampleCodec.dictionaryThreshold
         else { return }
         let committed = try store.examples(.committed)
         guard let dictionary = ExampleCodec.trainDictionary(on: committed) else {

@@ -56,16 +56,33 @@ extension Store {
         }
     }
 
+    /// How many examples `selection` holds, counted without decompressing any.
+    public func count(_ selection: ExampleSelection) throws -> Int {
+        let (condition, arguments) = Self.sql(selection)
+        return try pool.read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) FROM examples e JOIN rounds r ON r.round = e.round
+                    JOIN attempts a ON a.id = e.attempt_id JOIN tasks t ON t.id = a.task_id WHERE \(condition)
+                    """, arguments: arguments) ?? 0
+        }
+    }
+
+    /// The `WHERE` condition over `examples e JOIN rounds r` (and the example's attempt `a` and task `t`).
+    private static func sql(_ selection: ExampleSelection) -> (String, StatementArguments) {
+        switch selection {
+        case .all: ("1", [])
+        case .round(let round): ("e.round = ?", [round])
+        case .committed: ("r.state IN ('promoted', 'rejected')", [])
+        case .learning(let round, .accumulate): ("(e.round = ? OR (r.state = 'promoted' AND e.round > 0))", [round])
+        case .learning(let round, .replace): ("e.round = ?", [round])
+        case .attempts(let ids): ("e.attempt_id IN (\(ids.map { "\($0)" }.joined(separator: ",")))", [])
+        }
+    }
+
     private func exampleRows(_ selection: ExampleSelection) throws -> [(attemptID: Int64, example: StoredExample)] {
-        let (condition, arguments): (String, StatementArguments) =
-            switch selection {
-            case .all: ("1", [])
-            case .round(let round): ("e.round = ?", [round])
-            case .committed: ("r.state IN ('promoted', 'rejected')", [])
-            case .learning(let round, .accumulate): ("(e.round = ? OR (r.state = 'promoted' AND e.round > 0))", [round])
-            case .learning(let round, .replace): ("e.round = ?", [round])
-            case .attempts(let ids): ("e.attempt_id IN (\(ids.map { "\($0)" }.joined(separator: ",")))", [])
-            }
+        let (condition, arguments) = Self.sql(selection)
         let dictionaries = try dictionaries()
         return try pool.read { db in
             try Row.fetchAll(
@@ -94,19 +111,6 @@ extension Store {
             throw corrupt("examples", id, "its content is not an example (\(error))")
         }
     }
-
-    /// Examples of committed (promoted or rejected) rounds.
-    public func committedExampleCount() throws -> Int {
-        try pool.read { db in
-            try Int.fetchOne(
-                db,
-                sql: """
-                    SELECT count(*) FROM examples e JOIN rounds r ON r.round = e.round
-                    WHERE r.state IN ('promoted', 'rejected')
-                    """) ?? 0
-        }
-    }
-
 
     // MARK: Reports and export
 
