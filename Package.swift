@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "ListFnTests", dependencies: ["ListFn", "Processes"]),
         .testTarget(
             name: "FlywheelCoreTests",
-            dependencies: ["FlywheelCore", "Processes", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["FlywheelCore", "Processes"]
         ),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
         .testTarget(name: "EndToEndTests", dependencies: ["FlywheelCore", "Processes"]),
