@@ -288,21 +288,43 @@ struct StatisticsTests {
         #expect(empty.pValue == 1 && empty.verdict == .noChange)
     }
 
-    @Test("Graded comparison uses the paired bootstrap, counting b and c on score 1")
+    @Test("Graded comparison uses the sign-flip test, sampled when many items differ, counting b and c on score 1")
     func compareGraded() {
         let previous: [Double] = (0..<60).map { $0 % 5 == 0 ? 1 : 0.3 }
         var current = previous.map { $0 == 1 ? 1 : 0.7 }
         current[0] = 0.9
         let result = Statistics.compare(previous: previous, current: current, seed: 3)
-        #expect(result.method == .pairedBootstrap)
+        #expect(result.method == .signFlipSampled)
+        #expect(result.pFloor == 1.0 / 10_001)
         #expect(result.b == 1 && result.c == 0)
         #expect(result.verdict == .improved)
-        #expect(result.pValue == Statistics.pairedBootstrap(previous: previous, current: current, seed: 3).pValue)
+        let differences = zip(current, previous).map { $0 - $1 }
+        #expect(result.pValue == Statistics.signFlipTest(differences, seed: 3).pValue)
         let backwards = Statistics.compare(previous: current, current: previous, seed: 3)
         #expect(backwards.verdict == .regressed)
         #expect(backwards.b == 0 && backwards.c == 1)
         let same = Statistics.compare(previous: previous, current: previous, seed: 3)
         #expect(same.verdict == .noChange && same.pValue == 1)
+    }
+
+    /// The case the bootstrap got wrong: on graded scores where one item fell and nine rose by a whole point, a paired
+    /// bootstrap printed p = 0.001 (its floor); the exact test agrees with McNemar's 0.021.
+    @Test("Few differing graded items get the exact sign-flip test")
+    func exactSignFlip() {
+        var previous = Array(repeating: 0.5, count: 40)
+        var current = previous
+        previous[0] = 1
+        current[0] = 0
+        for index in 1...9 {
+            previous[index] = 0
+            current[index] = 1
+        }
+        let result = Statistics.compare(previous: previous, current: current, seed: 1)
+        #expect(result.method == .signFlipExact && result.pFloor == nil)
+        #expect(abs(result.pValue - Statistics.mcnemarExactPValue(b: 1, c: 9)) < 1e-12, "\(result.pValue)")
+        #expect(abs(result.pValue - 22.0 / 1024) < 1e-12)
+        #expect(result.verdict == .improved)
+        #expect(Statistics.signFlipTest([0, 0], seed: 1).pValue == 1)
     }
 
     @Test("Comparisons encode with the status --json keys")

@@ -110,8 +110,9 @@ public enum Statistics {
     /// Compares two versions item by item on the same frozen held-out items.
     ///
     /// `b` and `c` always count items passed (score exactly 1) by one version and not the other. When both arrays
-    /// are pass/fail the test is exact McNemar on `b` and `c`; otherwise a paired bootstrap of the score
-    /// differences from `seed`. The verdict is `improved` or `regressed` only when `pValue < alpha`, by the sign
+    /// are pass/fail the test is exact McNemar on `b` and `c`; otherwise a sign-flip (paired permutation) test of
+    /// the score differences: exact when at most `exactSignFlipLimit` items differ, else 10,000 sign flips drawn
+    /// from `seed`, whose smallest possible p-value is recorded as `pFloor`. The verdict is `improved` or `regressed` only when `pValue < alpha`, by the sign
     /// of the difference; otherwise `noChange`.
     /// - Precondition: `previous` and `current` have one score per item, in the same item order.
     public static func compare(
@@ -129,6 +130,7 @@ public enum Statistics {
         }
         let meanDifference = mean(current) - mean(previous)
         let pValue: Double
+        var pFloor: Double?
         let direction: Double
         let method: TestMethod
         if isPassFail(previous) && isPassFail(current) {
@@ -136,9 +138,11 @@ public enum Statistics {
             direction = Double(c - b)
             method = .mcnemarExact
         } else {
-            pValue = pairedBootstrap(previous: previous, current: current, seed: seed).pValue
+            let test = signFlipTest(zip(current, previous).map { $0 - $1 }, seed: seed)
+            pValue = test.pValue
+            pFloor = test.floor
             direction = meanDifference
-            method = .pairedBootstrap
+            method = test.floor == nil ? .signFlipExact : .signFlipSampled
         }
         let verdict: Verdict =
             if pValue < alpha && direction > 0 {
@@ -149,7 +153,41 @@ public enum Statistics {
                 .noChange
             }
         return PairedComparison(
-            b: b, c: c, pValue: pValue, verdict: verdict, method: method, meanDifference: meanDifference)
+            b: b, c: c, pValue: pValue, verdict: verdict, method: method, meanDifference: meanDifference,
+            pFloor: pFloor)
+    }
+
+    /// Items that may differ for the sign-flip test to enumerate every assignment (2^20 sums).
+    public static let exactSignFlipLimit = 20
+
+    /// Two-sided sign-flip test of paired differences: under the null each nonzero difference is as likely to have
+    /// either sign; p is the share of sign assignments whose sum is at least as far from 0 as the observed one.
+    /// - Returns: the p-value, and `floor` (1/(resamples + 1)) when it was estimated from sampled flips rather than
+    ///   enumerated exactly.
+    public static func signFlipTest(_ differences: [Double], seed: UInt64, resamples: Int = 10_000)
+        -> (pValue: Double, floor: Double?)
+    {
+        let nonzero = differences.filter { $0 != 0 }
+        let observed = abs(nonzero.reduce(0, +))
+        guard observed > 0 else { return (1, nil) }
+        // Sums that differ from the observed one only by rounding count as equal.
+        let threshold = observed - 1e-9 * max(1, observed)
+        if nonzero.count <= exactSignFlipLimit {
+            var sums: [Double] = [0]
+            sums.reserveCapacity(1 << nonzero.count)
+            for value in nonzero { sums = sums.map { $0 + value } + sums.map { $0 - value } }
+            let extreme = sums.count { abs($0) >= threshold }
+            return (min(1, Double(extreme) / Double(sums.count)), nil)
+        }
+        var generator = SplitMix64(state: seed)
+        var extreme = 0
+        for _ in 0..<resamples {
+            var sum = 0.0
+            for value in nonzero { sum += generator.next() & 1 == 0 ? value : -value }
+            if abs(sum) >= threshold { extreme += 1 }
+        }
+        let floor = 1 / Double(resamples + 1)
+        return (min(1, Double(extreme + 1) / Double(resamples + 1)), floor)
     }
 
     /// Whether every score is exactly 0 or 1 (vacuously true for no scores).

@@ -43,10 +43,12 @@ public struct PairedComparison: Codable, Sendable, Equatable {
     public var method: TestMethod
     /// Current mean score minus previous mean score.
     public var meanDifference: Double
+    /// The smallest p-value the test could give, for tests that estimate p from samples (nil for exact tests).
+    public var pFloor: Double?
 
     public init(
         round: Int? = nil, b: Int, c: Int, pValue: Double, verdict: Verdict, method: TestMethod,
-        meanDifference: Double
+        meanDifference: Double, pFloor: Double? = nil
     ) {
         self.round = round
         self.b = b
@@ -55,5 +57,6 @@ public struct PairedComparison: Codable, Sendable, Equatable {
         self.verdict = verdict
         self.method = method
         self.meanDifference = meanDifference
+        self.pFloor = pFloor
     }
 }

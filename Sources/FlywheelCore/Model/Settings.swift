@@ -29,7 +29,13 @@ public enum DataPolicy: String, Sendable, Codable, CaseIterable {
 public enum TestMethod: String, Sendable, Codable, CaseIterable {
     /// Exact McNemar on the discordant pairs: pass/fail scores.
     case mcnemarExact = "mcnemar-exact"
-    /// Paired bootstrap of the score differences: graded scores.
+    /// Sign-flip (paired permutation) test of the score differences, every assignment enumerated: graded scores
+    /// with few differing items.
+    case signFlipExact = "sign-flip-exact"
+    /// Sign-flip test from 10,000 sampled assignments: graded scores with many differing items (p floors at 1/10,001).
+    case signFlipSampled = "sign-flip-sampled"
+    /// Paired bootstrap of the score differences (p floors at 1/2,001): what graded rounds recorded before the
+    /// sign-flip test.
     case pairedBootstrap = "paired-bootstrap"
 }
 

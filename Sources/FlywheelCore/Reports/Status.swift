@@ -89,7 +89,9 @@ public struct Status: Encodable, Sendable {
             }
             var versus = round.round == 0 ? "baseline" : "-"
             if let v = round.vsPrevious {
-                versus = v.verdict.rawValue + String(format: " (b=%d c=%d p=%.3g)", v.b, v.c, v.pValue)
+                let floor = v.pFloor.map { String(format: " ≥%.2g", $0) } ?? ""
+                versus = v.verdict.rawValue
+                    + String(format: " (b=%d c=%d p=%.3g", v.b, v.c, v.pValue) + floor + ", \(v.method.rawValue))"
             }
             lines.append(
                 String(format: "%5d  ", round.round)
