@@ -10,11 +10,12 @@ import Foundation
 public final class StoreLock: Sendable {
     private let descriptor: Int32
 
-    /// Takes the lock at once or throws `FlywheelError(.storeBusy)`.
+    /// Takes the lock at once or throws.
+    /// - Throws: `FlywheelError(.storeBusy)` when another run holds the store; `FlywheelError(.runFailed)` when the
+    ///   store's folder cannot be created or written.
     public init(storePath: String) throws {
+        try Store.prepareFolder(for: storePath)
         let path = storePath + ".lock"
-        try FileManager.default.createDirectory(
-            at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
         // O_CLOEXEC: a plugin child must not inherit the lock and outlive us holding it.
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
