@@ -13,8 +13,7 @@ struct Flywheel: AsyncParsableCommand {
         subcommands: [Run.self, Round.self, Status.self, Report.self, Export.self, VerifyStore.self, Init.self])
 
     /// The one place errors become exit codes (SPEC §5).
-    static func exitCode(for error: Error) -> Int32 {
-        guard let error = error as? FlywheelError else { return 1 }
+    static func exitStatus(for error: FlywheelError) -> Int32 {
         switch error.code {
         case .usage: return 64
         case .invalidPipeline: return 78
@@ -40,18 +39,33 @@ struct Flywheel: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error as FlywheelError {
-            let code = exitCode(for: error)
-            if jsonLogRequested {
-                EventLog(format: .json, interactive: false).event(
-                    "error", [("message", error.message), ("exit_code", code)])
-            } else {
-                FileHandle.standardError.write(Data("flywheel: \(error.message)\n".utf8))
-            }
-            Foundation.exit(code)
         } catch {
-            exit(withError: error)
+            fail(with: error)
         }
+    }
+
+    /// Ends the process for `error`. Help and `--version` print as ArgumentParser prints them and `ExitCode(n)`
+    /// exits quietly; every other error is one `flywheel: MESSAGE` line (a JSON event under `--log-format json`):
+    /// a `FlywheelError` with its code's status, a command-line mistake with 64 and its usage lines after it, and
+    /// anything unforeseen with 1.
+    static func fail(with error: Error) -> Never {
+        let status: Int32
+        let message: String
+        if let error = error as? FlywheelError {
+            (status, message) = (exitStatus(for: error), error.message)
+        } else {
+            let text = fullMessage(for: error)
+            let code = exitCode(for: error)
+            if code == .success || text.isEmpty { exit(withError: error) }
+            status = code.rawValue
+            message = text.hasPrefix("Error: ") ? String(text.dropFirst("Error: ".count)) : text
+        }
+        if jsonLogRequested {
+            EventLog(format: .json, interactive: false).event("error", [("message", message), ("exit_code", status)])
+        } else {
+            FileHandle.standardError.write(Data("flywheel: \(message)\n".utf8))
+        }
+        Foundation.exit(status)
     }
 }
 
@@ -74,6 +88,14 @@ struct PipelineOptions: ParsableArguments {
     }
 
     func eventLog() -> EventLog { EventLog(format: logFormat) }
+
+    /// The pipeline and its existing store, opened read-only (never created, migrated or written) and checked to be
+    /// this pipeline's, as `round` checks it.
+    func readStore(for config: PipelineConfig) throws -> Store {
+        let store = try Store(path: storePath(for: config), access: .readOnly)
+        try store.checkOwner(config.name)
+        return store
+    }
 }
 
 extension EventLog.Format: ExpressibleByArgument {}
@@ -207,7 +229,7 @@ struct Status: AsyncParsableCommand {
             print(json ? try FlywheelCore.Status(pipeline: config.name, store: nil).json() : noStoreYet(path, pipeline: config.name))
             return
         }
-        let status = try FlywheelCore.Status(pipeline: config.name, store: try Store(path: path, create: false))
+        let status = try FlywheelCore.Status(pipeline: config.name, store: try options.readStore(for: config))
         print(json ? try status.json() : status.table())
     }
 
@@ -229,8 +251,7 @@ struct VerifyStore: AsyncParsableCommand {
     @OptionGroup var options: PipelineOptions
 
     func run() async throws {
-        let config = try options.load()
-        let store = try Store(path: options.storePath(for: config), create: false)
+        let store = try options.readStore(for: try options.load())
         let report = try store.verify()
         if report.ok {
             print("ok: \(report.rounds) rounds, \(report.examples) examples, \(report.dictionaries) dictionaries")

@@ -2,12 +2,6 @@ import ArgumentParser
 import FlywheelCore
 import Foundation
 
-/// Opens an existing store read-mostly; reports and exports never create one.
-private func existingStore(_ options: PipelineOptions) throws -> (PipelineConfig, Store) {
-    let config = try options.load()
-    return (config, try Store(path: options.storePath(for: config), create: false))
-}
-
 /// `--out FILE`, written atomically; a relative path is taken from the current folder.
 struct OutputOptions: ParsableArguments {
     @Option(help: "The file to write (atomically: it appears whole or not at all).")
@@ -43,7 +37,8 @@ struct Report: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (config, store) = try existingStore(options)
+        let config = try options.load()
+        let store = try options.readStore(for: config)
         let path = output.path
         let chosen = format ?? ReportFormat(path: path)
         let report = try QualityReport.build(pipeline: config.name, store: store, samples: samples)
@@ -86,7 +81,7 @@ struct Export: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (_, store) = try existingStore(options)
+        let store = try options.readStore(for: try options.load())
         let path = output.path
         let summary = try ExampleExporter.export(store: store, to: path, rounds: try parsedRounds(), format: format)
         let rounds =

@@ -15,7 +15,7 @@ import Testing
 
     @Test func aMissingStoreIsAUsageErrorWhenNotCreating() {
         let folder = TemporaryDirectory()
-        #expect(throws: FlywheelError.self) { try Store(path: folder.file("absent.sqlite"), create: false) }
+        #expect(throws: FlywheelError.self) { try Store(path: folder.file("absent.sqlite"), access: .readOnly) }
     }
 
     @Test func aFileThatIsNotAStoreIsRefusedClearly() throws {
@@ -29,6 +29,24 @@ import Testing
             #expect(error.code == .corruptStore)
             #expect(error.message.contains("not a usable Flywheel store"))
         }
+    }
+
+    @Test func aFirstRunThatDiedInItsFirstMigrationLeftANewStore() async throws {
+        // GRDB creates its bookkeeping table before the migration's transaction; a kill or a full disk in that
+        // transaction leaves only that table.
+        let folder = TemporaryDirectory()
+        let path = folder.file("s.sqlite")
+        #expect(try await runSQLite(path, "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)") == 0)
+        do {
+            _ = try Store(path: path, access: .readOnly)
+            Issue.record("reading an empty store should say there is nothing in it")
+        } catch let error as FlywheelError {
+            #expect(error.code == .corruptStore)
+            #expect(error.message.contains("empty database"), "\(error.message)")
+        }
+        let store = try Store(path: path)
+        #expect(try store.rounds().isEmpty)
+        #expect(try Store(path: path, access: .readOnly).verify().ok)
     }
 
     @Test func examplesRoundTripThroughCompressionAndVerifyCatchesDamage() async throws {

@@ -1,38 +1,251 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import GRDB
 
 /// The pipeline's SQLite file (WAL mode): every finished item is written as it finishes, each in its own
 /// transaction, so a crash at any moment leaves a consistent store that a resumed run continues.
 public final class Store: Sendable {
-    public let path: String
-    let pool: DatabasePool
+    /// How a command opens its store.
+    public enum Access: Sendable {
+        /// `run` and `round`: create the file and its folder when missing, migrate it, write it in WAL mode.
+        case readWrite
+        /// Every other command: never create, migrate or write (the file stays byte for byte as it was); a file
+        /// that is not a Flywheel store is refused. A store of an older schema is read as it is.
+        case readOnly
+    }
 
-    /// Opens (creating and migrating as needed) the store at `path`.
-    /// - Throws: `FlywheelError(.corruptStore)` when the file is not a Flywheel store or is damaged.
-    public init(path: String, create: Bool = true) throws {
+    public let path: String
+    public let access: Access
+    let database: any DatabaseWriter
+    /// The migrations this store has had. A read-only open adds none, so a query of a column that a later migration
+    /// added asks `column(_:addedBy:)`.
+    let migrations: Set<String>
+
+    /// The tables every Flywheel store has had since the first schema.
+    static let tables: Set<String> = [
+        "meta", "solver_versions", "rounds", "tasks", "attempts", "verdicts", "dictionaries", "examples",
+        "heldout_items", "heldout_results", "metrics",
+    ]
+
+    /// Opens the store at `path`.
+    /// - Parameter access: `.readWrite` (the default) creates and migrates the store as needed; `.readOnly` opens
+    ///   an existing store without changing it.
+    /// - Throws: `FlywheelError(.usage)` when a read-only open finds no file; `FlywheelError(.corruptStore)` when
+    ///   the file is not a Flywheel store, is damaged or was written by a newer Flywheel;
+    ///   `FlywheelError(.runFailed)` when the file or its folder cannot be created, read or written.
+    public init(path: String, access: Access = .readWrite) throws {
         self.path = path
-        let fileManager = FileManager.default
-        if !fileManager.fileExists(atPath: path) {
-            guard create else {
+        self.access = access
+        switch access {
+        case .readWrite:
+            try Self.prepareFolder(for: path)
+            // Look before GRDB switches the file to WAL mode: a file that is not ours must stay as it was.
+            if FileManager.default.fileExists(atPath: path) {
+                let existing = try Self.openReadOnly(path)
+                _ = try Self.identify(existing, path: path, emptyIsStore: true)
+                try? existing.close()
+            }
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            do {
+                let pool = try DatabasePool(path: path, configuration: configuration)
+                try Schema.migrator.migrate(pool)
+                database = pool
+                migrations = Set(Schema.migrator.migrations)
+            } catch let error as DatabaseError {
+                throw Self.failure(error, path: path)
+            }
+        case .readOnly:
+            guard FileManager.default.fileExists(atPath: path) else {
                 throw FlywheelError(
                     .usage, "no store at \(path): run `flywheel run` or `flywheel round` first, or pass --store")
             }
-            try fileManager.createDirectory(
-                at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            database = try Self.openReadOnly(path)
+            migrations = try Self.identify(database, path: path, emptyIsStore: false)
         }
+    }
+
+    /// Creates the store's folder when missing and checks that a run can write there (the store, its `-wal` and
+    /// `-shm` files and the lock file all live in it).
+    /// - Throws: `FlywheelError(.runFailed)` saying which folder and why.
+    static func prepareFolder(for path: String) throws {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if let failed = makeFolder(folder) {
+            throw FlywheelError(
+                .runFailed,
+                "cannot create the store's folder \(failed.folder) (\(String(cString: strerror(failed.errno)))); "
+                    + "pass --store with a path in a folder you can write")
+        }
+        guard isWritable(folder) else {
+            let reason = String(cString: strerror(errno))
+            throw FlywheelError(
+                .runFailed,
+                "the store's folder \(folder) is not writable (\(reason)): `run` and "
+                    + "`round` write the store, its -wal and -shm files and its lock there; make the folder "
+                    + "writable or pass --store elsewhere (status, report and export can read the store where it is)")
+        }
+    }
+
+    /// `mkdir -p folder`; nil when it exists afterwards, else the folder that could not be made and why. (Foundation's
+    /// `createDirectory` reports a read-only file system as "The volume is read only", without the errno.)
+    private static func makeFolder(_ folder: String) -> (folder: String, errno: Int32)? {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
+            return isFolder.boolValue ? nil : (folder, ENOTDIR)
+        }
+        let parent = URL(fileURLWithPath: folder).deletingLastPathComponent().path
+        if parent != folder, let failed = makeFolder(parent) { return failed }
+        guard mkdir(folder, 0o777) == 0 || errno == EEXIST else { return (folder, errno) }
+        return nil
+    }
+
+    /// Whether this process may create files in `folder` (false on a read-only mount, even for root).
+    private static func isWritable(_ folder: String) -> Bool {
+        #if canImport(Glibc)
+            Glibc.access(folder, W_OK) == 0
+        #else
+            Darwin.access(folder, W_OK) == 0
+        #endif
+    }
+
+    /// A connection that cannot write. In a folder nobody can write (a read-only mount, a backup), SQLite cannot
+    /// create the `-shm` file a WAL store is read through; then, and only when no `-wal` file exists (so no run can
+    /// be writing), the file is opened as immutable.
+    private static func openReadOnly(_ path: String) throws -> DatabaseQueue {
         var configuration = Configuration()
+        configuration.readonly = true
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        }
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Schema.migrator.migrate(pool)
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.read { db in _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+            return queue
         } catch let error as DatabaseError {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            guard error.resultCode == .SQLITE_CANTOPEN, !isWritable(folder),
+                !FileManager.default.fileExists(atPath: path + "-wal")
+            else { throw failure(error, path: path) }
+            do {
+                var uri = URLComponents()
+                uri.scheme = "file"
+                uri.path = path
+                uri.queryItems = [URLQueryItem(name: "immutable", value: "1")]
+                return try DatabaseQueue(path: uri.string ?? path, configuration: configuration)
+            } catch let error as DatabaseError {
+                throw failure(error, path: path)
+            }
+        }
+    }
+
+    /// The migrations a Flywheel store at `path` has had, read without changing it.
+    /// - Parameter emptyIsStore: whether a database without tables (a new file) is accepted, as a run accepts it.
+    /// - Throws: `FlywheelError(.corruptStore)` when the file is another program's database, not a database at
+    ///   all, or a store written by a newer Flywheel.
+    private static func identify(_ database: some DatabaseReader, path: String, emptyIsStore: Bool) throws
+        -> Set<String>
+    {
+        let (tables, applied): (Set<String>, Set<String>)
+        do {
+            (tables, applied) = try database.read { db in
+                let tables = try String.fetchSet(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+                let applied =
+                    tables.contains("grdb_migrations")
+                    ? try String.fetchSet(db, sql: "SELECT identifier FROM grdb_migrations") : []
+                return (tables, applied)
+            }
+        } catch let error as DatabaseError {
+            throw failure(error, path: path)
+        }
+        let userTables = tables.filter { !$0.hasPrefix("sqlite_") }
+        // GRDB creates its bookkeeping table before the first migration's transaction: a first run that died in
+        // that transaction (a full disk, a kill) leaves only that table, and the file is still a new store.
+        if userTables.subtracting(["grdb_migrations"]).isEmpty, applied.isEmpty {
+            guard emptyIsStore else {
+                throw FlywheelError(
+                    .corruptStore,
+                    "\(path) is an empty database, not a Flywheel store: no round has been recorded in it; "
+                        + "`flywheel round` starts one there")
+            }
+            return []
+        }
+        guard applied.contains("v1"), tables.isSuperset(of: Self.tables) else {
+            let names = userTables.sorted().prefix(5).joined(separator: ", ")
             throw FlywheelError(
                 .corruptStore,
-                "\(path) is not a usable Flywheel store (\(error.message ?? "\(error)")); "
-                    + "move it aside and start again, or run `flywheel verify-store`")
+                "\(path) is not a Flywheel store (an SQLite database with the tables \(names)\(userTables.count > 5 ? ", …" : "")); "
+                    + "it was left as it is: pass --store with the path of the pipeline's store, or a new path")
+        }
+        let unknown = applied.subtracting(Schema.migrator.migrations)
+        guard unknown.isEmpty else {
+            throw FlywheelError(
+                .corruptStore,
+                "\(path) was written by a newer Flywheel (schema \(unknown.sorted().map { "`\($0)`" }.joined(separator: ", ")) "
+                    + "is unknown to this one); use that version or a newer one")
+        }
+        return applied
+    }
+
+    /// `column` when the migration that added it has run on this store, else `NULL`: a read-only open of an older
+    /// store reads what it has. Name the result in the select list (`… AS usage`).
+    func column(_ column: String, addedBy migration: String) -> String {
+        migrations.contains(migration) ? column : "NULL"
+    }
+
+    // MARK: Reading and writing
+
+    /// Runs `body` in a read transaction; an SQLite error becomes a `FlywheelError` naming the store.
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try database.read(body)
+        } catch let error as DatabaseError {
+            throw Self.failure(error, path: path)
+        }
+    }
+
+    /// Runs `body` in a write transaction; an SQLite error (a full disk, a read-only file) becomes a
+    /// `FlywheelError` naming the store.
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try database.write(body)
+        } catch let error as DatabaseError {
+            throw Self.failure(error, path: path)
+        }
+    }
+
+    /// What an SQLite error means to the person running the command, and what to do.
+    static func failure(_ error: DatabaseError, path: String) -> FlywheelError {
+        let detail = "SQLite: \(error.message ?? "\(error.resultCode)")"
+        switch error.resultCode {
+        case .SQLITE_FULL:
+            return FlywheelError(
+                .runFailed,
+                "the disk holding \(path) is full (\(detail)); free space and run again: "
+                    + "the round resumes where it stopped")
+        case .SQLITE_READONLY:
+            return FlywheelError(
+                .runFailed,
+                "\(path) cannot be written (\(detail)); make the file and its folder writable, or pass --store")
+        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH:
+            return FlywheelError(.runFailed, "cannot open \(path) (\(detail)); check the path and its permissions")
+        case .SQLITE_IOERR:
+            return FlywheelError(
+                .runFailed, "reading or writing \(path) failed (\(detail)); check the disk, then run again")
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            return FlywheelError(
+                .corruptStore,
+                "\(path) is not a usable Flywheel store (\(detail)); it was left as it is: move it aside and start "
+                    + "again, or pass --store with the pipeline's store")
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return FlywheelError(
+                .runFailed, "\(path) stayed busy for 10 seconds (\(detail)); another program holds it: retry later")
+        default:
+            return FlywheelError(.runFailed, "\(path): \(detail)")
         }
     }
 
@@ -41,14 +254,25 @@ public final class Store: Sendable {
     /// Marks the store as `pipeline`'s, or fails when another pipeline's run made it.
     /// - Throws: `FlywheelError(.usage)` naming the owner.
     public func claim(for pipeline: String) throws {
-        try pool.write { db in
-            let owner = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'pipeline'")
-            if let owner, owner != pipeline {
-                throw FlywheelError(
-                    .usage, "the store \(path) belongs to pipeline `\(owner)`, not `\(pipeline)`; pass --store")
-            }
-            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('pipeline', ?)", arguments: [pipeline])
+        try write { db in
+            try checkOwner(db, pipeline)
+            try db.execute(literal: "INSERT OR REPLACE INTO meta(key, value) VALUES ('pipeline', \(text: pipeline))")
         }
+    }
+
+    /// Fails when the store belongs to another pipeline: the read-side twin of `claim(for:)`.
+    /// - Throws: `FlywheelError(.usage)` naming the owner.
+    public func checkOwner(_ pipeline: String) throws {
+        try read { db in try checkOwner(db, pipeline) }
+    }
+
+    private func checkOwner(_ db: Database, _ pipeline: String) throws {
+        let row = try Row.fetchOne(db, sql: "SELECT \(Self.text("value")) FROM meta WHERE key = 'pipeline'")
+        guard let row, let owner = try text(row, "value", table: "meta", id: "pipeline"), owner != pipeline else {
+            return
+        }
+        throw FlywheelError(
+            .usage, "the store \(path) belongs to pipeline `\(owner)`, not `\(pipeline)`; pass --store")
     }
 
     // MARK: Solver versions
@@ -57,50 +281,61 @@ public final class Store: Sendable {
     public func insertVersion(round: Int, parent: Int64?, state: Data, promoted: Bool = false) throws
         -> SolverVersion
     {
-        try pool.write { db in
+        try write { db in
             if let existing = try version(db, sql: "WHERE round = ?", [round]) { return existing }
+            // The state is the solver's JSON: kept as text, byte for byte.
             try db.execute(
-                sql: "INSERT INTO solver_versions(round, parent, state, promoted) VALUES (?, ?, ?, ?)",
-                arguments: [round, parent, String(decoding: state, as: UTF8.self), promoted])
+                literal: """
+                    INSERT INTO solver_versions(round, parent, state, promoted)
+                    VALUES (\(round), \(parent), \(sql: "CAST(? AS TEXT)", arguments: [state]), \(promoted))
+                    """)
             return SolverVersion(
                 id: db.lastInsertedRowID, round: round, parent: parent, state: state, promoted: promoted)
         }
     }
 
     public func version(round: Int) throws -> SolverVersion? {
-        try pool.read { db in try version(db, sql: "WHERE round = ?", [round]) }
+        try read { db in try version(db, sql: "WHERE round = ?", [round]) }
     }
 
     public func version(id: Int64) throws -> SolverVersion? {
-        try pool.read { db in try version(db, sql: "WHERE id = ?", [id]) }
+        try read { db in try version(db, sql: "WHERE id = ?", [id]) }
     }
 
     /// The version that solves training tasks now: the last promoted one.
     public func lastPromotedVersion() throws -> SolverVersion? {
-        try pool.read { db in try version(db, sql: "WHERE promoted = 1 ORDER BY round DESC LIMIT 1", []) }
+        try read { db in try version(db, sql: "WHERE promoted = 1 ORDER BY round DESC LIMIT 1", []) }
     }
 
     private func version(_ db: Database, sql: String, _ arguments: StatementArguments) throws -> SolverVersion? {
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT id, round, parent, state, promoted FROM solver_versions " + sql, arguments: arguments)
+                db, sql: "SELECT id, round, parent, \(Self.text("state")), promoted FROM solver_versions " + sql,
+                arguments: arguments)
         else { return nil }
+        let id: Int64 = row["id"]
+        guard let state = row["state"] as Data? else { throw corrupt("solver_versions", id, "`state` is NULL") }
         return SolverVersion(
-            id: row["id"], round: row["round"], parent: row["parent"], state: Data((row["state"] as String).utf8),
-            promoted: row["promoted"])
+            id: id, round: row["round"], parent: row["parent"], state: state, promoted: row["promoted"])
     }
 
     // MARK: Rounds
 
+    private static let roundColumns = """
+        round, state, solver_version, difficulty, data_policy, gate, learning, started_at, finished_at, \
+        \(text("summary"))
+        """
+
     public func rounds() throws -> [RoundRecord] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM rounds ORDER BY round").map(roundRecord)
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.roundColumns) FROM rounds ORDER BY round").map(roundRecord)
         }
     }
 
     public func round(_ number: Int) throws -> RoundRecord? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM rounds WHERE round = ?", arguments: [number]).map(roundRecord)
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.roundColumns) FROM rounds WHERE round = ?", arguments: [number])
+                .map(roundRecord)
         }
     }
 
@@ -115,7 +350,7 @@ public final class Store: Sendable {
 
     private func roundRecord(_ row: Row) throws -> RoundRecord {
         let number: Int = row["round"]
-        let summaryText: String? = row["summary"]
+        let summaryText = try text(row, "summary", table: "rounds", id: number)
         let summary: RoundSummary?
         do {
             summary = try summaryText.map { try JSON.SnakeCase.decoder.decode(RoundSummary.self, from: Data($0.utf8)) }
@@ -150,7 +385,7 @@ public final class Store: Sendable {
     }
 
     public func insertRound(_ record: RoundRecord) throws {
-        try pool.write { db in
+        try write { db in
             try db.execute(
                 sql: """
                     INSERT INTO rounds(round, state, solver_version, difficulty, data_policy, gate, learning, started_at)
@@ -164,7 +399,7 @@ public final class Store: Sendable {
     }
 
     public func setRoundState(_ round: Int, _ state: RoundState) throws {
-        try pool.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE rounds SET state = ? WHERE round = ?", arguments: [state.rawValue, round])
         }
     }
@@ -173,10 +408,14 @@ public final class Store: Sendable {
     public func commitRound(
         _ round: Int, state: RoundState, summary: RoundSummary, promote candidate: Int64?, finishedAt: String
     ) throws {
-        try pool.write { db in
+        let summaryText = String(decoding: try JSON.SnakeCase.encoder.encode(summary), as: UTF8.self)
+        try write { db in
             try db.execute(
-                sql: "UPDATE rounds SET state = ?, summary = ?, finished_at = ? WHERE round = ?",
-                arguments: [state.rawValue, String(decoding: try JSON.SnakeCase.encoder.encode(summary), as: UTF8.self), finishedAt, round])
+                literal: """
+                    UPDATE rounds SET state = \(state.rawValue), summary = \(text: summaryText),
+                                      finished_at = \(finishedAt)
+                    WHERE round = \(round)
+                    """)
             if let candidate {
                 try db.execute(sql: "UPDATE solver_versions SET promoted = 1 WHERE id = ?", arguments: [candidate])
             }

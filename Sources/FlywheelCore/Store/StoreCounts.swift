@@ -4,7 +4,7 @@ import GRDB
 extension Store {
     /// A round's counts, computed from its recorded rows: the same whether or not the round was resumed.
     public func counts(round: Int) throws -> RoundCounts {
-        try pool.read { db in
+        try read { db in
             var counts = RoundCounts()
             for row in try Row.fetchAll(
                 db, sql: "SELECT status, count(*) AS n, sum(seconds) AS s FROM tasks WHERE round = ? GROUP BY status",
@@ -69,11 +69,12 @@ extension Store {
                     SELECT count(*) AS n, coalesce(sum(raw_bytes), 0) AS raw, coalesce(sum(length(payload)), 0) AS stored
                     FROM examples WHERE round = ?
                     """, arguments: [round])!
+            let usage = column("usage", addedBy: "v2: held-out token usage")
             let evaluation = try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT coalesce(sum(json_extract(usage, '$.prompt_tokens')), 0) AS pt,
-                           coalesce(sum(json_extract(usage, '$.completion_tokens')), 0) AS ct
+                    SELECT coalesce(sum(json_extract(\(usage), '$.prompt_tokens')), 0) AS pt,
+                           coalesce(sum(json_extract(\(usage), '$.completion_tokens')), 0) AS ct
                     FROM heldout_results WHERE round = ?
                     """, arguments: [round])!
             counts.evaluationPromptTokens = evaluation["pt"]

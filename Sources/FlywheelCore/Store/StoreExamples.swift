@@ -19,7 +19,7 @@ extension Store {
 
     /// The newest dictionary, used for every example compressed from now on.
     public func currentDictionary() throws -> ExampleDictionary? {
-        try pool.read { db in
+        try read { db in
             try Row.fetchOne(db, sql: "SELECT id, bytes FROM dictionaries ORDER BY id DESC LIMIT 1").map {
                 ExampleDictionary(id: $0["id"], bytes: $0["bytes"])
             }
@@ -27,7 +27,7 @@ extension Store {
     }
 
     func dictionaries() throws -> [Int64: Data] {
-        try pool.read { db in
+        try read { db in
             Dictionary(
                 uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, bytes FROM dictionaries").map {
                     ($0["id"] as Int64, $0["bytes"] as Data)
@@ -36,7 +36,7 @@ extension Store {
     }
 
     public func insertDictionary(_ bytes: Data, round: Int, samples: Int) throws {
-        try pool.write { db in
+        try write { db in
             try db.execute(
                 sql: "INSERT INTO dictionaries(zstd_id, created_round, samples, bytes) VALUES (?, ?, ?, ?)",
                 arguments: [Int64(Zstd.dictionaryID(ofDictionary: bytes)), round, samples, bytes])
@@ -59,7 +59,7 @@ extension Store {
     /// How many examples `selection` holds, counted without decompressing any.
     public func count(_ selection: ExampleSelection) throws -> Int {
         let (condition, arguments) = Self.sql(selection)
-        return try pool.read { db in
+        return try read { db in
             try Int.fetchOne(
                 db,
                 sql: """
@@ -84,7 +84,7 @@ extension Store {
     private func exampleRows(_ selection: ExampleSelection) throws -> [(attemptID: Int64, example: StoredExample)] {
         let (condition, arguments) = Self.sql(selection)
         let dictionaries = try dictionaries()
-        return try pool.read { db in
+        return try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -131,19 +131,19 @@ extension Store {
     /// The join goes through `tasks`, so an example that does not come from a training task is missing here:
     /// callers treat a missing entry as a damaged store.
     func exampleLineage(round: Int) throws -> [Int64: ExampleLineage] {
-        try pool.read { db in
+        try read { db in
             var lineage: [Int64: ExampleLineage] = [:]
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
                     SELECT e.attempt_id, t.round, t.idx, t.seed AS task_seed, a.attempt, a.seed AS attempt_seed,
-                           a.solver_version, v.checker
+                           a.solver_version, \(Self.text("v.checker"))
                     FROM examples e JOIN attempts a ON a.id = e.attempt_id JOIN tasks t ON t.id = a.task_id
                     JOIN verdicts v ON v.attempt_id = a.id
                     WHERE e.round = ?
                     """, arguments: [round])
             while let row = try rows.next() {
-                lineage[row["attempt_id"]] = Self.lineage(row)
+                lineage[row["attempt_id"]] = try self.lineage(row)
             }
             return lineage
         }
@@ -152,12 +152,12 @@ extension Store {
     /// Up to `limit` of the round's accepted examples, spread evenly over its tasks in task order, decompressed
     /// from their zstd frames.
     public func sampleAccepted(round: Int, limit: Int) throws -> [CheckedAnswer] {
-        let rows = try pool.read { db in
+        let rows = try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT e.attempt_id, t.round, t.idx, t.seed AS task_seed, a.attempt, a.seed AS attempt_seed,
-                           a.solver_version, v.checker, v.score, v.reason
+                           a.solver_version, v.score, \(Self.text("v.checker")), \(Self.text("v.reason"))
                     FROM examples e JOIN attempts a ON a.id = e.attempt_id JOIN tasks t ON t.id = a.task_id
                     JOIN verdicts v ON v.attempt_id = a.id
                     WHERE e.round = ? ORDER BY t.idx, a.attempt
@@ -169,38 +169,42 @@ extension Store {
             uniqueKeysWithValues: try exampleRows(.attempts(chosen.map { $0["attempt_id"] })).map {
                 ($0.attemptID, $0.example)
             })
-        return chosen.compactMap { row in
+        return try chosen.compactMap { row in
             guard let example = examples[row["attempt_id"]] else { return nil }
             return CheckedAnswer(
-                lineage: Self.lineage(row), prompt: example.prompt, answer: example.answer, accepted: true,
-                score: row["score"], reason: row["reason"])
+                lineage: try lineage(row), prompt: example.prompt, answer: example.answer, accepted: true,
+                score: row["score"], reason: try text(row, "reason", table: "verdicts", id: row["attempt_id"] as Int64))
         }
     }
 
     /// Up to `limit` of the round's answers the checker judged and turned down (not check errors), spread evenly
     /// over its tasks in task order.
     public func sampleRejected(round: Int, limit: Int) throws -> [CheckedAnswer] {
-        try pool.read { db in
+        try read { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT a.id AS attempt_id, t.round, t.idx, t.seed AS task_seed, a.attempt,
-                           a.seed AS attempt_seed, a.solver_version, v.checker, v.score, v.reason, t.prompt, a.answer
+                           a.seed AS attempt_seed, a.solver_version, v.score, \(Self.text("v.checker")),
+                           \(Self.text("v.reason")), \(Self.text("t.prompt")), \(Self.text("a.answer"))
                     FROM verdicts v JOIN attempts a ON a.id = v.attempt_id JOIN tasks t ON t.id = a.task_id
                     WHERE t.round = ? AND v.accept = 0 AND v.error_kind IS NULL
                     ORDER BY t.idx, a.attempt
                     """, arguments: [round])
-            return Self.spread(rows, limit: limit).map { row in
-                CheckedAnswer(
-                    lineage: Self.lineage(row), prompt: row["prompt"] ?? "", answer: row["answer"] ?? "",
-                    accepted: false, score: row["score"], reason: row["reason"])
+            return try Self.spread(rows, limit: limit).map { row in
+                let id: Int64 = row["attempt_id"]
+                return CheckedAnswer(
+                    lineage: try lineage(row),
+                    prompt: try text(row, "prompt", table: "tasks", id: row["idx"] as Int) ?? "",
+                    answer: try text(row, "answer", table: "attempts", id: id) ?? "", accepted: false,
+                    score: row["score"], reason: try text(row, "reason", table: "verdicts", id: id))
             }
         }
     }
 
     /// The dictionaries a round's examples were compressed with, and their bytes.
     public func dictionaryUse(round: Int) throws -> [DictionaryUse] {
-        try pool.read { db in
+        try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -220,16 +224,18 @@ extension Store {
 
     /// Normalised-prompt hashes of the frozen held-out items.
     public func heldoutPromptHashes() throws -> Set<String> {
-        try pool.read { db in
+        try read { db in
             Set(try String.fetchAll(db, sql: "SELECT prompt_hash FROM heldout_items WHERE prompt_hash IS NOT NULL"))
         }
     }
 
-    private static func lineage(_ row: Row) -> ExampleLineage {
+    /// An example's lineage from a row that selected `checker` with `Store.text(_:)`.
+    private func lineage(_ row: Row) throws -> ExampleLineage {
         ExampleLineage(
             round: row["round"], taskIndex: row["idx"], taskSeed: UInt64(bitPattern: row["task_seed"]),
             attempt: row["attempt"], attemptSeed: UInt64(bitPattern: row["attempt_seed"]),
-            solverVersion: row["solver_version"], checker: row["checker"])
+            solverVersion: row["solver_version"],
+            checker: try text(row, "checker", table: "verdicts", id: row["attempt_id"] as Int64) ?? "")
     }
 
     /// `limit` items at even steps through `items`, first one included; all of them when there are few.

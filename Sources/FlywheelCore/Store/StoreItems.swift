@@ -4,22 +4,31 @@ import GRDB
 extension Store {
     // MARK: Tasks
 
+    /// The columns a task row is read from (training tasks and held-out items share them).
+    private static let taskText = "\(text("prompt")), \(text("reference")), \(text("meta")), \(text("error"))"
+
     public func tasks(round: Int) throws -> [TaskRecord] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM tasks WHERE round = ? ORDER BY idx", arguments: [round]).map {
-                row in
-                TaskRecord(
-                    id: row["id"], index: row["idx"], seed: UInt64(row["seed"] as Int64), difficulty: row["difficulty"],
-                    status: try value(row, "status", table: "tasks", id: row["id"] as Int64),
-                    task: try taskSpec(row, table: "tasks"), promptHash: row["prompt_hash"],
-                    failure: try failure(row, table: "tasks", id: row["id"] as Int64))
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, idx, seed, difficulty, status, prompt_hash, error_kind, \(Self.taskText)
+                    FROM tasks WHERE round = ? ORDER BY idx
+                    """, arguments: [round]
+            ).map { row in
+                let id: Int64 = row["id"]
+                return TaskRecord(
+                    id: id, index: row["idx"], seed: UInt64(row["seed"] as Int64), difficulty: row["difficulty"],
+                    status: try value(row, "status", table: "tasks", id: id),
+                    task: try taskSpec(row, table: "tasks", id: id), promptHash: row["prompt_hash"],
+                    failure: try failure(row, table: "tasks", id: id))
             }
         }
     }
 
     /// Normalised-prompt hashes of every task recorded before `round`, for exact-duplicate detection.
     public func promptHashes(before round: Int) throws -> Set<String> {
-        try pool.read { db in
+        try read { db in
             Set(
                 try String.fetchAll(
                     db, sql: "SELECT prompt_hash FROM tasks WHERE round < ? AND prompt_hash IS NOT NULL",
@@ -31,26 +40,24 @@ extension Store {
         round: Int, index: Int, seed: UInt64, difficulty: Int, status: TaskStatus, task: TaskSpec?,
         promptHash: String?, contamination: String?, failure: PluginFailure?, seconds: Double
     ) throws -> Int64 {
-        try pool.write { db in
+        try write { db in
             try db.execute(
-                sql: """
+                literal: """
                     INSERT INTO tasks(round, idx, seed, difficulty, status, prompt, reference, meta, prompt_hash,
                                       contamination, error_kind, error, seconds)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    round, index, Int64(seed), difficulty, status.rawValue, task?.prompt,
-                    task?.reference.map(\.jsonText), task?.meta.map(\.jsonText), promptHash, contamination,
-                    failure?.kind.rawValue, failure?.message, seconds,
-                ])
+                    VALUES (\(round), \(index), \(Int64(seed)), \(difficulty), \(status.rawValue),
+                            \(text: task?.prompt), \(text: task?.reference?.jsonText), \(text: task?.meta?.jsonText),
+                            \(promptHash), \(text: contamination), \(failure?.kind.rawValue), \(text: failure?.message),
+                            \(seconds))
+                    """)
             return db.lastInsertedRowID
         }
     }
 
-    private func taskSpec(_ row: Row, table: String) throws -> TaskSpec? {
-        guard let prompt: String = row["prompt"] else { return nil }
-        let reference: String? = row["reference"]
-        let meta: String? = row["meta"]
+    private func taskSpec(_ row: Row, table: String, id: Int64) throws -> TaskSpec? {
+        guard let prompt = try text(row, "prompt", table: table, id: id) else { return nil }
+        let reference = try text(row, "reference", table: table, id: id)
+        let meta = try text(row, "meta", table: table, id: id)
         do {
             return TaskSpec(
                 prompt: prompt, reference: try reference.map(JSONValue.parse), meta: try meta.map(JSONValue.parse))
@@ -59,32 +66,36 @@ extension Store {
         }
     }
 
-    /// The recorded failure of a row, if it has one.
+    /// The recorded failure of a row (its `error_kind` and free-text `error`), if it has one.
     private func failure(_ row: Row, table: String, id: Any) throws -> PluginFailure? {
         guard row["error_kind"] as String? != nil else { return nil }
         let kind: PluginFailure.Kind = try value(row, "error_kind", table: table, id: id)
-        return PluginFailure(kind, row["error"] ?? "")
+        return PluginFailure(kind, try text(row, "error", table: table, id: id) ?? "")
     }
 
     // MARK: Attempts and verdicts
 
     public func attempts(round: Int) throws -> [AttemptRecord] {
-        try pool.read { db in
+        try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT a.* FROM attempts a JOIN tasks t ON t.id = a.task_id WHERE t.round = ?
+                    SELECT a.id, a.task_id, a.attempt, a.solver_version, a.error_kind, \(Self.text("a.answer")),
+                           \(Self.text("a.trace")), \(Self.text("a.usage")), \(Self.text("a.error"))
+                    FROM attempts a JOIN tasks t ON t.id = a.task_id WHERE t.round = ?
                     ORDER BY a.task_id, a.attempt
                     """, arguments: [round]
             ).map { row in
-                let answer: String? = row["answer"]
-                let usage: String? = row["usage"]
+                let id: Int64 = row["id"]
+                let answer = try text(row, "answer", table: "attempts", id: id)
+                let usage = try text(row, "usage", table: "attempts", id: id)
                 return AttemptRecord(
-                    id: row["id"], taskID: row["task_id"], attempt: row["attempt"],
-                    solverVersion: row["solver_version"],
+                    id: id, taskID: row["task_id"], attempt: row["attempt"], solverVersion: row["solver_version"],
                     solution: try answer.map {
-                        Solution(answer: $0, trace: row["trace"], usage: try usage.map(JSONValue.parse))
-                    }, failure: try failure(row, table: "attempts", id: row["id"] as Int64))
+                        Solution(
+                            answer: $0, trace: try text(row, "trace", table: "attempts", id: id),
+                            usage: try usage.map(JSONValue.parse))
+                    }, failure: try failure(row, table: "attempts", id: id))
             }
         }
     }
@@ -95,35 +106,38 @@ extension Store {
     ) throws -> Int64 {
         let solution = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
-        return try pool.write { db in
+        return try write { db in
             try db.execute(
-                sql: """
+                literal: """
                     INSERT INTO attempts(task_id, attempt, seed, solver_version, answer, trace, usage, error_kind,
                                          error, seconds)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    taskID, attempt, Int64(seed), solverVersion, solution?.answer, solution?.trace,
-                    solution?.usage.map(\.jsonText), failure?.kind.rawValue, failure?.message, seconds,
-                ])
+                    VALUES (\(taskID), \(attempt), \(Int64(seed)), \(solverVersion), \(text: solution?.answer),
+                            \(text: solution?.trace), \(text: solution?.usage?.jsonText), \(failure?.kind.rawValue),
+                            \(text: failure?.message), \(seconds))
+                    """)
             return db.lastInsertedRowID
         }
     }
 
     public func verdicts(round: Int) throws -> [VerdictRecord] {
-        try pool.read { db in
+        try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT v.* FROM verdicts v JOIN attempts a ON a.id = v.attempt_id JOIN tasks t ON t.id = a.task_id
+                    SELECT v.attempt_id, v.accept, v.score, v.error_kind, \(Self.text("v.reason")),
+                           \(Self.text("v.error"))
+                    FROM verdicts v JOIN attempts a ON a.id = v.attempt_id JOIN tasks t ON t.id = a.task_id
                     WHERE t.round = ?
                     """, arguments: [round]
             ).map { row in
-                let failure = try failure(row, table: "verdicts", id: row["attempt_id"] as Int64)
+                let id: Int64 = row["attempt_id"]
+                let failure = try failure(row, table: "verdicts", id: id)
                 return VerdictRecord(
-                    attemptID: row["attempt_id"],
+                    attemptID: id,
                     judgement: failure == nil
-                        ? Judgement(accept: row["accept"], score: row["score"], reason: row["reason"]) : nil,
+                        ? Judgement(
+                            accept: row["accept"], score: row["score"],
+                            reason: try text(row, "reason", table: "verdicts", id: id)) : nil,
                     failure: failure)
             }
         }
@@ -136,16 +150,14 @@ extension Store {
     ) throws {
         let judgement = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
-        try pool.write { db in
+        try write { db in
             try db.execute(
-                sql: """
+                literal: """
                     INSERT INTO verdicts(attempt_id, accept, score, reason, error_kind, error, checker, seconds)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    attemptID, judgement?.accept ?? false, judgement?.score ?? 0, judgement?.reason,
-                    failure?.kind.rawValue, failure?.message, checker, seconds,
-                ])
+                    VALUES (\(attemptID), \(judgement?.accept ?? false), \(judgement?.score ?? 0),
+                            \(text: judgement?.reason), \(failure?.kind.rawValue), \(text: failure?.message),
+                            \(text: checker), \(seconds))
+                    """)
             if let example {
                 try db.execute(
                     sql: """
@@ -162,13 +174,19 @@ extension Store {
     // MARK: Held-out set
 
     public func heldoutItems() throws -> [TaskRecord] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM heldout_items ORDER BY idx").map { row in
-                TaskRecord(
-                    id: row["idx"], index: row["idx"], seed: UInt64(row["seed"] as Int64), difficulty: 0,
-                    status: try value(row, "status", table: "heldout_items", id: row["idx"] as Int),
-                    task: try taskSpec(row, table: "heldout_items"), promptHash: row["prompt_hash"],
-                    failure: try failure(row, table: "heldout_items", id: row["idx"] as Int))
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT idx, seed, status, prompt_hash, error_kind, \(Self.taskText) FROM heldout_items ORDER BY idx
+                    """
+            ).map { row in
+                let index: Int = row["idx"]
+                return TaskRecord(
+                    id: Int64(index), index: index, seed: UInt64(row["seed"] as Int64), difficulty: 0,
+                    status: try value(row, "status", table: "heldout_items", id: index),
+                    task: try taskSpec(row, table: "heldout_items", id: Int64(index)), promptHash: row["prompt_hash"],
+                    failure: try failure(row, table: "heldout_items", id: index))
             }
         }
     }
@@ -176,44 +194,48 @@ extension Store {
     public func insertHeldoutItem(
         index: Int, seed: UInt64, status: TaskStatus, task: TaskSpec?, promptHash: String?, failure: PluginFailure?
     ) throws {
-        try pool.write { db in
+        try write { db in
             try db.execute(
-                sql: """
+                literal: """
                     INSERT INTO heldout_items(idx, seed, status, prompt, reference, meta, prompt_hash, error_kind, error)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    index, Int64(seed), status.rawValue, task?.prompt, task?.reference.map(\.jsonText),
-                    task?.meta.map(\.jsonText), promptHash, failure?.kind.rawValue, failure?.message,
-                ])
+                    VALUES (\(index), \(Int64(seed)), \(status.rawValue), \(text: task?.prompt),
+                            \(text: task?.reference?.jsonText), \(text: task?.meta?.jsonText), \(promptHash),
+                            \(failure?.kind.rawValue), \(text: failure?.message))
+                    """)
         }
     }
 
     public func heldoutResults(round: Int) throws -> [HeldoutResult] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM heldout_results WHERE round = ? ORDER BY idx", arguments: [round])
-                .map { row in
-                    HeldoutResult(
-                        index: row["idx"], answer: row["answer"], accept: row["accept"], score: row["score"],
-                        reason: row["reason"],
-                        failure: try failure(row, table: "heldout_results", id: "\(round)/\(row["idx"] as Int)"),
-                        usage: try (row["usage"] as String?).map(JSONValue.parse))
-                }
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT idx, accept, score, error_kind, \(Self.text("answer")), \(Self.text("reason")),
+                           \(Self.text("error")), \(Self.text(column("usage", addedBy: "v2: held-out token usage"), as: "usage"))
+                    FROM heldout_results WHERE round = ? ORDER BY idx
+                    """, arguments: [round]
+            ).map { row in
+                let id = "\(round)/\(row["idx"] as Int)"
+                return HeldoutResult(
+                    index: row["idx"], answer: try text(row, "answer", table: "heldout_results", id: id),
+                    accept: row["accept"], score: row["score"],
+                    reason: try text(row, "reason", table: "heldout_results", id: id),
+                    failure: try failure(row, table: "heldout_results", id: id),
+                    usage: try text(row, "usage", table: "heldout_results", id: id).map(JSONValue.parse))
+            }
         }
     }
 
     public func insertHeldoutResult(_ result: HeldoutResult, round: Int, solverVersion: Int64) throws {
-        try pool.write { db in
+        try write { db in
             try db.execute(
-                sql: """
+                literal: """
                     INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,
                                                 error_kind, error, usage)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    round, result.index, solverVersion, result.answer, result.accept, result.score, result.reason,
-                    result.failure?.kind.rawValue, result.failure?.message, result.usage.map(\.jsonText),
-                ])
+                    VALUES (\(round), \(result.index), \(solverVersion), \(text: result.answer), \(result.accept),
+                            \(result.score), \(text: result.reason), \(result.failure?.kind.rawValue),
+                            \(text: result.failure?.message), \(text: result.usage?.jsonText))
+                    """)
         }
     }
 }

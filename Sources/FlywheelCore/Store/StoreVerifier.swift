@@ -15,7 +15,7 @@ extension Store {
     /// matches its checksum, and the counts recorded with committed rounds agree with the rows.
     public func verify() throws -> StoreVerification {
         var report = StoreVerification()
-        try pool.read { db in
+        try read { db in
             let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
             if integrity != ["ok"] { report.problems += integrity.map { "integrity: \($0)" } }
             let foreign = try Row.fetchAll(db, sql: "PRAGMA foreign_key_check")
@@ -36,7 +36,7 @@ extension Store {
             if missing > 0 { report.problems.append("\(missing) accepted verdicts have no stored example") }
         }
         let dictionaries = try dictionaries()
-        try pool.read { db in
+        try read { db in
             let rows = try Row.fetchCursor(db, sql: "SELECT id, payload, dictionary_id, checksum FROM examples")
             while let row = try rows.next() {
                 report.examples += 1
