@@ -36,6 +36,9 @@ let package = Package(
             dependencies: ["FlywheelCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "listfn-bench", dependencies: ["ListFn"], path: "Benchmarks/ListFnBench"),
+        .executableTarget(
+            name: "decontamination-bench", dependencies: ["FlywheelCore", "ListFn"],
+            path: "Benchmarks/DecontaminationBench"),
         .testTarget(name: "ListFnTests", dependencies: ["ListFn", "Processes"]),
         .testTarget(
             name: "FlywheelCoreTests",

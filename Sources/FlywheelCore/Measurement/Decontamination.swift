@@ -10,6 +10,7 @@ import Foundation
 public enum PromptNormalizer {
     /// The normalised prompt.
     public static func normalize(_ prompt: String) -> String {
+        if let ascii = normalizeASCII(prompt) { return ascii }
         let folded = prompt.precomposedStringWithCompatibilityMapping.lowercased()
             .precomposedStringWithCompatibilityMapping
         var result = ""
@@ -27,6 +28,28 @@ public enum PromptNormalizer {
         return result
     }
 
+    /// `normalize` for a prompt that is all ASCII, nil for any other, without Foundation's Unicode passes: NFKC
+    /// leaves ASCII as it is, lowercasing only maps A–Z, and the only ASCII whitespace is tab, line feed, vertical
+    /// tab, form feed, carriage return and space (`Character.isWhitespace`).
+    private static func normalizeASCII(_ prompt: String) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prompt.utf8.count)
+        var pendingSpace = false
+        for byte in prompt.utf8 {
+            guard byte < 0x80 else { return nil }
+            if isASCIISpace(byte) {
+                pendingSpace = !bytes.isEmpty
+            } else {
+                if pendingSpace { bytes.append(0x20) }
+                pendingSpace = false
+                bytes.append(byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func isASCIISpace(_ byte: UInt8) -> Bool { byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) }
+
     /// Lowercase hex SHA-256 of the UTF-8 bytes of the normalised prompt: 64 characters, the same on every run
     /// and machine, so it can be stored and compared across rounds.
     public static func hash(_ prompt: String) -> String {
@@ -43,130 +66,453 @@ public enum PromptNormalizer {
 
     static func tokens(normalized: String) -> [String] {
         var tokens: [String] = []
-        var current = ""
-        for character in normalized {
-            if character.isLetter || character.isNumber {
-                current.append(character)
-            } else if !current.isEmpty {
-                tokens.append(current)
-                current = ""
-            }
+        forEachLexeme(normalized) { lexeme, isWord in
+            if isWord { tokens.append(String(lexeme)) }
         }
-        if !current.isEmpty { tokens.append(current) }
         return tokens
+    }
+
+    /// Calls `body` with each lexeme of a normalised prompt, in order: its tokens (`isWord`: maximal runs of
+    /// letters and digits) and every other character except spaces, one at a time.
+    static func forEachLexeme(_ normalized: String, _ body: (Substring, _ isWord: Bool) -> Void) {
+        let utf8 = normalized.utf8
+        if utf8.allSatisfy({ $0 < 0x80 }) {
+            // The same lexemes byte by byte: in ASCII, letters and digits are exactly A–Z, a–z and 0–9.
+            var wordStart: String.Index?
+            var index = utf8.startIndex
+            while index != utf8.endIndex {
+                let byte = utf8[index]
+                let next = utf8.index(after: index)
+                if (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) {
+                    if wordStart == nil { wordStart = index }
+                } else {
+                    if let start = wordStart {
+                        body(normalized[start..<index], true)
+                        wordStart = nil
+                    }
+                    if !isASCIISpace(byte) { body(normalized[index..<next], false) }
+                }
+                index = next
+            }
+            if let start = wordStart { body(normalized[start...], true) }
+            return
+        }
+        var wordStart: String.Index?
+        var index = normalized.startIndex
+        while index < normalized.endIndex {
+            let character = normalized[index]
+            let next = normalized.index(after: index)
+            if character.isLetter || character.isNumber {
+                if wordStart == nil { wordStart = index }
+            } else {
+                if let start = wordStart {
+                    body(normalized[start..<index], true)
+                    wordStart = nil
+                }
+                if !character.isWhitespace { body(normalized[index..<next], false) }
+            }
+            index = next
+        }
+        if let start = wordStart { body(normalized[start...], true) }
     }
 }
 
 /// Finds generated prompts that overlap the frozen held-out set, so they can be dropped before they leak into
 /// training data.
 ///
-/// A prompt is contaminated when its normalised form equals a held-out prompt's, or when it shares any window of
-/// `n` consecutive content tokens with one (13 by default, the window used by GPT-3's decontamination). Held-out
-/// prompts with fewer than `n` content tokens can therefore only be matched exactly. Matching is exact, not
-/// hashed: a shorter shared run never counts.
+/// A prompt is contaminated when, after `PromptNormalizer.normalize`:
+/// - it equals a held-out prompt (`exactCopy`);
+/// - it contains a whole held-out prompt inside longer text (`embeddedCopy`): the held-out prompt's tokens and
+///   punctuation, in order and whole (a token never matches part of a longer one; spacing is ignored);
+/// - it shares any window of `n` consecutive content tokens with a held-out prompt (`sharedNGram`; 13 by default,
+///   the window used by GPT-3's decontamination);
+/// - it holds a held-out prompt's words, in order, with a few words inserted or neighbouring words swapped
+///   (`nearCopy`): at most one such edit per `Rules.wordsPerEdit` words of the held-out prompt, and at least one.
+///   Words are the normalised prompt's space-separated words, punctuation included, and none may be dropped or
+///   changed: "What is 37 - 58?" is another task than "What is 37 + 58?", not a near copy of it.
+///
+/// Containment and near copies only apply to held-out prompts of at least `Rules.minimumContainedTokens` tokens
+/// (4) whose text is not template itself, that is found inside more than `boilerplateShare` of the other held-out
+/// prompts (and in at least three): a prompt holding "yes", "yes or no?" or a bare instruction line is not a leak.
+/// Shorter held-out prompts are still matched exactly.
 ///
 /// Content excludes template text: a token covered by a short window (`min(n, 6)` tokens) that occurs in more
 /// than `boilerplateShare` of the held-out prompts (and in at least three) is the generator's boilerplate
 /// ("Find the function f on integer lists…", "Answer with one program…"), and windows never span it. Without
 /// this, every task of a templated generator would share a window with some held-out task through the template
-/// plus one number.
+/// plus one number. Matching is exact: windows are found by hash and then compared token by token.
 public struct ContaminationIndex: Sendable {
     /// What made a prompt contaminated.
     public enum Finding: Equatable, Sendable {
         /// The normalised prompt equals a held-out prompt.
         case exactCopy
+        /// The prompt contains a whole held-out prompt inside longer text.
+        case embeddedCopy
         /// The prompt shares a window of `n` consecutive content tokens with a held-out prompt.
         case sharedNGram(n: Int)
+        /// The prompt holds a held-out prompt's words in order, with a few words inserted or neighbours swapped.
+        case nearCopy
+    }
+
+    /// The rules an index applies. The defaults are the round engine's; `docs/decontamination.md` measures them.
+    public struct Rules: Sendable, Equatable {
+        /// Window length of `sharedNGram`, in tokens, at least 1 (13; the pipeline's `decontamination.ngram`).
+        public var n = 13
+        /// Short windows, and whole held-out prompts, found in more than this share of the held-out prompts (and in
+        /// at least three) are template text (0.05).
+        public var boilerplateShare = 0.05
+        /// The fewest tokens a held-out prompt needs for `embeddedCopy` and `nearCopy` to apply to it (4, at least
+        /// 1): "What is 7 * 8?" counts, "Yes or no?" does not.
+        public var minimumContainedTokens = 4
+        /// Words of the held-out prompt per edit a `nearCopy` may make, rounded down, at least one edit (5: about
+        /// 80 % similarity); `nil` turns near copies off.
+        public var wordsPerEdit: Int? = 5
+
+        public init() {}
     }
 
     /// The window length, in tokens.
     public let n: Int
-    private let boilerplateWidth: Int
+    /// The rules this index applies.
+    public let rules: Rules
     private let normalizedHeldout: Set<String>
-    private let vocabulary: [String: UInt32]
-    private let boilerplate: Set<[UInt32]>
-    private let windows: Set<[UInt32]>
+    /// Token and punctuation ids; both kinds share one numbering.
+    private let vocabulary: [Substring: UInt32]
+    private let boilerplate: WindowSet
+    private let windows: WindowSet
+    /// Lexeme ids (tokens and punctuation) of every distinct held-out prompt, by document number.
+    private let lexemes: [[UInt32]]
+    /// Held-out prompts an `embeddedCopy` may contain, found through the rarest `anchorWidth` lexemes of each.
+    private let anchors: [UInt64: [Anchor]]
+    private let anchorWidth: Int
+    /// Space-separated word ids; a numbering of their own.
+    private let wordVocabulary: [Substring: UInt32]
+    /// Per held-out prompt: its word ids, its distinct ones rarest first, and the edits a near copy of it may make.
+    private let nearCopies: [(words: [UInt32], rarestFirst: [UInt32], edits: Int)]
+    /// Near copies to align, by the rarest word of their held-out prompt: a near copy holds every word.
+    private let nearCopyAnchors: [UInt32: [Int32]]
 
-    /// Indexes the held-out prompts.
+    private struct Anchor: Sendable {
+        var document: Int32
+        var offset: Int32
+    }
+
+    /// Ids of tokens and punctuation the held-out set never uses: they match nothing.
+    private static let unknownWord = UInt32.max
+    private static let unknownMark = UInt32.max - 1
+
+    /// Indexes the held-out prompts with the default rules and the given window length and template share.
     /// - Parameters:
     ///   - heldoutPrompts: the frozen held-out prompts, raw; they are normalised here.
     ///   - n: window length in tokens, at least 1.
     ///   - boilerplateShare: short windows in more than this share of the held-out prompts are template text.
     public init(heldoutPrompts: [String], n: Int = 13, boilerplateShare: Double = 0.05) {
-        precondition(n >= 1, "the n-gram window must be at least one token")
-        self.n = n
-        let width = min(n, 6)
-        boilerplateWidth = width
+        var rules = Rules()
+        rules.n = n
+        rules.boilerplateShare = boilerplateShare
+        self.init(heldoutPrompts: heldoutPrompts, rules: rules)
+    }
+
+    /// Indexes the held-out prompts.
+    /// - Parameters:
+    ///   - heldoutPrompts: the frozen held-out prompts, raw; they are normalised here.
+    ///   - rules: what counts as contamination.
+    public init(heldoutPrompts: [String], rules: Rules) {
+        precondition(rules.n >= 1, "the n-gram window must be at least one token")
+        precondition(rules.minimumContainedTokens >= 1, "the minimum is at least one token")
+        precondition((rules.wordsPerEdit ?? 1) >= 1, "at least one word per edit")
+        n = rules.n
+        self.rules = rules
+
         var normalizedHeldout = Set<String>()
-        var vocabulary: [String: UInt32] = [:]
-        var documents: [[UInt32]] = []
+        var vocabulary: [Substring: UInt32] = [:]
+        var lexemes: [[UInt32]] = []
+        var words: [[UInt32]] = []
+        var wordVocabulary: [Substring: UInt32] = [:]
+        var spaced: [[UInt32]] = []
         for prompt in heldoutPrompts {
             let normalized = PromptNormalizer.normalize(prompt)
-            normalizedHeldout.insert(normalized)
-            documents.append(
-                PromptNormalizer.tokens(normalized: normalized).map { token in
-                    if let id = vocabulary[token] { return id }
-                    let id = UInt32(vocabulary.count)
-                    vocabulary[token] = id
+            guard normalizedHeldout.insert(normalized).inserted else { continue }
+            var documentLexemes: [UInt32] = []
+            var documentWords: [UInt32] = []
+            PromptNormalizer.forEachLexeme(normalized) { lexeme, isWord in
+                let id: UInt32
+                if let known = vocabulary[lexeme] {
+                    id = known
+                } else {
+                    id = UInt32(vocabulary.count)
+                    vocabulary[Substring(String(lexeme))] = id
+                }
+                documentLexemes.append(id)
+                if isWord { documentWords.append(id) }
+            }
+            lexemes.append(documentLexemes)
+            words.append(documentWords)
+            spaced.append(
+                normalized.split(separator: " ").map { word in
+                    if let id = wordVocabulary[word] { return id }
+                    let id = UInt32(wordVocabulary.count)
+                    wordVocabulary[Substring(String(word))] = id
                     return id
                 })
         }
+        self.normalizedHeldout = normalizedHeldout
+        self.vocabulary = vocabulary
+        self.lexemes = lexemes
+        let limit = max(2, Int(rules.boilerplateShare * Double(lexemes.count)))
+
+        let boilerplateWidth = min(rules.n, 6)
+        var boilerplate = WindowSet(width: boilerplateWidth)
+        for (window, count) in Self.documentFrequencies(words, width: boilerplateWidth) where count > limit {
+            boilerplate.insert(window[...])
+        }
+        self.boilerplate = boilerplate
+
+        var windows = WindowSet(width: rules.n)
+        for ids in words {
+            Self.forEachContentWindow(ids, template: Self.templateMask(ids, boilerplate), width: rules.n) {
+                windows.insert($0)
+            }
+        }
+        self.windows = windows
+
+        anchorWidth = min(3, rules.minimumContainedTokens)
+        let long = Self.anchors(
+            lexemes, of: words.map { $0.count >= rules.minimumContainedTokens }, width: anchorWidth)
+        let eligible = Self.notTemplate(lexemes, anchors: long, width: anchorWidth, limit: limit)
+        anchors = long.compactMapValues { found in
+            let kept = found.filter { eligible[Int($0.document)] }
+            return kept.isEmpty ? nil : kept
+        }
+        self.wordVocabulary = wordVocabulary
+        (nearCopies, nearCopyAnchors) = Self.nearCopies(spaced, eligible: eligible, rules: rules)
+    }
+
+    /// Checks one generated prompt against the held-out set.
+    /// - Returns: `nil` when the prompt is clean. When several findings apply, the first in declaration order is
+    ///   returned: `exactCopy`, `embeddedCopy`, `sharedNGram`, `nearCopy`.
+    public func check(_ prompt: String) -> Finding? {
+        let normalized = PromptNormalizer.normalize(prompt)
+        if normalizedHeldout.contains(normalized) { return .exactCopy }
+        guard !lexemes.isEmpty else { return nil }
+        var promptLexemes: [UInt32] = []
+        var promptWords: [UInt32] = []
+        PromptNormalizer.forEachLexeme(normalized) { lexeme, isWord in
+            let id = vocabulary[lexeme] ?? (isWord ? Self.unknownWord : Self.unknownMark)
+            promptLexemes.append(id)
+            if isWord { promptWords.append(id) }
+        }
+        if containsHeldout(promptLexemes) { return .embeddedCopy }
+        let template = Self.templateMask(promptWords, boilerplate)
+        if !windows.isEmpty {
+            var shared = false
+            Self.forEachContentWindow(promptWords, template: template, width: n) { window in
+                if !shared, windows.contains(window) { shared = true }
+            }
+            if shared { return .sharedNGram(n: n) }
+        }
+        if !nearCopyAnchors.isEmpty, isNearCopy(normalized) { return .nearCopy }
+        return nil
+    }
+
+    private func containsHeldout(_ ids: [UInt32]) -> Bool {
+        guard !anchors.isEmpty, ids.count >= anchorWidth else { return false }
+        for start in 0...(ids.count - anchorWidth) {
+            guard let found = anchors[Self.hash(ids[start..<(start + anchorWidth)])] else { continue }
+            for anchor in found
+            where Self.occurs(lexemes[Int(anchor.document)], in: ids, at: start - Int(anchor.offset)) {
+                return true
+            }
+        }
+        return false
+    }
+
+    private func isNearCopy(_ normalized: String) -> Bool {
+        let ids = normalized.split(separator: " ").map { wordVocabulary[$0] ?? Self.unknownWord }
+        let present = Set(ids)
+        var aligned = Set<Int32>()
+        for id in ids {
+            for document in nearCopyAnchors[id] ?? [] where aligned.insert(document).inserted {
+                // A near copy holds every word; most candidates lack one of their rarer words.
+                let copy = nearCopies[Int(document)]
+                if copy.rarestFirst.allSatisfy(present.contains),
+                    Self.holdsInOrder(copy.words, in: ids, edits: copy.edits)
+                {
+                    return true
+                }
+            }
+        }
+        return false
+    }
+
+    /// Whether `haystack` holds every token of `needle`, in order, with at most `limit` edits: a token inserted,
+    /// or two neighbours swapped. A token of `needle` dropped or changed is never allowed: that makes another task.
+    private static func holdsInOrder(_ needle: [UInt32], in haystack: [UInt32], edits limit: Int) -> Bool {
+        let impossible = Int.max / 2
+        let columns = haystack.count + 1
+        // Rows i-2, i-1 and i of the alignment table; row 0 is all zeros because the copy may start anywhere.
+        var before = [Int](repeating: 0, count: columns)
+        var previous = [Int](repeating: 0, count: columns)
+        var current = [Int](repeating: 0, count: columns)
+        var previousBest = 0
+        for i in 1...needle.count {
+            current[0] = impossible
+            var best = impossible
+            for j in 1..<columns {
+                var cost = min(needle[i - 1] == haystack[j - 1] ? previous[j - 1] : impossible, current[j - 1] + 1)
+                if i > 1, j > 1, needle[i - 1] == haystack[j - 2], needle[i - 2] == haystack[j - 1] {
+                    cost = min(cost, before[j - 2] + 1)
+                }
+                current[j] = cost
+                best = min(best, cost)
+            }
+            // Later rows build on this one at no cost, or on the previous one through a swap at cost one.
+            if best > limit && previousBest + 1 > limit { return false }
+            previousBest = best
+            (before, previous, current) = (previous, current, before)
+        }
+        return previousBest <= limit
+    }
+
+    /// Which tokens of `ids` lie under a boilerplate window.
+    private static func templateMask(_ ids: [UInt32], _ boilerplate: WindowSet) -> [Bool] {
+        var isTemplate = [Bool](repeating: false, count: ids.count)
+        let width = boilerplate.width
+        guard ids.count >= width, !boilerplate.isEmpty else { return isTemplate }
+        for start in 0...(ids.count - width) where boilerplate.contains(ids[start..<(start + width)]) {
+            for index in start..<(start + width) { isTemplate[index] = true }
+        }
+        return isTemplate
+    }
+
+    /// Calls `body` with every `width`-token window of `ids` that lies wholly outside template text and holds no
+    /// unknown token.
+    private static func forEachContentWindow(
+        _ ids: [UInt32], template: [Bool], width: Int, _ body: (ArraySlice<UInt32>) -> Void
+    ) {
+        var runStart = 0
+        for index in 0...ids.count where index == ids.count || template[index] || ids[index] == unknownWord {
+            if index - runStart >= width {
+                for start in runStart...(index - width) { body(ids[start..<(start + width)]) }
+            }
+            runStart = index + 1
+        }
+    }
+
+    /// Whether `needle` occurs in `haystack` starting at `start`.
+    private static func occurs(_ needle: [UInt32], in haystack: [UInt32], at start: Int) -> Bool {
+        start >= 0 && start + needle.count <= haystack.count && haystack[start..<(start + needle.count)] == needle[...]
+    }
+
+    /// In how many documents each `width`-token window occurs.
+    private static func documentFrequencies(_ documents: [[UInt32]], width: Int) -> [[UInt32]: Int] {
         var frequency: [[UInt32]: Int] = [:]
         for ids in documents where ids.count >= width {
             let own = Set((0...(ids.count - width)).map { Array(ids[$0..<($0 + width)]) })
             for window in own { frequency[window, default: 0] += 1 }
         }
-        let limit = max(2, Int(boilerplateShare * Double(heldoutPrompts.count)))
-        self.normalizedHeldout = normalizedHeldout
-        self.vocabulary = vocabulary
-        let boilerplate = Set(frequency.filter { $0.value > limit }.keys)
-        self.boilerplate = boilerplate
-        var windows = Set<[UInt32]>()
-        for ids in documents {
-            windows.formUnion(Self.contentWindows(ids, n: n, boilerplate: boilerplate, width: width))
-        }
-        self.windows = windows
+        return frequency
     }
 
-    /// The `n`-token windows of `ids` that lie wholly outside boilerplate.
-    private static func contentWindows(_ ids: [UInt32], n: Int, boilerplate: Set<[UInt32]>, width boilerplateWidth: Int)
-        -> [[UInt32]]
+    /// For each chosen held-out prompt, its rarest run of `width` lexemes, so that a prompt sharing the held-out
+    /// set's template is compared with few of them.
+    private static func anchors(_ lexemes: [[UInt32]], of chosen: [Bool], width: Int) -> [UInt64: [Anchor]] {
+        let frequency = documentFrequencies(lexemes, width: width)
+        var anchors: [UInt64: [Anchor]] = [:]
+        for (document, ids) in lexemes.enumerated() where chosen[document] && ids.count >= width {
+            var best = 0
+            var bestCount = Int.max
+            for start in 0...(ids.count - width) {
+                let count = frequency[Array(ids[start..<(start + width)])] ?? 0
+                if count < bestCount { (best, bestCount) = (start, count) }
+            }
+            anchors[hash(ids[best..<(best + width)]), default: []].append(
+                Anchor(document: Int32(document), offset: Int32(best)))
+        }
+        return anchors
+    }
+
+    /// Which held-out prompts with an anchor are found inside no more than `limit` other held-out prompts: those
+    /// found in more are template text.
+    private static func notTemplate(_ lexemes: [[UInt32]], anchors: [UInt64: [Anchor]], width: Int, limit: Int)
+        -> [Bool]
     {
-        var isTemplate = [Bool](repeating: false, count: ids.count)
-        if ids.count >= boilerplateWidth, !boilerplate.isEmpty {
-            for start in 0...(ids.count - boilerplateWidth)
-            where boilerplate.contains(Array(ids[start..<(start + boilerplateWidth)])) {
-                for index in start..<(start + boilerplateWidth) { isTemplate[index] = true }
-            }
-        }
-        var result: [[UInt32]] = []
-        var runStart = 0
-        for index in 0...ids.count {
-            if index == ids.count || isTemplate[index] {
-                if index - runStart >= n {
-                    for start in runStart...(index - n) { result.append(Array(ids[start..<(start + n)])) }
+        var containers = [Int](repeating: 0, count: lexemes.count)
+        for (container, ids) in lexemes.enumerated() where ids.count >= width {
+            var contained = Set<Int32>()
+            for start in 0...(ids.count - width) {
+                for anchor in anchors[hash(ids[start..<(start + width)])] ?? []
+                where Int(anchor.document) != container
+                    && occurs(lexemes[Int(anchor.document)], in: ids, at: start - Int(anchor.offset))
+                    && contained.insert(anchor.document).inserted
+                {
+                    containers[Int(anchor.document)] += 1
                 }
-                runStart = index + 1
             }
         }
-        return result
+        var eligible = [Bool](repeating: false, count: lexemes.count)
+        for anchor in anchors.values.joined() {
+            eligible[Int(anchor.document)] = containers[Int(anchor.document)] <= limit
+        }
+        return eligible
     }
 
-    /// Checks one generated prompt against the held-out set.
-    /// - Returns: `nil` when the prompt is clean; `.exactCopy` takes precedence over `.sharedNGram`.
-    public func check(_ prompt: String) -> Finding? {
-        let normalized = PromptNormalizer.normalize(prompt)
-        if normalizedHeldout.contains(normalized) { return .exactCopy }
-        guard !windows.isEmpty else { return nil }
-        // A token the held-out set never uses breaks every window through it.
-        var ids: [UInt32] = []
-        for token in PromptNormalizer.tokens(normalized: normalized) {
-            ids.append(vocabulary[token] ?? UInt32.max)
+    /// The words and edit budget of every held-out prompt, and the eligible ones by their rarest word.
+    private static func nearCopies(_ spaced: [[UInt32]], eligible: [Bool], rules: Rules)
+        -> ([(words: [UInt32], rarestFirst: [UInt32], edits: Int)], [UInt32: [Int32]])
+    {
+        guard let wordsPerEdit = rules.wordsPerEdit else { return ([], [:]) }
+        var frequency: [UInt32: Int] = [:]
+        for ids in spaced {
+            for id in Set(ids) { frequency[id, default: 0] += 1 }
         }
-        for window in Self.contentWindows(ids, n: n, boilerplate: boilerplate, width: boilerplateWidth) where !window.contains(UInt32.max) && windows.contains(window) {
-            return .sharedNGram(n: n)
+        var anchors: [UInt32: [Int32]] = [:]
+        var copies: [(words: [UInt32], rarestFirst: [UInt32], edits: Int)] = []
+        for (document, ids) in spaced.enumerated() {
+            let rarestFirst = Set(ids).sorted { (frequency[$0]!, $0) < (frequency[$1]!, $1) }
+            if eligible[document], let rarest = rarestFirst.first {
+                anchors[rarest, default: []].append(Int32(document))
+            }
+            copies.append((ids, rarestFirst, max(1, ids.count / wordsPerEdit)))
         }
-        return nil
+        return (copies, anchors)
+    }
+
+    fileprivate static func hash(_ ids: ArraySlice<UInt32>) -> UInt64 {
+        var hash: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for id in ids {
+            hash = (hash ^ UInt64(id)) &* 0xBF58_476D_1CE4_E5B9
+            hash ^= hash >> 31
+        }
+        return hash
+    }
+}
+
+/// Windows of a fixed width, found by hash and confirmed id by id, so a hash collision never matches.
+private struct WindowSet: Sendable {
+    let width: Int
+    private var buckets: [UInt64: [Int32]] = [:]
+    /// The windows, one after another; a bucket holds their offsets.
+    private var storage: [UInt32] = []
+
+    init(width: Int) { self.width = width }
+
+    var isEmpty: Bool { buckets.isEmpty }
+
+    mutating func insert(_ window: ArraySlice<UInt32>) {
+        let key = ContaminationIndex.hash(window)
+        if contains(window, key: key) { return }
+        buckets[key, default: []].append(Int32(storage.count))
+        storage.append(contentsOf: window)
+    }
+
+    func contains(_ window: ArraySlice<UInt32>) -> Bool {
+        contains(window, key: ContaminationIndex.hash(window))
+    }
+
+    private func contains(_ window: ArraySlice<UInt32>, key: UInt64) -> Bool {
+        guard let offsets = buckets[key] else { return false }
+        return offsets.contains { storage[Int($0)..<(Int($0) + width)] == window }
     }
 }
 
