@@ -157,6 +157,34 @@ func engine(
         #expect(counts.duplicates == 3 && counts.contaminated == 1 && counts.generationErrors == 1)
     }
 
+    /// Issue 11: a training prompt holding a whole held-out prompt inside longer text used to pass (0 of 12 caught)
+    /// and reach the export.
+    @Test func trainingPromptsThatEmbedAHeldOutPromptAreDroppedAndNeverExported() async throws {
+        let folder = TemporaryDirectory()
+        @Sendable func heldout(_ index: Int) -> String { "Which river flows through city number \(index) of the atlas?" }
+        let generator = FakeGenerator { index, split, _ in
+            switch split {
+            case .heldout: heldout(index)
+            case .train where index % 4 == 1: "Please help me with my homework. \(heldout(index / 4)) Thanks a lot!"
+            case .train: "A fresh training question, number \(index), about lakes."
+            }
+        }
+        let run = try engine(
+            folder, solver: FakeSolver(base: 100, gain: 0), generator: generator,
+            settings: .small { $0.heldoutSize = 20; $0.roundSize = 48; $0.gate = .always })
+        _ = try await run.run(rounds: 1)
+        let tasks = try run.store.tasks(round: 1)
+        let embedding = tasks.filter { $0.index % 4 == 1 }
+        #expect(embedding.count == 12)
+        #expect(embedding.allSatisfy { $0.status == .contaminated }, "\(embedding.map(\.status))")
+        #expect(tasks.filter { $0.index % 4 != 1 }.allSatisfy { $0.status == .kept })
+        let out = folder.file("export.jsonl")
+        let summary = try ExampleExporter.export(store: run.store, to: out)
+        #expect(summary.examples == 36)
+        let exported = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(!exported.contains("atlas"), "a held-out prompt reached the export")
+    }
+
     /// The bug this guards: a resumed round learned with the settings' *current* data policy, while its summary
     /// named the one recorded when it started.
     @Test func aResumedRoundLearnsWithTheDataPolicyItStartedWith() async throws {

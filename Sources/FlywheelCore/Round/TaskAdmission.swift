@@ -8,7 +8,7 @@ public struct TaskAdmission: Sendable {
         public var status: TaskStatus
         /// The normalised prompt's hash; nil when the generator failed.
         public var promptHash: String?
-        /// How it overlapped the held-out set (`exact` or `N-gram`), when it did.
+        /// How it overlapped the held-out set (`exact`, `embedded`, `N-gram` or `near-copy`), when it did.
         public var contamination: String?
     }
 
@@ -34,7 +34,9 @@ public struct TaskAdmission: Sendable {
             let finding =
                 switch found {
                 case .exactCopy: "exact"
+                case .embeddedCopy: "embedded"
                 case .sharedNGram(let n): "\(n)-gram"
+                case .nearCopy: "near-copy"
                 }
             return Decision(status: .contaminated, promptHash: hash, contamination: finding)
         }
