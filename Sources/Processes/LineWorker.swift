@@ -75,7 +75,8 @@ public final class LineWorker {
     /// - Parameters:
     ///   - timeout: Seconds the answer may take.
     ///   - startup: Seconds added to `timeout` for the worker's first answer only, to pay for its start-up.
-    ///   - maxBytes: The longest answer accepted; a longer one kills the worker.
+    ///   - maxBytes: The longest answer accepted, newline not counted; a longer one kills the worker, and no more
+    ///     than `maxBytes + 1` bytes of it are ever held.
     /// - Returns: The answer, or why there is none: `timeout` and `tooLarge` kill the child, `crash` reaps it.
     public func exchange(_ line: Data, timeout: Double, startup: Double, maxBytes: Int) -> Result<Data, LineWorkerError>
     {
@@ -102,19 +103,19 @@ public final class LineWorker {
         return result
     }
 
+    /// Reads up to the next newline. A line over `maxBytes` fails as soon as byte `maxBytes + 1` arrives, whether
+    /// or not its newline came in the same read: reads never ask for more than that, so nothing past the cap is held.
     private func readLine(deadline: Double, maxBytes: Int) -> Result<Data, LineWorkerError> {
         var scanned = 0
         while true {
             if let newline = buffer[scanned...].firstIndex(of: 0x0A) {
+                guard newline <= maxBytes else { return tooLarge(maxBytes) }
                 let line = Data(buffer[..<newline])
                 buffer.removeSubrange(...newline)
                 return .success(line)
             }
             scanned = buffer.count
-            if buffer.count > maxBytes {
-                terminate()
-                return .failure(LineWorkerError.tooLarge("the response exceeded \(maxBytes) bytes; worker restarted"))
-            }
+            if buffer.count > maxBytes { return tooLarge(maxBytes) }
             let remaining = deadline - monotonicSeconds()
             if remaining <= 0 {
                 terminate()
@@ -124,12 +125,19 @@ public final class LineWorker {
             let ready = poll(&poller, 1, Int32(min(remaining * 1000, 1000).rounded(.up)))
             if ready < 0 && errno != EINTR { return .failure(crashed("poll failed")) }
             if ready <= 0 { continue }
-            var chunk = [UInt8](repeating: 0, count: 65536)
+            // At most one byte past the cap: enough to know the line is too long.
+            var chunk = [UInt8](repeating: 0, count: min(65536, maxBytes + 1 - buffer.count))
             let count = read(stdoutFD, &chunk, chunk.count)
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { return .failure(crashed("it closed its output")) }
             buffer.append(contentsOf: chunk[..<count])
         }
+    }
+
+    private func tooLarge(_ maxBytes: Int) -> Result<Data, LineWorkerError> {
+        terminate()
+        buffer.removeAll()
+        return .failure(LineWorkerError.tooLarge("the response exceeded \(maxBytes) bytes; worker restarted"))
     }
 
     private func crashed(_ what: String) -> LineWorkerError {

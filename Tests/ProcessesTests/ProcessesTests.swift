@@ -125,6 +125,32 @@ import Testing
         #expect(big == .failure(LineWorkerError.tooLarge("the response exceeded 100 bytes; worker restarted")))
     }
 
+    /// A worker that answers each request with one line of `length` bytes (plus the newline), written at once.
+    func answering(length: Int) throws -> LineWorker {
+        let program =
+            "import sys\nfor _ in sys.stdin:\n    sys.stdout.write('a' * \(length) + '\\n'); sys.stdout.flush()"
+        return try LineWorker(argv: ["python3", "-c", program], directory: nil) { _ in }
+    }
+
+    @Test(
+        "the response cap holds whatever the read boundaries: one read under 64 KiB, many reads over 1 MiB",
+        arguments: [1000, 1 << 20])
+    func theCapHoldsOnEveryLine(cap: Int) throws {
+        for length in [cap - 1, cap] {
+            let worker = try answering(length: length)
+            let answer = worker.exchange(Data("x".utf8), timeout: 30, startup: 10, maxBytes: cap)
+            #expect((try? answer.get())?.count == length, "a line of \(length) bytes is within a cap of \(cap)")
+        }
+        // Half the cap again, and a line just past the cap: both arrive in reads that also carry the newline.
+        for length in [cap + cap / 2, cap + 1] {
+            let worker = try answering(length: length)
+            let answer = worker.exchange(Data("x".utf8), timeout: 30, startup: 10, maxBytes: cap)
+            #expect(
+                answer == .failure(LineWorkerError.tooLarge("the response exceeded \(cap) bytes; worker restarted")),
+                "a line of \(length) bytes over a cap of \(cap)")
+        }
+    }
+
     @Test func anExitIsACrashWithItsStatus() throws {
         let worker = try LineWorker(argv: ["sh", "-c", "read line; exit 4"], directory: nil) { _ in }
         let result = worker.exchange(Data("x".utf8), timeout: 10, startup: 0, maxBytes: 100)
