@@ -18,11 +18,16 @@ public final class LineWorker {
     private var buffer: [UInt8] = []
     private var exited = false
     private var answered = false
+    /// How the child ended, once `crashed` has reaped it: `exit status 3`.
+    private var ending: String?
+    /// Signalled when the child's stderr has been forwarded to the end.
+    private let stderrDrained = DispatchSemaphore(value: 0)
 
     /// Starts `argv` in `directory` (nil: the current one).
     /// - Parameter onStderr: Receives each line the child writes on stderr (at most 4096 bytes of it), from a
     ///   background thread, until the child closes its stderr.
-    /// - Throws: `LineWorkerError.crash` when the pipes or the child cannot be made.
+    /// - Throws: `LineWorkerError.crash` when the pipes cannot be made, `LineWorkerError.cannotStart` when the
+    ///   program cannot be started (not found, not executable).
     public init(argv: [String], directory: String?, onStderr: @escaping @Sendable (String) -> Void)
         throws(LineWorkerError)
     {
@@ -54,14 +59,16 @@ public final class LineWorker {
             close(input.write)
             close(output.read)
             close(errors.read)
-            throw LineWorkerError.crash(error.message)
+            throw LineWorkerError.cannotStart(error.message)
         }
         stdinFD = input.write
         stdoutFD = output.read
         let stderrFD = errors.read
+        let drained = stderrDrained
         Thread.detachNewThread {
             LineWorker.forwardLines(from: stderrFD, to: onStderr)
             close(stderrFD)
+            drained.signal()
         }
     }
 
@@ -75,46 +82,66 @@ public final class LineWorker {
     /// - Parameters:
     ///   - timeout: Seconds the answer may take.
     ///   - startup: Seconds added to `timeout` for the worker's first answer only, to pay for its start-up.
-    ///   - maxBytes: The longest answer accepted; a longer one kills the worker.
+    ///   - maxBytes: The longest answer accepted, newline not counted; a longer one kills the worker, and no more
+    ///     than `maxBytes + 1` bytes of it are ever held.
     /// - Returns: The answer, or why there is none: `timeout` and `tooLarge` kill the child, `crash` reaps it.
+    ///   A fresh worker that exits without having read any of its first request is `cannotStart`: it failed at
+    ///   start-up, whatever it was asked.
     public func exchange(_ line: Data, timeout: Double, startup: Double, maxBytes: Int) -> Result<Data, LineWorkerError>
     {
         if exited { return .failure(LineWorkerError.crash("the worker had exited")) }
         var payload = line
         payload.append(0x0A)
+        var written = 0
         let wrote = payload.withUnsafeBytes { raw -> Bool in
-            var offset = 0
-            while offset < raw.count {
-                let count = write(stdinFD, raw.baseAddress! + offset, raw.count - offset)
+            while written < raw.count {
+                let count = write(stdinFD, raw.baseAddress! + written, raw.count - written)
                 if count < 0 {
                     if errno == EINTR { continue }
                     return false
                 }
-                offset += count
+                written += count
             }
             return true
         }
-        guard wrote else { return .failure(crashed("it closed its input")) }
-        // A fresh worker's first answer also pays for its start-up (an interpreter, imports, a model load).
-        let allowance = answered ? timeout : timeout + startup
-        let result = readLine(deadline: monotonicSeconds() + allowance, maxBytes: maxBytes)
+        let result: Result<Data, LineWorkerError>
+        if wrote {
+            // A fresh worker's first answer also pays for its start-up (an interpreter, imports, a model load).
+            let allowance = answered ? timeout : timeout + startup
+            result = readLine(deadline: monotonicSeconds() + allowance, maxBytes: maxBytes)
+        } else {
+            result = .failure(crashed("it closed its input"))
+        }
+        // Only an exit counts: a silent worker may just be slow to start on a loaded machine, and stays a timeout.
+        if case .failure(.crash) = result, !answered, let unread = unreadInput(), unread == written {
+            return .failure(
+                .cannotStart("it exited before reading its first request (\(ending ?? "status unknown"))"))
+        }
         answered = true
         return result
     }
 
+    /// Bytes written to the child's stdin that it has not read; nil when the system cannot tell.
+    private func unreadInput() -> Int? {
+        var count: Int32 = 0
+        // FIONREAD on the write end of a pipe counts what is queued in it on Linux; elsewhere it may fail.
+        guard ioctl(stdinFD, UInt(FIONREAD), &count) == 0 else { return nil }
+        return Int(count)
+    }
+
+    /// Reads up to the next newline. A line over `maxBytes` fails as soon as byte `maxBytes + 1` arrives, whether
+    /// or not its newline came in the same read: reads never ask for more than that, so nothing past the cap is held.
     private func readLine(deadline: Double, maxBytes: Int) -> Result<Data, LineWorkerError> {
         var scanned = 0
         while true {
             if let newline = buffer[scanned...].firstIndex(of: 0x0A) {
+                guard newline <= maxBytes else { return tooLarge(maxBytes) }
                 let line = Data(buffer[..<newline])
                 buffer.removeSubrange(...newline)
                 return .success(line)
             }
             scanned = buffer.count
-            if buffer.count > maxBytes {
-                terminate()
-                return .failure(LineWorkerError.tooLarge("the response exceeded \(maxBytes) bytes; worker restarted"))
-            }
+            if buffer.count > maxBytes { return tooLarge(maxBytes) }
             let remaining = deadline - monotonicSeconds()
             if remaining <= 0 {
                 terminate()
@@ -124,12 +151,25 @@ public final class LineWorker {
             let ready = poll(&poller, 1, Int32(min(remaining * 1000, 1000).rounded(.up)))
             if ready < 0 && errno != EINTR { return .failure(crashed("poll failed")) }
             if ready <= 0 { continue }
-            var chunk = [UInt8](repeating: 0, count: 65536)
+            // At most one byte past the cap: enough to know the line is too long.
+            var chunk = [UInt8](repeating: 0, count: min(65536, maxBytes + 1 - buffer.count))
             let count = read(stdoutFD, &chunk, chunk.count)
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { return .failure(crashed("it closed its output")) }
             buffer.append(contentsOf: chunk[..<count])
         }
+    }
+
+    private func tooLarge(_ maxBytes: Int) -> Result<Data, LineWorkerError> {
+        terminate()
+        buffer.removeAll()
+        return .failure(LineWorkerError.tooLarge("the response exceeded \(maxBytes) bytes; worker restarted"))
+    }
+
+    /// Waits up to `timeout` seconds for the child's stderr to be forwarded to its end (it ends when the child and
+    /// anything it started have closed it): after a failure, so that its last lines are in before they are shown.
+    public func waitForStderr(timeout: Double) {
+        if stderrDrained.wait(timeout: .now() + timeout) == .success { stderrDrained.signal() }
     }
 
     private func crashed(_ what: String) -> LineWorkerError {
@@ -139,6 +179,7 @@ public final class LineWorker {
         } else if let ended = Spawn.reap(pid) {
             exited = true
             status = Spawn.describe(status: ended)
+            ending = status
         } else {
             status = "still running"
         }
@@ -197,7 +238,10 @@ public final class LineWorker {
 /// Why a `LineWorker` gave no answer; each case carries what happened, ending with what becomes of the worker
 /// ("no response in time; worker killed and restarted").
 public enum LineWorkerError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The worker could not be started, or exited, or closed a pipe.
+    /// The program could not be started, or a fresh worker exited without reading any of its first request: it
+    /// dies at start-up, whatever it is asked.
+    case cannotStart(String)
+    /// The worker exited or closed a pipe (or the pipes could not be made).
     case crash(String)
     /// No whole line within the allowance; the worker was killed.
     case timeout(String)
@@ -206,7 +250,7 @@ public enum LineWorkerError: Error, Sendable, Equatable, CustomStringConvertible
 
     public var description: String {
         switch self {
-        case .crash(let message), .timeout(let message), .tooLarge(let message): message
+        case .cannotStart(let message), .crash(let message), .timeout(let message), .tooLarge(let message): message
         }
     }
 }

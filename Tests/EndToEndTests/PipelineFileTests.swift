@@ -48,7 +48,14 @@ struct PipelineFileTests {
             "examples-on-builtin-solver.yaml", line: 10, "`solver.examples`", "no `examples` on a `builtin:` solver",
             "`command:` or `openai:` solver"),
         BadPipeline(
-            "workers-on-builtin-generator.yaml", line: 8, "`generator.workers`", "no `workers` on a `builtin:` generator"),
+            "workers-on-builtin-generator.yaml", line: 8, "`generator.workers`",
+            "no `workers` on a `builtin:` generator"),
+        BadPipeline(
+            "program-not-on-path.yaml", line: 11, "`checker.command`", "no program `flywheel-no-such-checker` on PATH"),
+        BadPipeline("max-error-rate-out-of-range.yaml", line: 12, "`max_error_rate`", "between 0", "and 1", "\"1.5\""),
+        BadPipeline(
+            "retries-on-builtin-solver.yaml", line: 10, "`solver.retries`", "no `retries` on a `builtin:` solver",
+            "`command:` or `openai:` plugin"),
     ]
 
     @Test("the control fixture every bad one is derived from is valid")

@@ -183,7 +183,8 @@ struct RoundTests {
         #expect(verify.exitCode == 0, "\(verify)")
     }
 
-    @Test("a generator that refuses every training task: the round still commits, generated 0, every error counted")
+    /// Let through by `max_error_rate: 1`, the resumed round commits with generated 0 and every error counted.
+    @Test("a generator that refuses every training task fails the round, unless max_error_rate lets it through")
     func allErrorsGenerator() async throws {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
@@ -193,6 +194,16 @@ struct RoundTests {
         arith.roundSize = 20
         arith.heldoutSize = 10
         let pipeline = try sandbox.write(arith)
+        let failed = try await sandbox.flywheel(["run", pipeline, "--rounds", "1", "--store", sandbox.store])
+        #expect(failed.exitCode == 1, "\(failed)")
+        #expect(
+            failed.stderr.contains(
+                "round 1: the generator failed 20 of 20 training generate requests (100%), more than max_error_rate 0.5 "
+                    + "allows: refused 20"), "\(failed.stderr)")
+        #expect(try await sandbox.sql("select state from rounds where round = 1") == "failed")
+
+        arith.extra = ["max_error_rate: 1"]
+        _ = try sandbox.write(arith)
         let run = try await sandbox.flywheel(["run", pipeline, "--rounds", "1", "--store", sandbox.store])
         #expect(run.exitCode == 0, "\(run)")
 

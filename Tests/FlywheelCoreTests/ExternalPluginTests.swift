@@ -1,13 +1,14 @@
-import Foundation
 import FlywheelCore
+import Foundation
+import Synchronization
 import Testing
 
 @Suite struct ExternalPluginTests {
-    func checker(_ mode: String, timeout: Double = 2, maxBytes: Int = 1 << 20) -> ExternalChecker {
+    func checker(_ mode: String, timeout: Double = 2, maxBytes: Int = 1 << 20, retries: Int = 0) -> ExternalChecker {
         ExternalChecker(
             command: ExternalCommand(
                 argv: ["python3", "-u", Repository.fixture("plugins/faulty_check.py"), "--mode", mode, "--every", "3"],
-                workers: 1, timeout: timeout, startupTimeout: 15, maxResponseBytes: maxBytes),
+                workers: 1, timeout: timeout, startupTimeout: 15, maxResponseBytes: maxBytes, retries: retries),
             log: .silent)
     }
 
@@ -57,23 +58,165 @@ import Testing
         }
     }
 
-    @Test func aMissingProgramIsACrashNotAHang() async {
+    @Test func aMissingProgramCannotStartAndSaysSo() async {
+        let events = Events()
         let checker = ExternalChecker(
-            command: ExternalCommand(argv: ["/nonexistent/flywheel-plugin"], timeout: 1), log: .silent)
+            command: ExternalCommand(argv: ["/nonexistent/flywheel-plugin"], timeout: 1, retries: 1), log: events.log)
         let result = await checker.check(id: "a", task: task, answer: "3")
         guard case .failure(let failure) = result else {
             Issue.record("expected a failure")
             return
         }
+        #expect(failure.kind == .cannotStart)
+        #expect(
+            failure.message
+                == "the checker `/nonexistent/flywheel-plugin` cannot start: could not start "
+                + "`/nonexistent/flywheel-plugin`: No such file or directory; it wrote nothing on stderr")
+        let faults = events.named("plugin.fault")
+        #expect(
+            faults.count == 2 && faults.last?.contains("the run stops") == true, "tried twice, then stop: \(faults)")
+    }
+
+    /// The checker behind `flaky.py`: the first request of each targeted id gets `mode`, later ones are served.
+    func flakyChecker(_ mode: String, state: TemporaryDirectory, retries: Int, log: EventLog = .silent)
+        -> ExternalChecker
+    {
+        ExternalChecker(
+            command: ExternalCommand(
+                argv: [
+                    "python3", "-u", Repository.fixture("plugins/flaky.py"), "--state", state.path, "--mode", mode,
+                    "--match", "^t", "--", "python3", "-u", Repository.fixture("plugins/exact_check.py"),
+                ], workers: 1, timeout: 1, startupTimeout: 15, retries: retries),
+            log: log)
+    }
+
+    /// Events of one kind from a log that keeps its lines.
+    final class Events: Sendable {
+        let lines = Mutex<[String]>([])
+        var log: EventLog {
+            EventLog(format: .json, interactive: false) { line in self.lines.withLock { $0.append(line) } }
+        }
+        func named(_ name: String) -> [String] { lines.withLock { $0 }.filter { $0.contains("\"event\":\"\(name)\"") } }
+    }
+
+    @Test(
+        "a crash, a timeout or a wrong id is retried on a fresh worker with the same request",
+        arguments: ["crash", "hang", "wrongid"])
+    func transientFaultsAreRetried(mode: String) async {
+        let state = TemporaryDirectory()
+        let events = Events()
+        let checker = flakyChecker(mode, state: state, retries: 2, log: events.log)
+        let match = Judgement(accept: true, score: 1, reason: "match")
+        let four = TaskSpec(prompt: "p", reference: "4")
+        #expect(await checker.check(id: "t1", task: four, answer: "4") == .success(match))
+        #expect(await checker.check(id: "u1", task: four, answer: "4") == .success(match))
+        #expect(await checker.check(id: "t2", task: four, answer: "4") == .success(match))
+        await checker.shutdown()
+        let faults = events.named("plugin.fault")
+        #expect(faults.count == 2, "one fault per targeted id: \(faults)")
+        #expect(faults.allSatisfy { $0.contains("retry 1 of 2") }, "\(faults)")
+    }
+
+    @Test("without retries a transient fault is the item's error")
+    func noRetriesMeansAnError() async {
+        let state = TemporaryDirectory()
+        let checker = flakyChecker("crash", state: state, retries: 0)
+        let result = await checker.check(id: "t1", task: TaskSpec(prompt: "p", reference: "4"), answer: "4")
+        guard case .failure(let failure) = result else {
+            Issue.record("expected a crash, got \(result)")
+            return
+        }
         #expect(failure.kind == .crash)
+        await checker.shutdown()
+    }
+
+    @Test("a refusal is the program's answer: it is not retried")
+    func refusalsAreNotRetried() async {
+        let events = Events()
+        let checker = ExternalChecker(
+            command: ExternalCommand(
+                argv: ["python3", "-u", Repository.fixture("plugins/faulty_check.py"), "--mode", "error"], workers: 1,
+                retries: 2),
+            log: events.log)
+        let result = await checker.check(id: "a", task: task, answer: "3")
+        #expect(result == .failure(PluginFailure(.refused, "refused")))
+        await checker.shutdown()
+        let stderr = events.named("plugin.stderr").filter { $0.contains("injecting") }
+        #expect(stderr.count == 1, "asked once: \(stderr)")
+        #expect(events.named("plugin.fault").isEmpty)
+    }
+
+    /// A checker answering every request with `response` (its `id` put in by the program).
+    func answering(_ response: String, log: EventLog) -> ExternalChecker {
+        let program = """
+            import json, sys
+            for line in sys.stdin:
+                rid = json.loads(line)["id"]
+                sys.stdout.write('{"id": %s, %s}\\n' % (json.dumps(rid), '\(response)')); sys.stdout.flush()
+            """
+        return ExternalChecker(
+            command: ExternalCommand(argv: ["python3", "-c", program], workers: 1, retries: 2), log: log)
+    }
+
+    @Test(
+        "a response that is JSON of the wrong shape, or not JSON at all, is a fault that says what was wrong",
+        arguments: [
+            (
+                #""accept": true, "score": NaN"#,
+                "the response line is not valid JSON (NaN and Infinity are not JSON numbers)"
+            ),
+            (#""accept": true, "score": "NaN""#, #"a check response needs a number `score` from 0 to 1, got "NaN""#),
+            (#""accept": true, "score": 1.5"#, "a check response needs a number `score` from 0 to 1, got 1.5"),
+            (#""accept": true"#, "a check response needs a number `score` from 0 to 1, got none"),
+            (#""accept": "yes", "score": 1"#, #"a check response needs a boolean `accept`, got "yes""#),
+        ])
+    func malformedResponsesAreFaults(response: String, message: String) async {
+        let events = Events()
+        let checker = answering(response, log: events.log)
+        let result = await checker.check(id: "a", task: task, answer: "3")
+        await checker.shutdown()
+        guard case .failure(let failure) = result else {
+            Issue.record("\(response) must fail the item, got \(result)")
+            return
+        }
+        #expect(failure.kind == .malformed)
+        #expect(failure.message.hasPrefix(message), "\(failure.message)")
+        let faults = events.named("plugin.fault")
+        #expect(faults.count == 1, "malformed answers are not retried, but logged: \(faults)")
+        #expect(faults.first?.contains("malformed") == true)
+    }
+
+    @Test("a program that dies at start-up on every try cannot start: its stderr in the message, plugin.fault logged")
+    func aProgramThatDiesAtStartUpCannotStart() async {
+        let events = Events()
+        let checker = ExternalChecker(
+            command: ExternalCommand(
+                argv: ["python3", "-c", "import sys; print('no model at /models/x', file=sys.stderr); sys.exit(3)"],
+                workers: 1, retries: 2),
+            log: events.log)
+        let result = await checker.check(id: "a", task: task, answer: "3")
+        await checker.shutdown()
+        guard case .failure(let failure) = result else {
+            Issue.record("expected a failure, got \(result)")
+            return
+        }
+        #expect(failure.kind == .cannotStart)
+        #expect(failure.message.contains("cannot start: it exited before reading its first request (exit status 3)"))
+        #expect(failure.message.contains("no model at /models/x"), "the stderr tail: \(failure.message)")
+        let faults = events.named("plugin.fault")
+        #expect(faults.count == 3, "the first try and two retries, each on a fresh worker: \(faults)")
+        #expect(faults.last?.contains("the run stops") == true, "\(faults)")
     }
 
     @Test func theSolverNeverSeesTheReference() async throws {
         // arith_solve.py refuses any task that carries a reference.
         let solver = ExternalSolver(
-            command: ExternalCommand(argv: ["python3", "-u", Repository.fixture("plugins/arith_solve.py"), "--base", "100"]),
+            command: ExternalCommand(argv: [
+                "python3", "-u", Repository.fixture("plugins/arith_solve.py"), "--base", "100",
+            ]),
             exampleCount: 2, log: .silent)
-        let request = SolveRequest(id: "s", task: TaskSpec(prompt: "What is 2 + 3?", reference: "5"), attempt: 0, seed: 1)
+        let request = SolveRequest(
+            id: "s", task: TaskSpec(prompt: "What is 2 + 3?", reference: "5"), attempt: 0, seed: 1)
         let result = await solver.solve(request, with: try solver.prepare(solver.initialState))
         #expect((try? result.get())?.answer == "5")
         await solver.shutdown()

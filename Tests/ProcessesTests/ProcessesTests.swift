@@ -112,7 +112,7 @@ import Testing
     }
 
     @Test func silenceIsATimeoutAndARunawayLineIsTooLarge() throws {
-        let silent = try LineWorker(argv: ["sleep", "30"], directory: nil) { _ in }
+        let silent = try LineWorker(argv: ["sh", "-c", "read line; sleep 30"], directory: nil) { _ in }
         let started = monotonicSeconds()
         let quiet = silent.exchange(Data("x".utf8), timeout: 0.2, startup: 0.1, maxBytes: 100)
         #expect(quiet == .failure(LineWorkerError.timeout("no response in time; worker killed and restarted")))
@@ -125,13 +125,75 @@ import Testing
         #expect(big == .failure(LineWorkerError.tooLarge("the response exceeded 100 bytes; worker restarted")))
     }
 
+    /// A worker that answers each request with one line of `length` bytes (plus the newline), written at once.
+    func answering(length: Int) throws -> LineWorker {
+        let program =
+            "import sys\nfor _ in sys.stdin:\n    sys.stdout.write('a' * \(length) + '\\n'); sys.stdout.flush()"
+        return try LineWorker(argv: ["python3", "-c", program], directory: nil) { _ in }
+    }
+
+    @Test(
+        "the response cap holds whatever the read boundaries: one read under 64 KiB, many reads over 1 MiB",
+        arguments: [1000, 1 << 20])
+    func theCapHoldsOnEveryLine(cap: Int) throws {
+        for length in [cap - 1, cap] {
+            let worker = try answering(length: length)
+            let answer = worker.exchange(Data("x".utf8), timeout: 30, startup: 10, maxBytes: cap)
+            #expect((try? answer.get())?.count == length, "a line of \(length) bytes is within a cap of \(cap)")
+        }
+        // Half the cap again, and a line just past the cap: both arrive in reads that also carry the newline.
+        for length in [cap + cap / 2, cap + 1] {
+            let worker = try answering(length: length)
+            let answer = worker.exchange(Data("x".utf8), timeout: 30, startup: 10, maxBytes: cap)
+            #expect(
+                answer == .failure(LineWorkerError.tooLarge("the response exceeded \(cap) bytes; worker restarted")),
+                "a line of \(length) bytes over a cap of \(cap)")
+        }
+    }
+
+    @Test("a program that dies at start-up, before reading its first request, cannot start")
+    func dyingAtStartUpIsNotACrash() throws {
+        let dies = try LineWorker(argv: ["python3", "-c", "import sys; sys.exit(3)"], directory: nil) { _ in }
+        #expect(
+            dies.exchange(Data("x".utf8), timeout: 10, startup: 10, maxBytes: 100)
+                == .failure(.cannotStart("it exited before reading its first request (exit status 3)")))
+
+        // Silent at start-up is a timeout, not a failed start: on a loaded machine a start can just be slow.
+        let stalls = try LineWorker(argv: ["sleep", "30"], directory: nil) { _ in }
+        #expect(
+            stalls.exchange(Data("x".utf8), timeout: 0.2, startup: 0.1, maxBytes: 100)
+                == .failure(.timeout("no response in time; worker killed and restarted")))
+
+        #expect(
+            throws: LineWorkerError.cannotStart("could not start `flywheel-no-such-program`: No such file or directory")
+        ) {
+            try LineWorker(argv: ["flywheel-no-such-program"], directory: nil) { _ in }
+        }
+    }
+
+    @Test("a worker that read its first request and then died crashed; one that served a request never 'cannot start'")
+    func dyingAfterReadingIsACrash() throws {
+        let worker = try LineWorker(argv: ["sh", "-c", "read line; echo one; read line; exit 5"], directory: nil) { _ in
+        }
+        #expect(
+            (try? worker.exchange(Data("a".utf8), timeout: 10, startup: 10, maxBytes: 100).get()) == Data("one".utf8))
+        guard
+            case .failure(.crash(let message)) = worker.exchange(Data("b".utf8), timeout: 10, startup: 0, maxBytes: 100)
+        else {
+            Issue.record("expected a crash")
+            return
+        }
+        #expect(message.contains("exit status 5"))
+    }
+
     @Test func anExitIsACrashWithItsStatus() throws {
         let worker = try LineWorker(argv: ["sh", "-c", "read line; exit 4"], directory: nil) { _ in }
         let result = worker.exchange(Data("x".utf8), timeout: 10, startup: 0, maxBytes: 100)
         #expect(
             result
                 == .failure(
-                    LineWorkerError.crash("the worker died (it closed its output; exit status 4); it will be restarted"))
+                    LineWorkerError.crash("the worker died (it closed its output; exit status 4); it will be restarted")
+                )
         )
         #expect(
             worker.exchange(Data("y".utf8), timeout: 10, startup: 0, maxBytes: 100)

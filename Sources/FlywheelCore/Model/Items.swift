@@ -75,6 +75,9 @@ public struct PluginFailure: Error, Sendable, Equatable, Codable, CustomStringCo
         case http
         /// An HTTP server could not be reached (after any retries).
         case connection
+        /// The program could not be started, or exited before reading its first request, on every try of a
+        /// request. Never recorded against an item: the run stops, since no item could be served.
+        case cannotStart = "cannot-start"
     }
 
     public var kind: Kind
@@ -86,4 +89,8 @@ public struct PluginFailure: Error, Sendable, Equatable, Codable, CustomStringCo
     }
 
     public var description: String { "\(kind.rawValue): \(message)" }
+
+    /// Whether trying the same request again on a fresh worker may succeed: the worker died, went silent,
+    /// answered another request's id, or failed at start-up (a start can fail once, e.g. killed for memory). A refusal, a malformed or oversized answer is the program's considered reply and is not retried.
+    public var isTransient: Bool { [.crash, .timeout, .wrongID, .cannotStart].contains(kind) }
 }

@@ -13,6 +13,9 @@ public struct RoundCounts: Codable, Sendable, Equatable {
     public var accepted = 0
     /// Errors of every stage by kind (`timeout`, `crash`, `malformed`, …).
     public var errorsByKind: [String: Int] = [:]
+    /// Requests plugins sent again after a crash, timeout or wrong id (HTTP: 429, 5xx, no connection), over the
+    /// round's training items and its held-out evaluation (round 0: also the held-out set's generation).
+    public var retries = 0
     /// Tokens of the training solves.
     public var promptTokens = 0
     public var completionTokens = 0
@@ -59,6 +62,7 @@ public struct RoundCounts: Codable, Sendable, Equatable {
         checkErrors = try value(.checkErrors, 0)
         accepted = try value(.accepted, 0)
         errorsByKind = try value(.errorsByKind, [:])
+        retries = try value(.retries, 0)
         promptTokens = try value(.promptTokens, 0)
         completionTokens = try value(.completionTokens, 0)
         evaluationPromptTokens = try value(.evaluationPromptTokens, 0)
@@ -147,7 +151,7 @@ public struct RoundSummary: Codable, Sendable, Equatable {
             ("generated", Double(counts.generated)), ("duplicates", Double(counts.duplicates)),
             ("contaminated", Double(counts.contaminated)), ("accepted", Double(counts.accepted)),
             ("attempts", Double(counts.attempts)), ("acceptance_rate", counts.acceptanceRate),
-            ("errors", Double(counts.errors)),
+            ("errors", Double(counts.errors)), ("retries", Double(counts.retries)),
             ("heldout_n", Double(heldout.n)), ("heldout_score", heldout.score),
             ("heldout_ci_low", heldout.ci.first ?? 0), ("heldout_ci_high", heldout.ci.last ?? 0),
             ("difficulty", Double(difficulty)), ("prompt_tokens", Double(counts.promptTokens)),

@@ -99,6 +99,10 @@ public struct RoundSettings: Sendable, Equatable {
     /// Difficulty of round 1 (and every round without a curriculum).
     public var difficulty: Int = 1
     public var curriculum: Curriculum?
+    /// The share of a plugin's requests in a round that may fail before the round fails (`max_error_rate`):
+    /// each of generator, solver and checker over its training requests, and the held-out evaluation over its
+    /// items. Not recorded with the round: a resumed round is judged by the file's current value.
+    public var maxErrorRate: Double = 0.5
 
     public init() {}
 }

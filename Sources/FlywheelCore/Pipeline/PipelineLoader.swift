@@ -115,7 +115,7 @@ struct PipelineReader {
             allowed: [
                 "name", "seed", "rounds", "round_size", "attempts", "parallelism", "heldout", "generator", "solver",
                 "checker", "learning", "gate", "alpha", "data_policy", "decontamination", "difficulty", "curriculum",
-                "store",
+                "store", "max_error_rate",
             ], required: ["generator", "solver", "checker"])
         let baseName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var config = PipelineConfig(
@@ -135,6 +135,7 @@ struct PipelineReader {
         if let node = top["learning"] { settings.learning = try bool(node, "learning") }
         if let node = top["gate"] { settings.gate = try choice(node, "gate", Gate.self) }
         if let node = top["alpha"] { settings.alpha = try double(node, "alpha", range: 0...1, exclusive: true) }
+        if let node = top["max_error_rate"] { settings.maxErrorRate = try double(node, "max_error_rate", range: 0...1) }
         if let node = top["data_policy"] { settings.dataPolicy = try choice(node, "data_policy", DataPolicy.self) }
         if let node = top["decontamination"] {
             let section = try mapping(node, "decontamination", allowed: ["ngram"])
@@ -161,12 +162,14 @@ struct PipelineReader {
     // MARK: Plugins
 
     /// Keys every `command:` plugin takes.
-    private static let commandKeys: Set<String> = ["command", "workers", "timeout", "startup_timeout", "max_response_bytes"]
+    private static let commandKeys: Set<String> = [
+        "command", "workers", "timeout", "startup_timeout", "max_response_bytes", "retries",
+    ]
     /// Keys only some kinds of solver take, and the kind each belongs to (for the error message).
     private static let solverKeys: [String: String] = [
         "budget": "a `builtin: listfn` solver", "examples": "a `command:` or `openai:` solver",
         "train": "an `openai:` solver (external solvers train themselves)", "train_timeout": "an `openai:` solver",
-        "retries": "an `openai:` solver", "backoff": "an `openai:` solver",
+        "retries": "a `command:` or `openai:` plugin", "backoff": "an `openai:` solver",
         "startup_timeout": "a `command:` plugin", "max_response_bytes": "a `command:` plugin",
         "workers": "a `command:` or `openai:` plugin", "timeout": "a `command:` or `openai:` plugin",
     ]
@@ -277,10 +280,13 @@ struct PipelineReader {
         if let value = section["max_response_bytes"] {
             command.maxResponseBytes = try int(value, "\(key).max_response_bytes", min: 64, max: 1 << 30)
         }
+        if let value = section["retries"] { command.retries = try int(value, "\(key).retries", min: 0, max: 100) }
         return command
     }
 
-    /// A program and its arguments, run without a shell; relative program and script paths must exist.
+    /// A program and its arguments, run without a shell; a program named with a slash must exist relative to the
+    /// file, one named without must be on PATH (where it will be looked for), and scripts given as arguments must
+    /// exist.
     private func argv(_ node: Node, _ key: String) throws -> [String] {
         guard case .sequence(let sequence) = node, !sequence.isEmpty else {
             throw fail(node, key, "a non-empty list: [PROGRAM, ARG…] (run without a shell)")
@@ -301,6 +307,12 @@ struct PipelineReader {
             guard FileManager.default.isExecutableFile(atPath: program) else {
                 throw missing("no executable program", argv[0], at: program)
             }
+        } else if Self.onPath(argv[0], from: directory) == nil {
+            let line = node.mark.map { ":\($0.line)" } ?? ""
+            throw FlywheelError(
+                .invalidPipeline,
+                "\(path)\(line): `\(key)`: no program `\(argv[0])` on PATH; install it, or name it with a path "
+                    + "(relative to the pipeline file's folder)")
         }
         for argument in argv.dropFirst() where argument.hasSuffix(".py") || argument.hasSuffix(".sh") {
             let script = URL(fileURLWithPath: argument, relativeTo: base).path
@@ -309,6 +321,28 @@ struct PipelineReader {
             }
         }
         return argv
+    }
+
+    /// Where `program` (a name without a slash) is found on PATH, as `posix_spawnp` will look for it from a child
+    /// started in `directory`.
+    static func onPath(
+        _ program: String, from directory: String, path: String? = ProcessInfo.processInfo.environment["PATH"]
+    ) -> String? {
+        // An unset PATH means the system default, as for execvp.
+        let folders = (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false)
+        for folder in folders {
+            // An empty entry is the current folder; relative entries are relative to where the child starts.
+            let base = URL(fileURLWithPath: directory + "/")
+            let candidate = URL(fileURLWithPath: folder.isEmpty ? "." : String(folder), relativeTo: base)
+                .appendingPathComponent(program).path
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isFolder), !isFolder.boolValue,
+                FileManager.default.isExecutableFile(atPath: candidate)
+            {
+                return candidate
+            }
+        }
+        return nil
     }
 
     private func openAI(_ node: Node, _ section: [String: Node]) throws -> OpenAIConfig {

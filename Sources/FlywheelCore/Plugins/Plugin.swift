@@ -1,7 +1,7 @@
 import Foundation
 
 /// Makes tasks: each from a seed derived from (pipeline seed, round, index), so a run can be reproduced.
-public protocol Generator: Sendable {
+public protocol Generator: Sendable, PluginDiagnostics {
     func generate(id: String, seed: UInt64, difficulty: Int, split: Split) async -> Result<TaskSpec, PluginFailure>
     /// Stops any worker processes; called once when the run ends.
     func shutdown() async
@@ -26,7 +26,7 @@ public struct SolveRequest: Sendable, Equatable {
 ///
 /// A version's `State` is what the store keeps (as JSON); `Prepared` is what solving with it needs (a compiled
 /// grammar, a few-shot index), built once per version by `prepare`, never once per task.
-public protocol Solver: Sendable {
+public protocol Solver: Sendable, PluginDiagnostics {
     associatedtype State: Codable & Sendable
     associatedtype Prepared: Sendable
 
@@ -41,12 +41,22 @@ public protocol Solver: Sendable {
     func shutdown() async
 }
 
-public protocol Checker: Sendable {
+public protocol Checker: Sendable, PluginDiagnostics {
     /// Names the checker in each verdict's lineage.
     var identity: String { get }
     func check(id: String, task: TaskSpec, answer: String) async -> Result<Judgement, PluginFailure>
     /// Stops any worker processes; called once when the run ends.
     func shutdown() async
+}
+
+/// What every kind of plugin can tell about itself when it fails.
+public protocol PluginDiagnostics {
+    /// The last lines the plugin's programs wrote on stderr, oldest first; empty for in-process plugins.
+    var recentStderr: [String] { get }
+}
+
+extension PluginDiagnostics {
+    public var recentStderr: [String] { [] }
 }
 
 /// The three plugins a round runs with.

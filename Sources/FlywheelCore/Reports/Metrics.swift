@@ -93,6 +93,9 @@ public struct RoundMetrics: Sendable {
             "flywheel_errors", "Plugin errors in the round by kind (every stage).",
             kinds.sorted { $0.key < $1.key }.map { ([("kind", $0.key)], Double($0.value)) })
         gauge(
+            "flywheel_retries", "Plugin requests sent again in the round after a crash, timeout or wrong id.",
+            Double(counts.retries))
+        gauge(
             "flywheel_stage_seconds",
             "Seconds spent in each stage of the round (generate, solve and check are summed over items).",
             [

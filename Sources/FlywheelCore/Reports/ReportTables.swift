@@ -69,9 +69,9 @@ extension QualityReport {
             headers: [
                 "round", "difficulty", "data policy", "learning", "generated", "duplicates", "contaminated",
                 "attempts", "accepted", "acceptance", "rejected", "errors", "error rate", "errors by kind",
-                "learned from", "cumulative accepted",
+                "retries", "learned from", "cumulative accepted",
             ],
-            numeric: [0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15],
+            numeric: [0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16],
             rows: rounds.map { round in
                 let counts = round.counts
                 return [
@@ -85,7 +85,8 @@ extension QualityReport {
                             ? "–"
                             : counts.errorsByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
                                 .joined(separator: ", ")),
-                    .text(round.learnedFrom.map { "\($0)" } ?? "–"), .text("\(round.cumulativeAccepted)"),
+                    .text("\(counts.retries)"), .text(round.learnedFrom.map { "\($0)" } ?? "–"),
+                    .text("\(round.cumulativeAccepted)"),
                 ]
             }, rowIDs: rounds.map { _ in nil })
     }

@@ -15,6 +15,8 @@ public struct Status: Encodable, Sendable {
         public var contaminated: Int
         public var attempts: Int
         public var errors: Int
+        /// Plugin requests sent again after a crash, timeout or wrong id (held-out evaluation included).
+        public var retries: Int
         public var acceptanceRate: Double
         public var difficulty: Int
         public var dataPolicy: DataPolicy
@@ -57,7 +59,8 @@ public struct Status: Encodable, Sendable {
         var round = Round(
             round: record.round, state: record.state, generated: counts.generated, accepted: counts.accepted,
             duplicates: counts.duplicates, contaminated: counts.contaminated, attempts: counts.attempts,
-            errors: counts.errors, acceptanceRate: counts.acceptanceRate, difficulty: record.difficulty,
+            errors: counts.errors, retries: counts.retries, acceptanceRate: counts.acceptanceRate,
+            difficulty: record.difficulty,
             dataPolicy: record.dataPolicy, gate: record.gate, learning: record.learning, startedAt: record.startedAt,
             finishedAt: record.finishedAt)
         if let summary = record.summary {

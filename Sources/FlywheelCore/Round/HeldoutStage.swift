@@ -19,13 +19,16 @@ extension RoundEngine {
         try await forEachBounded(existing.count..<settings.heldoutSize, width: settings.parallelism, admission: ordered) {
             [self] index in
             let seed = Seeds.derive(settings.seed, "heldout", "\(index)")
-            let result = await plugins.generator.generate(
-                id: "h\(index)", seed: seed, difficulty: settings.difficulty, split: .heldout)
+            let (result, retries) = await PluginRetries.counting {
+                await plugins.generator.generate(
+                    id: "h\(index)", seed: seed, difficulty: settings.difficulty, split: .heldout)
+            }
+            try requireStarted(result)
             try await ordered.admit(index) {
                 let decision = admission.withLock { $0.admit(result) }
                 try store.insertHeldoutItem(
                     index: index, seed: seed, status: decision.status, task: try? result.get(),
-                    promptHash: decision.promptHash, failure: result.failure)
+                    promptHash: decision.promptHash, failure: result.failure, retries: retries)
             }
             progress.finished(errors: result.failure == nil ? 0 : 1)
         }
@@ -48,12 +51,18 @@ extension RoundEngine {
                 id: "r\(round)-h\(item.index)", task: task, attempt: 0,
                 seed: Seeds.derive(settings.seed, "heldout-solve", "\(item.index)"))
             var result = HeldoutResult(index: item.index, answer: nil, accept: false, score: 0, reason: nil, failure: nil)
-            switch await solver.solve(request) {
+            let (solved, solveRetries) = await PluginRetries.counting { await solver.solve(request) }
+            var retries = solveRetries
+            switch try requireStarted(solved) {
             case .failure(let failure): result.failure = failure
             case .success(let solution):
                 result.answer = solution.answer
                 result.usage = solution.usage
-                switch await plugins.checker.check(id: "r\(round)-hc\(item.index)", task: task, answer: solution.answer) {
+                let (judged, checkRetries) = await PluginRetries.counting {
+                    await plugins.checker.check(id: "r\(round)-hc\(item.index)", task: task, answer: solution.answer)
+                }
+                retries += checkRetries
+                switch try requireStarted(judged) {
                 case .failure(let failure): result.failure = failure
                 case .success(let judgement):
                     result.accept = judgement.accept
@@ -61,7 +70,7 @@ extension RoundEngine {
                     result.reason = judgement.reason
                 }
             }
-            try store.insertHeldoutResult(result, round: round, solverVersion: version.id)
+            try store.insertHeldoutResult(result, round: round, solverVersion: version.id, retries: retries)
             progress.finished(accepted: result.accept ? 1 : 0, errors: result.failure == nil ? 0 : 1)
         }
         progress.end()

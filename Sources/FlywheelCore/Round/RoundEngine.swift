@@ -71,9 +71,14 @@ public final class RoundEngine: Sendable {
     private func openRound() throws -> RoundRecord {
         let rounds = try store.rounds()
         if var open = rounds.first(where: { !$0.state.isCommitted }) {
-            if open.state == .failed { try store.setRoundState(open.round, .running) }
+            var discarded = 0
+            if open.state == .failed {
+                // Whatever failed the round may have been fixed since: its failed items get another chance.
+                discarded = try store.discardErrors(round: open.round)
+                try store.setRoundState(open.round, .running)
+            }
             open.state = .running
-            log.event("round.resume", [("round", open.round)])
+            log.event("round.resume", [("round", open.round), ("retrying_errors", discarded)])
             return open
         }
         let number = (rounds.last?.round ?? -1) + 1
@@ -110,6 +115,7 @@ public final class RoundEngine: Sendable {
         let version = try store.version(round: 0)
             ?? store.insertVersion(round: 0, parent: nil, state: plugins.solver.encodedInitialState())
         let evaluation = try await evaluate(version, round: 0)
+        try checkHeldoutErrors(evaluation.results, round: 0)
         let summary = RoundSummary(
             round: 0, difficulty: record.difficulty, dataPolicy: record.dataPolicy, gate: record.gate,
             learning: record.learning, solverVersion: nil, candidateVersion: version.id,
@@ -128,6 +134,7 @@ public final class RoundEngine: Sendable {
         }
         try trainDictionaryIfDue(round: round)
         try await generateAndSolve(round: round, difficulty: record.difficulty, with: solvingVersion)
+        try checkTrainingErrors(round: round)
 
         let learnStart = monotonicNow()
         // The policy recorded when the round started, not the file's current one: a resumed round stays the round
@@ -151,6 +158,7 @@ public final class RoundEngine: Sendable {
         let learnSeconds = monotonicNow() - learnStart
 
         let evaluation = try await evaluate(candidate, round: round)
+        try checkHeldoutErrors(evaluation.results, round: round)
         var comparison = Self.compare(
             previous: try store.heldoutResults(round: promoted.round), current: evaluation.results,
             alpha: settings.alpha, seed: Seeds.derive(settings.seed, "compare", "\(round)"))

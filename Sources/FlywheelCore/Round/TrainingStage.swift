@@ -28,8 +28,11 @@ extension RoundEngine {
             } else {
                 let seed = Seeds.derive(settings.seed, "train", "\(round)", "\(index)")
                 let start = monotonicNow()
-                let result = await plugins.generator.generate(
-                    id: "r\(round)-g\(index)", seed: seed, difficulty: difficulty, split: .train)
+                let (result, retries) = await PluginRetries.counting {
+                    await plugins.generator.generate(
+                        id: "r\(round)-g\(index)", seed: seed, difficulty: difficulty, split: .train)
+                }
+                try requireStarted(result)
                 let seconds = monotonicNow() - start
                 task = try await ordered.admit(index) {
                     let decision = admission.withLock { $0.admit(result) }
@@ -37,7 +40,7 @@ extension RoundEngine {
                     let id = try store.insertTask(
                         round: round, index: index, seed: seed, difficulty: difficulty, status: decision.status,
                         task: spec, promptHash: decision.promptHash, contamination: decision.contamination,
-                        failure: result.failure, seconds: seconds)
+                        failure: result.failure, seconds: seconds, retries: retries)
                     return TaskRecord(
                         id: id, index: index, seed: seed, difficulty: difficulty, status: decision.status, task: spec,
                         promptHash: decision.promptHash, failure: result.failure)
@@ -77,10 +80,11 @@ extension RoundEngine {
                 id: "r\(round)-s\(task.index)-\(attempt)", task: spec, attempt: attempt,
                 seed: Seeds.derive(settings.seed, "solve", "\(round)", "\(task.index)", "\(attempt)"))
             let start = monotonicNow()
-            let result = await solver.solve(request)
+            let (result, retries) = await PluginRetries.counting { await solver.solve(request) }
+            try requireStarted(result)
             let id = try store.insertAttempt(
                 taskID: task.id, attempt: attempt, seed: request.seed, solverVersion: solver.version.id,
-                result: result, seconds: monotonicNow() - start)
+                result: result, seconds: monotonicNow() - start, retries: retries)
             record = AttemptRecord(
                 id: id, taskID: task.id, attempt: attempt, solverVersion: solver.version.id,
                 solution: try? result.get(), failure: result.failure)
@@ -88,8 +92,10 @@ extension RoundEngine {
         guard let solution = record.solution else { return (false, true) }
         if checked.contains(record.id) { return (false, false) }
         let start = monotonicNow()
-        let judged = await plugins.checker.check(
-            id: "r\(round)-c\(task.index)-\(attempt)", task: spec, answer: solution.answer)
+        let (judged, retries) = await PluginRetries.counting {
+            await plugins.checker.check(id: "r\(round)-c\(task.index)-\(attempt)", task: spec, answer: solution.answer)
+        }
+        try requireStarted(judged)
         var example: CompressedExample?
         if case .success(let judgement) = judged, judgement.accept {
             example = try ExampleCodec.compress(
@@ -99,7 +105,7 @@ extension RoundEngine {
         }
         try store.insertVerdict(
             attemptID: record.id, round: round, result: judged, checker: plugins.checker.identity,
-            seconds: monotonicNow() - start, example: example)
+            seconds: monotonicNow() - start, example: example, retries: retries)
         return (example != nil, judged.failure != nil)
     }
 }

@@ -112,6 +112,12 @@ enum Schema {
         migrator.registerMigration("v2: held-out token usage") { db in
             try db.execute(sql: "ALTER TABLE heldout_results ADD COLUMN usage TEXT")
         }
+        // Retries a plugin needed for the item (crash, timeout, wrong id, HTTP 429/5xx), written with the item.
+        migrator.registerMigration("v3: retries") { db in
+            for table in ["tasks", "attempts", "verdicts", "heldout_items", "heldout_results"] {
+                try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")
+            }
+        }
         return migrator
     }
 }

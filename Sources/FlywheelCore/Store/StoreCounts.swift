@@ -77,6 +77,22 @@ extension Store {
                            coalesce(sum(json_extract(\(usage), '$.completion_tokens')), 0) AS ct
                     FROM heldout_results WHERE round = ?
                     """, arguments: [round])!
+            // A store read as it is from before v3 recorded no retries.
+            if migrations.contains("v3: retries") {
+                counts.retries =
+                    try Int.fetchOne(
+                        db,
+                        sql: """
+                            SELECT (SELECT coalesce(sum(retries), 0) FROM tasks WHERE round = ?1)
+                                + (SELECT coalesce(sum(a.retries), 0) FROM attempts a JOIN tasks t ON t.id = a.task_id
+                                    WHERE t.round = ?1)
+                                + (SELECT coalesce(sum(v.retries), 0) FROM verdicts v
+                                    JOIN attempts a ON a.id = v.attempt_id JOIN tasks t ON t.id = a.task_id
+                                    WHERE t.round = ?1)
+                                + (SELECT coalesce(sum(retries), 0) FROM heldout_results WHERE round = ?1)
+                                + (CASE WHEN ?1 = 0 THEN (SELECT coalesce(sum(retries), 0) FROM heldout_items) ELSE 0 END)
+                            """, arguments: [round]) ?? 0
+            }
             counts.evaluationPromptTokens = evaluation["pt"]
             counts.evaluationCompletionTokens = evaluation["ct"]
             counts.storedExamples = storage["n"]

@@ -38,17 +38,17 @@ extension Store {
 
     public func insertTask(
         round: Int, index: Int, seed: UInt64, difficulty: Int, status: TaskStatus, task: TaskSpec?,
-        promptHash: String?, contamination: String?, failure: PluginFailure?, seconds: Double
+        promptHash: String?, contamination: String?, failure: PluginFailure?, seconds: Double, retries: Int = 0
     ) throws -> Int64 {
         try write { db in
             try db.execute(
                 literal: """
                     INSERT INTO tasks(round, idx, seed, difficulty, status, prompt, reference, meta, prompt_hash,
-                                      contamination, error_kind, error, seconds)
+                                      contamination, error_kind, error, seconds, retries)
                     VALUES (\(round), \(index), \(Int64(seed)), \(difficulty), \(status.rawValue),
                             \(text: task?.prompt), \(text: task?.reference?.jsonText), \(text: task?.meta?.jsonText),
                             \(promptHash), \(text: contamination), \(failure?.kind.rawValue), \(text: failure?.message),
-                            \(seconds))
+                            \(seconds), \(retries))
                     """)
             return db.lastInsertedRowID
         }
@@ -102,7 +102,7 @@ extension Store {
 
     public func insertAttempt(
         taskID: Int64, attempt: Int, seed: UInt64, solverVersion: Int64, result: Result<Solution, PluginFailure>,
-        seconds: Double
+        seconds: Double, retries: Int = 0
     ) throws -> Int64 {
         let solution = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
@@ -110,10 +110,10 @@ extension Store {
             try db.execute(
                 literal: """
                     INSERT INTO attempts(task_id, attempt, seed, solver_version, answer, trace, usage, error_kind,
-                                         error, seconds)
+                                         error, seconds, retries)
                     VALUES (\(taskID), \(attempt), \(Int64(seed)), \(solverVersion), \(text: solution?.answer),
                             \(text: solution?.trace), \(text: solution?.usage?.jsonText), \(failure?.kind.rawValue),
-                            \(text: failure?.message), \(seconds))
+                            \(text: failure?.message), \(seconds), \(retries))
                     """)
             return db.lastInsertedRowID
         }
@@ -146,17 +146,17 @@ extension Store {
     /// Records a verdict and, when accepted, its compressed example, in one transaction.
     public func insertVerdict(
         attemptID: Int64, round: Int, result: Result<Judgement, PluginFailure>, checker: String, seconds: Double,
-        example: CompressedExample?
+        example: CompressedExample?, retries: Int = 0
     ) throws {
         let judgement = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
         try write { db in
             try db.execute(
                 literal: """
-                    INSERT INTO verdicts(attempt_id, accept, score, reason, error_kind, error, checker, seconds)
+                    INSERT INTO verdicts(attempt_id, accept, score, reason, error_kind, error, checker, seconds, retries)
                     VALUES (\(attemptID), \(judgement?.accept ?? false), \(judgement?.score ?? 0),
                             \(text: judgement?.reason), \(failure?.kind.rawValue), \(text: failure?.message),
-                            \(text: checker), \(seconds))
+                            \(text: checker), \(seconds), \(retries))
                     """)
             if let example {
                 try db.execute(
@@ -192,15 +192,17 @@ extension Store {
     }
 
     public func insertHeldoutItem(
-        index: Int, seed: UInt64, status: TaskStatus, task: TaskSpec?, promptHash: String?, failure: PluginFailure?
+        index: Int, seed: UInt64, status: TaskStatus, task: TaskSpec?, promptHash: String?, failure: PluginFailure?,
+        retries: Int = 0
     ) throws {
         try write { db in
             try db.execute(
                 literal: """
-                    INSERT INTO heldout_items(idx, seed, status, prompt, reference, meta, prompt_hash, error_kind, error)
+                    INSERT INTO heldout_items(idx, seed, status, prompt, reference, meta, prompt_hash, error_kind, error,
+                                              retries)
                     VALUES (\(index), \(Int64(seed)), \(status.rawValue), \(text: task?.prompt),
                             \(text: task?.reference?.jsonText), \(text: task?.meta?.jsonText), \(promptHash),
-                            \(failure?.kind.rawValue), \(text: failure?.message))
+                            \(failure?.kind.rawValue), \(text: failure?.message), \(retries))
                     """)
         }
     }
@@ -226,16 +228,40 @@ extension Store {
         }
     }
 
-    public func insertHeldoutResult(_ result: HeldoutResult, round: Int, solverVersion: Int64) throws {
+    public func insertHeldoutResult(_ result: HeldoutResult, round: Int, solverVersion: Int64, retries: Int = 0)
+        throws
+    {
         try write { db in
             try db.execute(
                 literal: """
                     INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,
-                                                error_kind, error, usage)
+                                                error_kind, error, usage, retries)
                     VALUES (\(round), \(result.index), \(solverVersion), \(text: result.answer), \(result.accept),
                             \(result.score), \(text: result.reason), \(result.failure?.kind.rawValue),
-                            \(text: result.failure?.message), \(text: result.usage?.jsonText))
+                            \(text: result.failure?.message), \(text: result.usage?.jsonText), \(retries))
                     """)
+        }
+    }
+}
+
+extension Store {
+    /// Deletes the solver, checker and held-out evaluation errors recorded in `round`, in one transaction, so that
+    /// resuming the round after a failure tries those items again. Generator errors stay: a task keeps its index.
+    /// - Returns: The rows deleted.
+    public func discardErrors(round: Int) throws -> Int {
+        try write { db in
+            let before = db.totalChangesCount
+            for sql in [
+                """
+                DELETE FROM verdicts WHERE error_kind IS NOT NULL AND attempt_id IN (
+                    SELECT a.id FROM attempts a JOIN tasks t ON t.id = a.task_id WHERE t.round = ?)
+                """,
+                "DELETE FROM attempts WHERE error_kind IS NOT NULL AND task_id IN (SELECT id FROM tasks WHERE round = ?)",
+                "DELETE FROM heldout_results WHERE round = ? AND error_kind IS NOT NULL",
+            ] {
+                try db.execute(sql: sql, arguments: [round])
+            }
+            return db.totalChangesCount - before
         }
     }
 }

@@ -67,6 +67,8 @@ struct ArithPipeline {
     var checkerWorkers = 2
     /// Extra `key: value` lines of the checker section, e.g. `timeout: 1`.
     var checkerOptions: [String] = []
+    /// Extra `key: value` lines of the solver section, e.g. `retries: 0`.
+    var solverOptions: [String] = []
     /// Extra top-level lines, e.g. `gate: always`.
     var extra: [String] = []
 
@@ -81,8 +83,9 @@ struct ArithPipeline {
             "heldout:", "  size: \(heldoutSize)",
             "generator:", "  command: \(list(generator))",
             "solver:", "  command: \(list(solver))", "  workers: \(solverWorkers)",
-            "checker:", "  command: \(list(checker))", "  workers: \(checkerWorkers)",
         ]
+        lines += solverOptions.map { "  " + $0 }
+        lines += ["checker:", "  command: \(list(checker))", "  workers: \(checkerWorkers)"]
         lines += checkerOptions.map { "  " + $0 }
         lines += extra
         return lines.joined(separator: "\n") + "\n"
@@ -204,6 +207,7 @@ struct RoundStatus: Decodable, Equatable {
     var contaminated: Int?
     var attempts: Int?
     var errors: Int?
+    var retries: Int?
     var difficulty: Int?
 
     struct Heldout: Decodable, Equatable {
@@ -225,7 +229,8 @@ struct RoundStatus: Decodable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case round, state, generated, accepted, heldout, duplicates, contaminated, attempts, errors, difficulty
+        case round, state, generated, accepted, heldout, duplicates, contaminated, attempts, errors, retries
+        case difficulty
         case vsPrevious = "vs_previous"
     }
 }

@@ -15,19 +15,21 @@ public struct ExternalGenerator: Generator {
             "op": "generate", "seed": .number(Double(seed)), "difficulty": .number(Double(difficulty)),
             "split": .string(split.rawValue),
         ]
-        return await pool.request(request, id: id).flatMap { response in
+        return await pool.request(request, id: id) { response in
             guard let task = response["task"]?.objectValue else {
-                return .failure(PluginFailure(.malformed, "a generate response needs a `task` object"))
+                return .failure(malformed("a generate response needs a `task` object", got: response["task"]))
             }
             guard let prompt = task["prompt"]?.stringValue, !prompt.isEmpty else {
-                return .failure(PluginFailure(.malformed, "a generated task needs a non-empty string `prompt`"))
+                return .failure(malformed("a generated task needs a non-empty string `prompt`", got: task["prompt"]))
             }
             if let meta = task["meta"], meta != .null, meta.objectValue == nil {
-                return .failure(PluginFailure(.malformed, "a generated task's `meta` must be an object"))
+                return .failure(malformed("a generated task's `meta` must be an object", got: meta))
             }
             return .success(TaskSpec(prompt: prompt, reference: task["reference"], meta: task["meta"]))
         }
     }
+
+    public var recentStderr: [String] { pool.recentStderr }
 
     public func shutdown() async { await pool.shutdown() }
 }
@@ -58,13 +60,15 @@ public struct ExternalSolver: Solver {
             "op": "solve", "task": .object(taskObject), "examples": .array(examples),
             "attempt": .number(Double(request.attempt)), "seed": .number(Double(request.seed)),
         ]
-        return await pool.request(fields, id: request.id).flatMap { response in
+        return await pool.request(fields, id: request.id) { response in
             guard let answer = response["answer"]?.stringValue else {
-                return .failure(PluginFailure(.malformed, "a solve response needs a string `answer`"))
+                return .failure(malformed("a solve response needs a string `answer`", got: response["answer"]))
             }
             return .success(Solution(answer: answer, trace: response["trace"]?.stringValue, usage: response["usage"]))
         }
     }
+
+    public var recentStderr: [String] { pool.recentStderr }
 
     public func learn(from examples: [Example], previous: FewShot.State, round: Int) async throws -> FewShot.State {
         FewShot.State(learningFrom: examples)
@@ -88,16 +92,25 @@ public struct ExternalChecker: Checker {
         if let reference = task.reference { taskObject["reference"] = reference }
         if let meta = task.meta { taskObject["meta"] = meta }
         let request: [String: JSONValue] = ["op": "check", "task": .object(taskObject), "answer": .string(answer)]
-        return await pool.request(request, id: id).flatMap { response in
+        return await pool.request(request, id: id) { response in
             guard let accept = response["accept"]?.boolValue else {
-                return .failure(PluginFailure(.malformed, "a check response needs a boolean `accept`"))
+                return .failure(malformed("a check response needs a boolean `accept`", got: response["accept"]))
             }
             guard let score = response["score"]?.doubleValue, (0...1).contains(score) else {
-                return .failure(PluginFailure(.malformed, "a check response needs a `score` between 0 and 1"))
+                return .failure(
+                    malformed("a check response needs a number `score` from 0 to 1", got: response["score"]))
             }
             return .success(Judgement(accept: accept, score: score, reason: response["reason"]?.stringValue))
         }
     }
 
+    public var recentStderr: [String] { pool.recentStderr }
+
     public func shutdown() async { await pool.shutdown() }
+}
+
+/// A response that is JSON but not the shape its op needs: what was expected and what came instead.
+private func malformed(_ expected: String, got value: JSONValue?) -> PluginFailure {
+    let got = value.map { String($0.jsonText.prefix(100)) } ?? "none"
+    return PluginFailure(.malformed, "\(expected), got \(got)")
 }

@@ -15,10 +15,12 @@ public struct ExternalCommand: Sendable, Equatable {
     public var startupTimeout: Double = 10
     /// The longest response line accepted, in bytes.
     public var maxResponseBytes: Int = 1 << 20
+    /// Times a request is sent again, on a fresh worker, after a crash, a timeout or a wrong id.
+    public var retries: Int = 2
 
     public init(
         argv: [String], directory: String? = nil, workers: Int = 1, timeout: Double = 30, startupTimeout: Double = 10,
-        maxResponseBytes: Int = 1 << 20
+        maxResponseBytes: Int = 1 << 20, retries: Int = 2
     ) {
         self.argv = argv
         self.directory = directory
@@ -26,6 +28,7 @@ public struct ExternalCommand: Sendable, Equatable {
         self.timeout = timeout
         self.startupTimeout = startupTimeout
         self.maxResponseBytes = maxResponseBytes
+        self.retries = retries
     }
 }
 
@@ -45,6 +48,11 @@ final class ExternalPool: Sendable {
     /// One permit per worker; holding one guarantees `idle` has a worker to take.
     private let permits: AsyncSemaphore
     private let idle: Locked<[Int]>
+    /// The last lines the workers wrote on stderr, for the message of a failure.
+    private let stderrTail = Locked<[String]>([])
+    private static let stderrTailLines = 10
+    /// Set once a request failed to start the program on every try: later requests fail with it at once.
+    private let startFailure = Locked<PluginFailure?>(nil)
 
     init(name: String, command: ExternalCommand, log: EventLog) {
         self.name = name
@@ -56,52 +64,128 @@ final class ExternalPool: Sendable {
         idle = Locked(Array((0..<count).reversed()))
     }
 
-    /// Sends one request object and returns the response object, or why there is none.
-    func request(_ fields: [String: JSONValue], id: String) async -> Result<[String: JSONValue], PluginFailure> {
+    /// Sends one request object and decodes the response, or says why there is none.
+    ///
+    /// A crash, a timeout, a wrong id or a failed start is tried again with the same line (same id, same seed) on
+    /// a fresh worker in the same slot, up to `command.retries` times; each retry is counted (`PluginRetries`).
+    /// Every fault but a refusal is logged as `plugin.fault`, including a response that is JSON but not the shape
+    /// `decode` expects. A program that failed to start on every try fails with `.cannotStart`, its stderr tail in
+    /// the message, and so does every later request, without trying.
+    func request<T: Sendable>(
+        _ fields: [String: JSONValue], id: String,
+        decode: @escaping @Sendable ([String: JSONValue]) -> Result<T, PluginFailure>
+    ) async -> Result<T, PluginFailure> {
         var object = fields
         object["id"] = .string(id)
         let line = JSONValue.object(object).encoded()
-        return await permits.withPermit {
+        let (result, retries) = await permits.withPermit {
+            if let failure = startFailure.withLock({ $0 }) { return (Result<T, PluginFailure>.failure(failure), 0) }
             let index = idle.withLock { $0.removeLast() }
             defer { idle.withLock { $0.append(index) } }
             let slot = slots[index]
             return await withCheckedContinuation { continuation in
                 slot.queue.async { [self] in
-                    continuation.resume(returning: exchange(on: slot, index: index, line: line, id: id))
+                    continuation.resume(returning: serve(on: slot, index: index, line: line, id: id, decode: decode))
                 }
             }
         }
+        PluginRetries.add(retries)
+        return result
     }
 
+    /// The tries of one request on `slot`'s worker; runs on the slot's queue.
+    private func serve<T>(
+        on slot: Slot, index: Int, line: Data, id: String,
+        decode: ([String: JSONValue]) -> Result<T, PluginFailure>
+    ) -> (Result<T, PluginFailure>, retries: Int) {
+        var retries = 0
+        while true {
+            let result = exchange(on: slot, index: index, line: line, id: id).flatMap(decode)
+            guard case .failure(let failure) = result, failure.kind != .refused else { return (result, retries) }
+            let retrying = failure.isTransient && retries < command.retries
+            let then =
+                retrying
+                ? "retry \(retries + 1) of \(command.retries)"
+                : failure.kind == .cannotStart ? "the run stops" : "recorded as an error"
+            log.event(
+                "plugin.fault",
+                [("plugin", name), ("worker", index), ("id", id), ("error", failure.description), ("then", then)])
+            guard retrying else {
+                if failure.kind == .cannotStart { startFailure.withLock { $0 = failure } }
+                return (result, retries)
+            }
+            retries += 1
+        }
+    }
+
+    /// One exchange on `slot`'s worker, starting one if it has none; drops the worker whenever its stream can no
+    /// longer be trusted.
     private func exchange(on slot: Slot, index: Int, line: Data, id: String)
         -> Result<[String: JSONValue], PluginFailure>
     {
         if slot.process == nil {
             do {
-                let (name, log) = (name, log)
+                let (name, log, tail) = (name, log, stderrTail)
                 slot.process = try LineWorker(argv: command.argv, directory: command.directory) { text in
+                    tail.withLock { lines in
+                        lines.append(String(text.prefix(300)))
+                        if lines.count > Self.stderrTailLines { lines.removeFirst(lines.count - Self.stderrTailLines) }
+                    }
                     log.event("plugin.stderr", [("plugin", name), ("worker", index), ("line", text)])
                 }
                 log.event("plugin.start", [("plugin", name), ("worker", index), ("pid", slot.process!.pid)])
             } catch {
-                return .failure(PluginFailure(error))
+                return .failure(failure(error))
             }
         }
         let answer = slot.process!.exchange(
             line, timeout: command.timeout, startup: command.startupTimeout, maxBytes: command.maxResponseBytes)
-        let result = answer.mapError(PluginFailure.init).flatMap { Self.validate($0, id: id) }
+        if case .failure(.cannotStart) = answer { slot.process?.waitForStderr(timeout: 2) }
+        let result = answer.mapError(failure).flatMap { Self.validate($0, id: id) }
         if case .failure(let failure) = result, failure.kind != .refused {
             // After a timeout, garbage or a stray id the stream can no longer be trusted: start afresh.
-            log.event("plugin.fault", [("plugin", name), ("worker", index), ("error", failure.description)])
             slot.process = nil
         }
         return result
     }
 
+    /// The worker's failure in the plugin vocabulary; a start failure names the program and shows its stderr.
+    private func failure(_ error: LineWorkerError) -> PluginFailure {
+        switch error {
+        case .cannotStart(let message):
+            PluginFailure(
+                .cannotStart,
+                "the \(name) `\(command.argv.joined(separator: " "))` cannot start: \(message)" + stderrSummary())
+        case .crash(let message): PluginFailure(.crash, message)
+        case .timeout(let message): PluginFailure(.timeout, message)
+        case .tooLarge(let message): PluginFailure(.tooLarge, message)
+        }
+    }
+
+    /// The last lines the workers wrote on stderr (at most 10, each cut to 300 bytes), oldest first.
+    var recentStderr: [String] { stderrTail.withLock { $0 } }
+
+    /// `; its stderr ended with:` and the tail, indented, or a note that it wrote nothing.
+    func stderrSummary() -> String {
+        let lines = recentStderr
+        guard !lines.isEmpty else { return "; it wrote nothing on stderr" }
+        return "; its stderr ended with:\n" + lines.map { "    " + $0 }.joined(separator: "\n")
+    }
+
     static func validate(_ line: Data, id: String) -> Result<[String: JSONValue], PluginFailure> {
-        guard let value = try? JSONValue.parse(line), let object = value.objectValue else {
-            let shown = String(decoding: line.prefix(200), as: UTF8.self)
-            return .failure(PluginFailure(.malformed, "the response line is not a JSON object: \(shown)"))
+        let shown = String(decoding: line.prefix(200), as: UTF8.self) + (line.count > 200 ? "…" : "")
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(line)
+        } catch {
+            // NaN and Infinity are what Python's json.dumps writes for such floats; JSON has no word for them.
+            let hint =
+                shown.contains("NaN") || shown.contains("Infinity")
+                ? " (NaN and Infinity are not JSON numbers)" : ""
+            return .failure(PluginFailure(.malformed, "the response line is not valid JSON\(hint): \(shown)"))
+        }
+        guard let object = value.objectValue else {
+            return .failure(PluginFailure(.malformed, "the response line is JSON but not an object: \(shown)"))
         }
         guard object["id"]?.stringValue == id else {
             return .failure(
@@ -123,17 +207,6 @@ final class ExternalPool: Sendable {
                     continuation.resume()
                 }
             }
-        }
-    }
-}
-
-extension PluginFailure {
-    /// The same failure in the plugin vocabulary, message unchanged.
-    init(_ failure: LineWorkerError) {
-        switch failure {
-        case .crash(let message): self.init(.crash, message)
-        case .timeout(let message): self.init(.timeout, message)
-        case .tooLarge(let message): self.init(.tooLarge, message)
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Settings of the OpenAI-compatible solver (`solver: {openai: {…}}` in a pipeline file).
@@ -122,11 +123,14 @@ public struct OpenAISolver: Solver {
                 failure = PluginFailure(.connection, "the request failed: \(error.localizedDescription)")
             }
             guard attempt < config.retries else { break }
+            PluginRetries.add()
             let delay = retryAfter.map { min($0, 60) } ?? backoff(attempt: attempt, id: id)
             log.event(
                 "openai.retry",
-                [("id", id), ("attempt", attempt + 1), ("delay", delay),
-                 ("error", failure.description)])
+                [
+                    ("id", id), ("attempt", attempt + 1), ("delay", delay),
+                    ("error", failure.description),
+                ])
             try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
         }
         return .failure(failure)
@@ -141,7 +145,9 @@ public struct OpenAISolver: Solver {
 
     private func parse(_ data: Data) -> Result<Solution, PluginFailure> {
         guard let response = try? JSONValue.parse(data) else {
-            return .failure(PluginFailure(.malformed, "the reply is not JSON: \(String(decoding: data.prefix(200), as: UTF8.self))"))
+            return .failure(
+                PluginFailure(.malformed, "the reply is not JSON: \(String(decoding: data.prefix(200), as: UTF8.self))")
+            )
         }
         guard let content = response["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue else {
             return .failure(PluginFailure(.malformed, "the reply has no choices[0].message.content"))
@@ -149,7 +155,8 @@ public struct OpenAISolver: Solver {
         var usage: JSONValue?
         if let reported = response["usage"] {
             usage = [
-                "prompt_tokens": reported["prompt_tokens"] ?? 0, "completion_tokens": reported["completion_tokens"] ?? 0,
+                "prompt_tokens": reported["prompt_tokens"] ?? 0,
+                "completion_tokens": reported["completion_tokens"] ?? 0,
             ]
         }
         return .success(Solution(answer: extract(content), trace: content, usage: usage))
