@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Flywheel test fixture: runs a protocol v1 plugin and injects a fault the first time it sees a targeted id.
 
-    python3 -u flaky.py --state DIR --mode crash|hang|wrongid|garbage [--match REGEX] [--every K] [--always] \
+    python3 -u flaky.py --state DIR --mode crash|hang|wrongid|garbage|oversize [--match REGEX] [--every K] [--always] \
         -- PROGRAM ARG...
 
 Forwards each request line to PROGRAM (started once) and its answer back. A request is targeted when its id matches
@@ -11,6 +11,7 @@ time a targeted id is seen (a marker file in DIR remembers it across workers), i
   hang     sleeps 3600 s without answering
   wrongid  forwards it but answers with "id": "bogus"
   garbage  writes a line that is not JSON
+  oversize answers with a valid line of 64 KiB (over a small max_response_bytes)
 With --always every request of a targeted id gets the fault, not only the first. Every injected fault is logged to
 stderr as "flaky: injecting MODE for id ID".
 """
@@ -27,7 +28,7 @@ import time
 def main():
     parser = argparse.ArgumentParser(description="Flywheel fixture: inject a fault once per targeted id")
     parser.add_argument("--state", required=True, help="folder of markers for ids already faulted")
-    parser.add_argument("--mode", required=True, choices=("crash", "hang", "wrongid", "garbage"))
+    parser.add_argument("--mode", required=True, choices=("crash", "hang", "wrongid", "garbage", "oversize"))
     parser.add_argument("--match", default="", help="only ids matching this regular expression")
     parser.add_argument("--every", type=int, default=1, metavar="K")
     parser.add_argument("--always", action="store_true", help="fault on every request of a targeted id")
@@ -60,9 +61,16 @@ def main():
                 sys.stdout.write("this is not JSON {{{\n")
                 sys.stdout.flush()
                 continue
+            if args.mode == "oversize":
+                sys.stdout.write(json.dumps({"id": rid, "answer": "x" * 65536}) + "\n")
+                sys.stdout.flush()
+                continue
         child.stdin.write(raw if raw.endswith(b"\n") else raw + b"\n")
         child.stdin.flush()
         answer = child.stdout.readline()
+        if not answer:
+            # The wrapped plugin died without answering: die with it, as the plugin itself would have.
+            sys.exit(child.wait() or 1)
         if inject and args.mode == "wrongid":
             answer = (json.dumps({**json.loads(answer), "id": "bogus"}) + "\n").encode()
         sys.stdout.buffer.write(answer)

@@ -113,7 +113,16 @@ struct RunOptions: ParsableArguments {
             valueName: "path"))
     var metricsFile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Stop (exit 0) once K committed rounds in a row had no improved verdict; overrides the pipeline's `plateau`.",
+            valueName: "K"))
+    var plateau: Int?
+
     func validate() throws {
+        if let plateau, plateau < 1 {
+            throw ValidationError("--plateau takes a number of rounds ≥ 1, not \(plateau)")
+        }
         guard let metricsFile else { return }
         let folder = URL(fileURLWithPath: metricsFile).deletingLastPathComponent().path
         var isFolder: ObjCBool = false
@@ -136,6 +145,7 @@ func withEngine<T>(
 ) async throws -> T {
     var config = try options.load()
     if runOptions.noLearning { config.settings.learning = false }
+    if let plateau = runOptions.plateau { config.settings.plateau = plateau }
     let log = options.eventLog()
     let path = options.storePath(for: config)
     let lock = try StoreLock(storePath: path)
@@ -155,7 +165,7 @@ func withEngine<T>(
 }
 
 func printCurve(_ config: PipelineConfig, _ store: Store) throws {
-    print(try FlywheelCore.Status(pipeline: config.name, store: store).table())
+    print(try FlywheelCore.Status(config, store: store).table())
 }
 
 func rejectExit(_ outcomes: [RoundOutcome], _ options: RunOptions) throws {
@@ -188,6 +198,12 @@ struct Run: AsyncParsableCommand {
                 try runOptions.writeMetrics(outcome, pipeline: config.name, store: engine.store)
             }
             try printCurve(config, engine.store)
+            let plateau = try engine.plateau()
+            if plateau.reached, try engine.committedRounds() < rounds ?? config.rounds {
+                print(
+                    "Stopped: \(plateau.roundsWithoutImprovement) committed rounds in a row without an improved "
+                        + "verdict (plateau limit \(plateau.limit ?? 0)).")
+            }
             return outcomes
         }
         try rejectExit(outcomes, runOptions)
@@ -201,14 +217,26 @@ struct Round: AsyncParsableCommand {
     @OptionGroup var options: PipelineOptions
     @OptionGroup var runOptions: RunOptions
 
+    @Flag(help: "Run the round even when the pipeline has plateaued.")
+    var force = false
+
     func run() async throws {
-        let outcome = try await withEngine(options, runOptions) { config, engine in
+        let outcome = try await withEngine(options, runOptions) { config, engine -> RoundOutcome? in
+            if !force, try engine.hasPlateaued() {
+                let plateau = try engine.plateau()
+                FileHandle.standardError.write(
+                    Data(
+                        ("flywheel: pipeline `\(config.name)` has plateaued: \(plateau.roundsWithoutImprovement) "
+                            + "committed rounds without an improved verdict (limit \(plateau.limit ?? 0)); "
+                            + "no round run. Pass --force to run one anyway.\n").utf8))
+                return nil
+            }
             let outcome = try await engine.runRound()
             try runOptions.writeMetrics(outcome, pipeline: config.name, store: engine.store)
             try printCurve(config, engine.store)
             return outcome
         }
-        try rejectExit([outcome], runOptions)
+        try rejectExit(outcome.map { [$0] } ?? [], runOptions)
     }
 }
 
@@ -226,10 +254,10 @@ struct Status: AsyncParsableCommand {
         // No store yet is not an error: no round has run. `--json` keeps its contract (`"rounds": []`, exit 0);
         // the text form says so, rather than showing an empty table that looks like the wrong store.
         guard FileManager.default.fileExists(atPath: path) else {
-            print(json ? try FlywheelCore.Status(pipeline: config.name, store: nil).json() : noStoreYet(path, pipeline: config.name))
+            print(json ? try FlywheelCore.Status(config, store: nil).json() : noStoreYet(path, pipeline: config.name))
             return
         }
-        let status = try FlywheelCore.Status(pipeline: config.name, store: try options.readStore(for: config))
+        let status = try FlywheelCore.Status(config, store: try options.readStore(for: config))
         print(json ? try status.json() : status.table())
     }
 

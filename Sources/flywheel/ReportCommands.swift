@@ -41,7 +41,8 @@ struct Report: AsyncParsableCommand {
         let store = try options.readStore(for: config)
         let path = output.path
         let chosen = format ?? ReportFormat(path: path)
-        let report = try QualityReport.build(pipeline: config.name, store: store, samples: samples)
+        let report = try QualityReport.build(
+            pipeline: config.name, store: store, settings: config.settings, prices: config.prices, samples: samples)
         try ReportFile.write(try report.rendered(chosen), to: path)
         print("wrote \(chosen.rawValue) report of \(report.rounds.count) rounds to \(path)")
     }

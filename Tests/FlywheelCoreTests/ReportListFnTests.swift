@@ -29,7 +29,7 @@ import Testing
         for _ in 0..<3 { _ = try await engine.runRound() }
         await plugins.shutdown()
 
-        let typed = try Status(pipeline: config.name, store: store)
+        let typed = try Status(config, store: store)
         let status = try JSONValue.parse(try typed.json())
         let statusRounds = try #require(status["rounds"]?.arrayValue)
         let built = try QualityReport.build(pipeline: config.name, store: store)

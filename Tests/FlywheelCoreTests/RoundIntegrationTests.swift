@@ -41,7 +41,7 @@ import Testing
         #expect(learned.allSatisfy { $0.meta?["contamination"]?.stringValue == "none" })
         let heldout = Set(try run.store.heldoutItems().compactMap { $0.task.map { PromptNormalizer.normalize($0.prompt) } })
         #expect(learned.allSatisfy { !heldout.contains(PromptNormalizer.normalize($0.prompt)) })
-        let status = try Status(pipeline: "p", store: run.store)
+        let status = try Status(run.config, store: run.store)
         #expect(status.rounds[1].contaminated == planted)
     }
 

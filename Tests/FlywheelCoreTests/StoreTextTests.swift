@@ -1,8 +1,8 @@
+import FlywheelCore
 import Foundation
 import Processes
 import Testing
 
-@testable import FlywheelCore
 
 /// Text with U+0000 inside comes back from the store whole: GRDB hands a Swift `String` to SQLite as a C string,
 /// which ends at the first NUL, so every text column must be written and read as its bytes.

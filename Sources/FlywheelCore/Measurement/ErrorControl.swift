@@ -42,3 +42,12 @@ public enum ErrorControl: Sendable, Equatable, Codable {
 
     private func pow2(_ exponent: Int) -> Double { Double(sign: .plus, exponent: exponent, significand: 1) }
 }
+
+extension ErrorControl: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .perRound: "per round (every round at the full α)"
+        case .spending(let horizon): "α spending over \(horizon) rounds (α/\(horizon + 1) each, then halving)"
+        }
+    }
+}

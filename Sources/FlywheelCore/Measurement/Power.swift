@@ -50,4 +50,20 @@ public enum Power {
         guard n > 1 else { return nil }
         return (normalQuantile(1 - level / 2) + normalQuantile(power)) * spread / Double(n).squareRoot()
     }
+
+    /// The minimum detectable effect at 80% power of the paired test a round ran on these item-by-item scores at
+    /// `level`: McNemar's for pass/fail scores (with the observed share of discordant items), the paired-mean one
+    /// for graded scores (with the observed spread of the differences). Nil when nothing is detectable.
+    public static func minimumDetectableEffect(previous: [Double], current: [Double], level: Double) -> Double? {
+        let n = current.count
+        guard n > 0 else { return nil }
+        if Statistics.isPassFail(previous) && Statistics.isPassFail(current) {
+            let discordant = zip(previous, current).count { $0 != $1 }
+            return mcnemarMDE(n: n, discordance: Double(discordant) / Double(n), level: level)
+        }
+        let differences = zip(current, previous).map { $0 - $1 }
+        let average = differences.reduce(0, +) / Double(n)
+        let variance = differences.reduce(0) { $0 + ($1 - average) * ($1 - average) } / Double(max(1, n - 1))
+        return pairedMeanMDE(n: n, spread: variance.squareRoot(), level: level)
+    }
 }

@@ -59,3 +59,25 @@ public enum Shortcuts {
         }
     }
 }
+
+/// A round's shortcut check on the held-out set: the trivial baselines' scores, and how varied the candidate's
+/// answers are against the references.
+public struct ShortcutCheck: Sendable, Equatable {
+    /// Held-out score of each trivial baseline, by `Shortcuts.Baseline` raw value.
+    public var baselines: [String: Double]
+    public var answers: Shortcuts.Diversity
+    public var references: Shortcuts.Diversity
+
+    public init(baselines: [String: Double], answers: Shortcuts.Diversity, references: Shortcuts.Diversity) {
+        self.baselines = baselines
+        self.answers = answers
+        self.references = references
+    }
+
+    /// Whether an "improved" verdict for a candidate scoring `heldout` may be a shortcut: it does not beat the best
+    /// trivial baseline, or its answers collapsed. Other verdicts promote nothing new and are never flagged.
+    public func suspected(heldout: Double, verdict: Verdict?) -> Bool {
+        guard verdict == .improved else { return false }
+        return heldout <= (baselines.values.max() ?? 0) || answers.collapsed(against: references)
+    }
+}

@@ -112,15 +112,18 @@ public enum Statistics {
     /// `b` and `c` always count items passed (score exactly 1) by one version and not the other. When both arrays
     /// are pass/fail the test is exact McNemar on `b` and `c`; otherwise a sign-flip (paired permutation) test of
     /// the score differences: exact when at most `exactSignFlipLimit` items differ, else 10,000 sign flips drawn
-    /// from `seed`, whose smallest possible p-value is recorded as `pFloor`. The verdict is `improved` or `regressed` only when `pValue < alpha`, by the sign
-    /// of the difference; otherwise `noChange`.
+    /// from `seed`, whose smallest possible p-value is recorded as `pFloor`. The verdict is `improved` when the
+    /// difference is positive and `pValue < improvementLevel` (default `alpha`; the round's share under error
+    /// control), `regressed` when it is negative and `pValue < alpha`, otherwise `noChange`.
     /// - Precondition: `previous` and `current` have one score per item, in the same item order.
     public static func compare(
         previous: [Double],
         current: [Double],
         alpha: Double = 0.05,
+        improvementLevel: Double? = nil,
         seed: UInt64
     ) -> PairedComparison {
+        let improvementLevel = improvementLevel ?? alpha
         precondition(previous.count == current.count, "paired scores must be aligned item by item")
         var b = 0
         var c = 0
@@ -145,7 +148,7 @@ public enum Statistics {
             method = test.floor == nil ? .signFlipExact : .signFlipSampled
         }
         let verdict: Verdict =
-            if pValue < alpha && direction > 0 {
+            if pValue < improvementLevel && direction > 0 {
                 .improved
             } else if pValue < alpha && direction < 0 {
                 .regressed
@@ -154,7 +157,7 @@ public enum Statistics {
             }
         return PairedComparison(
             b: b, c: c, pValue: pValue, verdict: verdict, method: method, meanDifference: meanDifference,
-            pFloor: pFloor)
+            pFloor: pFloor, alpha: improvementLevel)
     }
 
     /// Items that may differ for the sign-flip test to enumerate every assignment (2^20 sums).

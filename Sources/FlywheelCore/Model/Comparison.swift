@@ -45,10 +45,13 @@ public struct PairedComparison: Codable, Sendable, Equatable {
     public var meanDifference: Double
     /// The smallest p-value the test could give, for tests that estimate p from samples (nil for exact tests).
     public var pFloor: Double?
+    /// The level an "improved" verdict had to reach: the round's share of `alpha` under the pipeline's error
+    /// control (nil in rounds recorded before error control). "Regressed" is always judged at the full `alpha`.
+    public var alpha: Double?
 
     public init(
         round: Int? = nil, b: Int, c: Int, pValue: Double, verdict: Verdict, method: TestMethod,
-        meanDifference: Double, pFloor: Double? = nil
+        meanDifference: Double, pFloor: Double? = nil, alpha: Double? = nil
     ) {
         self.round = round
         self.b = b
@@ -58,5 +61,6 @@ public struct PairedComparison: Codable, Sendable, Equatable {
         self.method = method
         self.meanDifference = meanDifference
         self.pFloor = pFloor
+        self.alpha = alpha
     }
 }

@@ -94,6 +94,19 @@ public struct HeldoutResult: Sendable, Equatable, Codable {
     public var failure: PluginFailure?
     /// The solver's token usage for this item, when it reports one.
     public var usage: JSONValue? = nil
+
+    public init(
+        index: Int, answer: String?, accept: Bool, score: Double, reason: String?, failure: PluginFailure?,
+        usage: JSONValue? = nil
+    ) {
+        self.index = index
+        self.answer = answer
+        self.accept = accept
+        self.score = score
+        self.reason = reason
+        self.failure = failure
+        self.usage = usage
+    }
 }
 
 /// What an accepted example's zstd frame holds.

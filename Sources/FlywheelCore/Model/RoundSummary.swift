@@ -96,11 +96,26 @@ public struct RoundSummary: Codable, Sendable, Equatable {
     public var learnedFrom: Int
     public var learnSeconds: Double
     public var evaluateSeconds: Double
+    /// The share of `alpha` spent by this round's test and every earlier round's (nil for the baseline and for
+    /// rounds recorded before error control).
+    public var alphaSpent: Double?
+    /// The smallest gain in held-out score this round's test would detect with 80% power at its level, given the
+    /// held-out size and the observed discordance (nil when not even a gain of 100% would be).
+    public var mde: Double?
+    /// Held-out scores of trivial answers (`Shortcuts.Baseline` raw values): what a candidate must beat.
+    public var baselines: [String: Double]?
+    /// How varied the candidate's held-out answers are, and the references'.
+    public var answers: Shortcuts.Diversity?
+    public var references: Shortcuts.Diversity?
+    /// An "improved" verdict that may be a shortcut, not skill: the candidate does not beat the best trivial
+    /// baseline, or its answers collapsed.
+    public var suspectedShortcut: Bool?
 
     public init(
         round: Int, difficulty: Int, dataPolicy: DataPolicy, gate: Gate, learning: Bool, solverVersion: Int64?,
         candidateVersion: Int64, counts: RoundCounts, heldout: HeldoutSummary, heldoutErrors: Int,
-        vsPrevious: PairedComparison?, learnedFrom: Int, learnSeconds: Double, evaluateSeconds: Double
+        vsPrevious: PairedComparison?, learnedFrom: Int, learnSeconds: Double, evaluateSeconds: Double,
+        alphaSpent: Double? = nil, mde: Double? = nil, shortcuts: ShortcutCheck? = nil
     ) {
         self.round = round
         self.difficulty = difficulty
@@ -116,6 +131,12 @@ public struct RoundSummary: Codable, Sendable, Equatable {
         self.learnedFrom = learnedFrom
         self.learnSeconds = learnSeconds
         self.evaluateSeconds = evaluateSeconds
+        self.alphaSpent = alphaSpent
+        self.mde = mde
+        baselines = shortcuts?.baselines
+        answers = shortcuts?.answers
+        references = shortcuts?.references
+        suspectedShortcut = shortcuts.map { $0.suspected(heldout: heldout.score, verdict: vsPrevious?.verdict) }
     }
 
     /// Summaries written before the compared round moved into `vsPrevious` kept it beside it.
@@ -143,6 +164,17 @@ public struct RoundSummary: Codable, Sendable, Equatable {
         learnedFrom = try container.decode(Int.self, forKey: .learnedFrom)
         learnSeconds = try container.decode(Double.self, forKey: .learnSeconds)
         evaluateSeconds = try container.decode(Double.self, forKey: .evaluateSeconds)
+        alphaSpent = try container.decodeIfPresent(Double.self, forKey: .alphaSpent)
+        mde = try container.decodeIfPresent(Double.self, forKey: .mde)
+        baselines = try container.decodeIfPresent([String: Double].self, forKey: .baselines)
+        answers = try container.decodeIfPresent(Shortcuts.Diversity.self, forKey: .answers)
+        references = try container.decodeIfPresent(Shortcuts.Diversity.self, forKey: .references)
+        suspectedShortcut = try container.decodeIfPresent(Bool.self, forKey: .suspectedShortcut)
+    }
+
+    /// The best trivial baseline's name and held-out score.
+    public var bestBaseline: (name: String, score: Double)? {
+        baselines?.max { ($0.value, $1.key) < ($1.value, $0.key) }.map { ($0.key, $0.value) }
     }
 
     /// Flat numbers for the `metrics` table and Prometheus.
@@ -165,7 +197,12 @@ public struct RoundSummary: Codable, Sendable, Equatable {
         ]
         if let vsPrevious {
             values += [("b", Double(vsPrevious.b)), ("c", Double(vsPrevious.c)), ("p_value", vsPrevious.pValue)]
+            if let alpha = vsPrevious.alpha { values.append(("alpha", alpha)) }
         }
+        if let alphaSpent { values.append(("alpha_spent", alphaSpent)) }
+        if let mde { values.append(("mde", mde)) }
+        if let best = bestBaseline { values.append(("best_baseline_score", best.score)) }
+        if let suspectedShortcut { values.append(("suspected_shortcut", suspectedShortcut ? 1 : 0)) }
         return values
     }
 }

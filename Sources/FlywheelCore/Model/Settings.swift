@@ -103,6 +103,14 @@ public struct RoundSettings: Sendable, Equatable {
     /// each of generator, solver and checker over its training requests, and the held-out evaluation over its
     /// items. Not recorded with the round: a resumed round is judged by the file's current value.
     public var maxErrorRate: Double = 0.5
+    /// How `alpha` is shared out over the rounds so that the chance of any false "improved" verdict over the
+    /// pipeline's life stays at or below it (`error_control`).
+    public var errorControl: ErrorControl = .default
+    /// With `true` the gate never promotes a candidate flagged as a suspected shortcut (`reject_shortcuts`).
+    public var rejectShortcuts: Bool = false
+    /// Committed rounds in a row without an "improved" verdict after which the pipeline has plateaued (`plateau`);
+    /// nil: never.
+    public var plateau: Int?
 
     public init() {}
 }

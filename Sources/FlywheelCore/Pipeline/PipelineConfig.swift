@@ -31,6 +31,8 @@ public struct PipelineConfig: Sendable {
     public var file: String
     /// Rounds `flywheel run` commits after the baseline when `--rounds` is not given.
     public var rounds: Int = 5
+    /// What tokens cost, for the money column of a round's cost; nil: no money shown.
+    public var prices: Prices?
     /// What each round does: sizes, seeds, gate, data policy, curriculum.
     public var settings = RoundSettings()
     public var generator: GeneratorSpec

@@ -115,7 +115,7 @@ struct PipelineReader {
             allowed: [
                 "name", "seed", "rounds", "round_size", "attempts", "parallelism", "heldout", "generator", "solver",
                 "checker", "learning", "gate", "alpha", "data_policy", "decontamination", "difficulty", "curriculum",
-                "store", "max_error_rate",
+                "store", "max_error_rate", "error_control", "reject_shortcuts", "plateau", "prices",
             ], required: ["generator", "solver", "checker"])
         let baseName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var config = PipelineConfig(
@@ -146,8 +146,31 @@ struct PipelineReader {
         if let node = top["difficulty"] { settings.difficulty = try int(node, "difficulty", min: 0, max: 1000) }
         if let node = top["curriculum"] { settings.curriculum = try curriculum(node) }
         if let node = top["store"] { config.store = try string(node, "store") }
+        if let node = top["error_control"] { settings.errorControl = try errorControl(node) }
+        if let node = top["reject_shortcuts"] { settings.rejectShortcuts = try bool(node, "reject_shortcuts") }
+        if let node = top["plateau"] { settings.plateau = try int(node, "plateau", min: 1, max: 10_000) }
+        if let node = top["prices"] {
+            let prices = try mapping(node, "prices", allowed: ["prompt", "completion"])
+            config.prices = Prices(
+                prompt: try prices["prompt"].map { try double($0, "prices.prompt", range: 0...1e9) } ?? 0,
+                completion: try prices["completion"].map { try double($0, "prices.completion", range: 0...1e9) } ?? 0)
+        }
         config.settings = settings
         return config
+    }
+
+    /// `per-round`, `spending` (over the default horizon) or `{spending: HORIZON}`.
+    private func errorControl(_ node: Node) throws -> ErrorControl {
+        let expected = "`per-round`, `spending` or `{spending: HORIZON}` (rounds)"
+        switch node.string {
+        case "per-round": return .perRound
+        case "spending": return .default
+        case .some: throw fail(node, "error_control", expected)
+        case nil:
+            guard case .mapping = node else { throw fail(node, "error_control", expected) }
+            let section = try mapping(node, "error_control", allowed: ["spending"], required: ["spending"])
+            return .spending(horizon: try int(section["spending"]!, "error_control.spending", min: 1, max: 100_000))
+        }
     }
 
     private func name(_ node: Node) throws -> String {

@@ -12,6 +12,33 @@ public struct QualityReport: Codable, Sendable, Equatable {
     /// Kept items of the frozen held-out set.
     public var heldoutItems: Int
     public var rounds: [Round]
+    /// Guarantees across rounds: error spent, power, plateau, shortcuts.
+    public var trust: Trust
+
+    public struct Trust: Codable, Sendable, Equatable {
+        /// The pipeline's family-wise level for false "improved" verdicts, and the policy sharing it out.
+        public var alpha: Double
+        public var errorControl: ErrorControl
+        /// Spent by the committed rounds so far.
+        public var alphaSpent: Double
+        public var plateau: Plateau
+        /// Rounds whose "improved" verdict is flagged as a suspected shortcut.
+        public var suspectedShortcuts: [Int]
+        /// Set when the last round's minimum detectable effect exceeds the gains rounds have been making.
+        public var powerWarning: String?
+    }
+
+    /// A committed round's error control, power, trivial baselines and cost.
+    public struct RoundTrust: Codable, Sendable, Equatable {
+        public var alpha: Double?
+        public var alphaSpent: Double?
+        public var mde: Double?
+        public var baselines: [String: Double]?
+        public var answers: Shortcuts.Diversity?
+        public var references: Shortcuts.Diversity?
+        public var suspectedShortcut: Bool?
+        public var cost: RoundCost
+    }
 
     public struct Round: Codable, Sendable, Equatable {
         public var round: Int
@@ -43,6 +70,8 @@ public struct QualityReport: Codable, Sendable, Equatable {
         /// Accepted examples of promoted rounds up to this one: what `flywheel export` would write.
         public var cumulativePromotedAccepted: Int
         public var samples: Samples
+        /// Nil until the round commits.
+        public var trust: RoundTrust?
     }
 
     /// Seconds per stage. Generate, solve and check are summed over items, so with parallel workers they exceed
@@ -87,13 +116,17 @@ extension QualityReport {
     /// - Parameters:
     ///   - samples: accepted and rejected examples shown per round (each), chosen deterministically.
     ///   - generatedAt: the timestamp printed in the report.
-    public static func build(pipeline: String, store: Store, samples: Int = 5, generatedAt: Date = Date()) throws
-        -> QualityReport
-    {
+    ///   - settings: the pipeline's settings (its α, error control and plateau rule, for the trust section).
+    ///   - prices: what tokens cost, for the money columns.
+    public static func build(
+        pipeline: String, store: Store, settings: RoundSettings = RoundSettings(), prices: Prices? = nil,
+        samples: Int = 5, generatedAt: Date = Date()
+    ) throws -> QualityReport {
         var rounds: [Round] = []
         var cumulative = 0
         var cumulativePromoted = 0
-        for record in try store.rounds() {
+        let records = try store.rounds()
+        for record in records {
             let committed = record.state.isCommitted
             let summary = committed ? record.summary : nil
             let counts = try summary?.counts ?? store.counts(round: record.round)
@@ -107,7 +140,9 @@ extension QualityReport {
                     solverVersion: summary.map(\.solverVersion) ?? record.solverVersion,
                     candidateVersion: summary?.candidateVersion, heldout: summary?.heldout,
                     heldoutErrors: summary?.heldoutErrors,
-                    vsPrevious: summary?.vsPrevious, counts: counts, learnedFrom: summary?.learnedFrom,
+                    vsPrevious: summary?.vsPrevious, counts: counts,
+                    // Control rounds recorded before learning-off counted 0 still show that nothing was learned.
+                    learnedFrom: summary.map { record.learning ? $0.learnedFrom : 0 },
                     times: Self.times(record, counts: counts, summary: summary),
                     tokens: Tokens(prompt: counts.promptTokens, completion: counts.completionTokens),
                     storage: Storage(
@@ -120,11 +155,39 @@ extension QualityReport {
                     cumulativeAccepted: cumulative, cumulativePromotedAccepted: cumulativePromoted,
                     samples: Samples(
                         accepted: try store.sampleAccepted(round: record.round, limit: samples),
-                        rejected: try store.sampleRejected(round: record.round, limit: samples))))
+                        rejected: try store.sampleRejected(round: record.round, limit: samples)),
+                    trust: summary.map { summary in
+                        RoundTrust(
+                            alpha: summary.vsPrevious?.alpha, alphaSpent: summary.alphaSpent, mde: summary.mde,
+                            baselines: summary.baselines, answers: summary.answers, references: summary.references,
+                            suspectedShortcut: summary.suspectedShortcut,
+                            cost: RoundCost(summary, prices: prices))
+                    }))
         }
         return QualityReport(
             pipeline: pipeline, generatedAt: generatedAt.formatted(.iso8601),
-            heldoutItems: try store.heldoutItems().filter { $0.status == .kept }.count, rounds: rounds)
+            heldoutItems: try store.heldoutItems().filter { $0.status == .kept }.count, rounds: rounds,
+            trust: trust(records, settings: settings))
+    }
+
+    private static func trust(_ records: [RoundRecord], settings: RoundSettings) -> Trust {
+        let summaries = records.compactMap { $0.state.isCommitted ? $0.summary : nil }
+        let gains = summaries.compactMap { $0.vsPrevious?.meanDifference }.filter { $0 > 0 }
+        var warning: String?
+        if let mde = summaries.last?.mde, !gains.isEmpty {
+            let typical = gains.reduce(0, +) / Double(gains.count)
+            if mde > typical {
+                warning = String(
+                    format: "The held-out set is too small to detect the gains this pipeline makes: the last round's "
+                        + "test detects gains of %.3f or more with 80%% power, rounds have gained %.3f on average. "
+                        + "Enlarge heldout.size.", mde, typical)
+            }
+        }
+        return Trust(
+            alpha: settings.alpha, errorControl: settings.errorControl,
+            alphaSpent: summaries.compactMap(\.vsPrevious?.alpha).reduce(0, +),
+            plateau: Plateau(rounds: records, limit: settings.plateau),
+            suspectedShortcuts: summaries.filter { $0.suspectedShortcut == true }.map(\.round), powerWarning: warning)
     }
 
     private static func times(_ record: RoundRecord, counts: RoundCounts, summary: RoundSummary?) -> Times {

@@ -46,6 +46,11 @@ extension QualityReport {
             \(Self.html(costTable, rowClasses: rounds.map { "state-\($0.state.rawValue)" }))
             </section>
             <section>
+            <h2>Trust</h2>
+            \(trustNotes.map { "<p class=\"note\">\(ReportEscaping.html($0))</p>" }.joined(separator: "\n"))
+            \(Self.html(trustTable, rowClasses: rounds.filter { $0.trust != nil }.map { "state-\($0.state.rawValue)" }))
+            </section>
+            <section>
             <h2>Samples</h2>
 
             """

@@ -19,6 +19,9 @@ extension QualityReport {
             "Generate, solve and check seconds are summed over items (parallel workers overlap); "
             + "items/s is training tasks per wall second.\n\n"
         out += Self.markdown(costTable)
+        out += "\n## Trust\n\n"
+        out += trustNotes.map { ReportEscaping.markdownCell($0) + "\n\n" }.joined()
+        out += Self.markdown(trustTable)
         out += "\n## Samples\n"
         for round in rounds {
             out += "\n### Round \(round.round) (\(ReportEscaping.markdownCell(Fmt.state(round))))\n\n"

@@ -121,6 +121,62 @@ extension QualityReport {
             }, rowIDs: rounds.map { _ in nil })
     }
 
+    /// Per committed round: the level its verdict used and the level spent so far, what its test could detect,
+    /// the trivial baselines and answer diversity behind the shortcut flag, and what the round cost.
+    var trustTable: ReportTable {
+        let committed = rounds.filter { $0.trust != nil }
+        return ReportTable(
+            headers: [
+                "round", "verdict", "level α", "α spent", "MDE (80%)", "best trivial baseline", "distinct answers",
+                "answer entropy", "reference entropy", "shortcut?", "s / accepted", "tokens / accepted",
+                "money / accepted", "s / point gained",
+            ],
+            numeric: [0, 2, 3, 4, 6, 7, 8, 10, 11, 12, 13],
+            rows: committed.map { round in
+                let trust = round.trust!
+                let best = trust.baselines?.max { ($0.value, $1.key) < ($1.value, $0.key) }
+                let perExample = trust.cost.perAcceptedExample
+                return [
+                    .text("\(round.round)"),
+                    .text(round.vsPrevious?.verdict.rawValue ?? (round.round == 0 ? "baseline" : "–")),
+                    .text(trust.alpha.map { String(format: "%.4g", $0) } ?? "–"),
+                    .text(trust.alphaSpent.map { String(format: "%.4g", $0) } ?? "–"),
+                    .text(trust.mde.map(Fmt.score) ?? "–"),
+                    .text(best.map { "\($0.key) \(Fmt.score($0.value))" } ?? "–"),
+                    .text(trust.answers.map { "\($0.distinct)" } ?? "–"),
+                    .text(trust.answers.map { String(format: "%.2f", $0.entropy) } ?? "–"),
+                    .text(trust.references.map { String(format: "%.2f", $0.entropy) } ?? "–"),
+                    .text(trust.suspectedShortcut == true ? "SUSPECTED" : "no"),
+                    .text(perExample.map { String(format: "%.3g", $0.seconds) } ?? "–"),
+                    .text(perExample.map { String(format: "%.3g", $0.tokens) } ?? "–"),
+                    .text(perExample?.money.map { String(format: "%.3g", $0) } ?? "–"),
+                    .text(trust.cost.perPointGained.map { String(format: "%.3g", $0.seconds) } ?? "–"),
+                ]
+            }, rowIDs: committed.map { _ in nil })
+    }
+
+    /// The trust section's sentences: error spent, plateau, shortcuts, power.
+    var trustNotes: [String] {
+        var notes = [
+            String(
+                format: "Error control: %@; α = %.3g over the pipeline's life, %.4g spent so far. "
+                    + "\"Regressed\" is judged at the full α.",
+                trust.errorControl.description, trust.alpha, trust.alphaSpent)
+        ]
+        let plateau = trust.plateau
+        notes.append(
+            "Plateau: \(plateau.roundsWithoutImprovement) committed round(s) since the last improvement"
+                + (plateau.limit.map { "; limit \($0)" + (plateau.reached ? ", reached" : "") } ?? "; no limit set")
+                + ".")
+        if !trust.suspectedShortcuts.isEmpty {
+            notes.append(
+                "Suspected shortcuts: round(s) " + trust.suspectedShortcuts.map(String.init).joined(separator: ", ")
+                    + " improved without beating the best trivial baseline, or with collapsed answers.")
+        }
+        if let warning = trust.powerWarning { notes.append(warning) }
+        return notes
+    }
+
     /// A round's sampled answers, accepted or rejected.
     static func sampleTable(_ answers: [CheckedAnswer]) -> ReportTable {
         ReportTable(

@@ -5,6 +5,8 @@ import Foundation
 public struct Status: Encodable, Sendable {
     public var pipeline: String
     public var rounds: [Round]
+    /// Committed rounds since the last improvement, and the pipeline's `plateau` rule.
+    public var plateau: Plateau
 
     public struct Round: Encodable, Sendable {
         public var round: Int
@@ -30,6 +32,17 @@ public struct Status: Encodable, Sendable {
         public var learnedFrom: Int?
         public var tokens: Tokens?
         public var vsPrevious: PairedComparison?
+        /// The level the round's "improved" verdict had to reach under the pipeline's error control, and the
+        /// share of `alpha` spent by it and every earlier round.
+        public var alpha: Double?
+        public var alphaSpent: Double?
+        /// The smallest gain this round's test would detect with 80% power.
+        public var mde: Double?
+        public var cost: RoundCost?
+        /// Held-out scores of trivial answers, by baseline.
+        public var baselines: [String: Double]?
+        /// An "improved" verdict that does not beat the best baseline, or whose answers collapsed.
+        public var suspectedShortcut: Bool?
     }
 
     public struct Heldout: Encodable, Sendable {
@@ -48,13 +61,15 @@ public struct Status: Encodable, Sendable {
         public var evaluationCompletion: Int
     }
 
-    /// The status of `store`; no rounds when there is no store yet.
-    public init(pipeline: String, store: Store?) throws {
-        self.pipeline = pipeline
-        rounds = try (store?.rounds() ?? []).map { record in try Self.round(record, store: store!) }
+    /// The status of `pipeline`'s `store`; no rounds when there is no store yet.
+    public init(_ pipeline: PipelineConfig, store: Store?) throws {
+        self.pipeline = pipeline.name
+        let records = try store?.rounds() ?? []
+        rounds = try records.map { record in try Self.round(record, store: store!, prices: pipeline.prices) }
+        plateau = Plateau(rounds: records, limit: pipeline.settings.plateau)
     }
 
-    static func round(_ record: RoundRecord, store: Store) throws -> Round {
+    static func round(_ record: RoundRecord, store: Store, prices: Prices?) throws -> Round {
         let counts = try record.summary?.counts ?? store.counts(round: record.round)
         var round = Round(
             round: record.round, state: record.state, generated: counts.generated, accepted: counts.accepted,
@@ -68,11 +83,17 @@ public struct Status: Encodable, Sendable {
                 n: summary.heldout.n, score: summary.heldout.score, ci: summary.heldout.ci,
                 method: summary.heldout.method, errors: summary.heldoutErrors)
             round.solverVersion = summary.candidateVersion
-            round.learnedFrom = summary.learnedFrom
+            round.learnedFrom = record.learning ? summary.learnedFrom : 0
             round.tokens = Tokens(
                 prompt: counts.promptTokens, completion: counts.completionTokens,
                 evaluationPrompt: counts.evaluationPromptTokens, evaluationCompletion: counts.evaluationCompletionTokens)
             round.vsPrevious = summary.vsPrevious
+            round.alpha = summary.vsPrevious?.alpha
+            round.alphaSpent = summary.alphaSpent
+            round.mde = summary.mde
+            round.cost = RoundCost(summary, prices: prices)
+            round.baselines = summary.baselines
+            round.suspectedShortcut = summary.suspectedShortcut
         }
         return round
     }
@@ -93,14 +114,21 @@ public struct Status: Encodable, Sendable {
             var versus = round.round == 0 ? "baseline" : "-"
             if let v = round.vsPrevious {
                 let floor = v.pFloor.map { String(format: " ≥%.2g", $0) } ?? ""
+                let level = v.alpha.map { String(format: " at α=%.2g", $0) } ?? ""
                 versus = v.verdict.rawValue
-                    + String(format: " (b=%d c=%d p=%.3g", v.b, v.c, v.pValue) + floor + ", \(v.method.rawValue))"
+                    + String(format: " (b=%d c=%d p=%.3g", v.b, v.c, v.pValue) + floor + ", \(v.method.rawValue)"
+                    + level + ")" + (round.suspectedShortcut == true ? " SUSPECTED SHORTCUT" : "")
             }
             lines.append(
                 String(format: "%5d  ", round.round)
                     + round.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
                     + String(format: " %9d %9d  ", round.generated, round.accepted)
                     + heldout.padding(toLength: 27, withPad: " ", startingAt: 0) + " " + versus)
+        }
+        if plateau.reached {
+            lines.append(
+                "plateau: \(plateau.roundsWithoutImprovement) committed rounds without an improvement "
+                    + "(limit \(plateau.limit ?? 0)); `round` does nothing until `--force`")
         }
         return lines.joined(separator: "\n")
     }

@@ -31,18 +31,35 @@ public final class RoundEngine: Sendable {
         try store.rounds().filter { $0.round > 0 && $0.state.isCommitted }.count
     }
 
-    /// Runs rounds (resuming an interrupted one first) until `rounds` rounds after the baseline are committed.
+    /// Runs rounds (resuming an interrupted one first) until `rounds` rounds after the baseline are committed, or
+    /// the pipeline has plateaued (`RoundSettings.plateau`: then a `run.plateau` event, and no new round starts).
     /// - Parameter onCommit: called after each round commits (e.g. to write metrics).
     public func run(
         rounds target: Int, onCommit: (RoundOutcome) throws -> Void = { _ in }
     ) async throws -> [RoundOutcome] {
         var outcomes: [RoundOutcome] = []
         while try committedRounds() < target || store.round(0)?.state != .promoted {
+            if try hasPlateaued() { break }
             let outcome = try await runRound()
             try onCommit(outcome)
             outcomes.append(outcome)
         }
         return outcomes
+    }
+
+    /// The pipeline's plateau now.
+    public func plateau() throws -> Plateau { Plateau(rounds: try store.rounds(), limit: settings.plateau) }
+
+    /// Whether a new round would start on a plateaued pipeline (an interrupted round is always finished first);
+    /// logs `run.plateau` when so.
+    public func hasPlateaued() throws -> Bool {
+        let rounds = try store.rounds()
+        let plateau = Plateau(rounds: rounds, limit: settings.plateau)
+        guard plateau.reached, rounds.allSatisfy(\.state.isCommitted) else { return false }
+        log.event(
+            "run.plateau",
+            [("rounds_without_improvement", plateau.roundsWithoutImprovement), ("limit", plateau.limit ?? 0)])
+        return true
     }
 
     /// Exactly one round: an interrupted round if there is one, else the baseline if missing, else the next.
@@ -120,7 +137,8 @@ public final class RoundEngine: Sendable {
             round: 0, difficulty: record.difficulty, dataPolicy: record.dataPolicy, gate: record.gate,
             learning: record.learning, solverVersion: nil, candidateVersion: version.id,
             counts: try store.counts(round: 0), heldout: evaluation.heldout, heldoutErrors: evaluation.errors,
-            vsPrevious: nil, learnedFrom: 0, learnSeconds: 0, evaluateSeconds: evaluation.seconds)
+            vsPrevious: nil, learnedFrom: 0, learnSeconds: 0, evaluateSeconds: evaluation.seconds,
+            shortcuts: try await shortcutCheck(evaluation.results, round: 0))
         try store.commitRound(0, state: .promoted, summary: summary, promote: version.id, finishedAt: Timestamp.now())
         return RoundOutcome(round: 0, state: .promoted, summary: summary)
     }
@@ -145,44 +163,53 @@ public final class RoundEngine: Sendable {
         if let existing = try store.version(round: round) {
             // Learned before an interruption: only the count is needed, not the examples again.
             candidate = existing
-            learnedFrom = try store.count(selection)
-        } else {
+            learnedFrom = record.learning ? try store.count(selection) : 0
+        } else if record.learning {
             let examples = try store.learningExamples(round: round, policy: record.dataPolicy)
             learnedFrom = examples.count
             log.event("learn.start", [("round", round), ("examples", examples.count)])
-            let state =
-                record.learning
-                ? try await plugins.solver.learn(from: examples, previous: promoted, round: round) : promoted.state
+            let state = try await plugins.solver.learn(from: examples, previous: promoted, round: round)
             candidate = try store.insertVersion(round: round, parent: promoted.id, state: state)
+        } else {
+            // The control run: the candidate is the promoted version unchanged, and nothing is learned from.
+            learnedFrom = 0
+            candidate = try store.insertVersion(round: round, parent: promoted.id, state: promoted.state)
         }
         let learnSeconds = monotonicNow() - learnStart
 
         let evaluation = try await evaluate(candidate, round: round)
         try checkHeldoutErrors(evaluation.results, round: round)
-        var comparison = Self.compare(
-            previous: try store.heldoutResults(round: promoted.round), current: evaluation.results,
-            alpha: settings.alpha, seed: Seeds.derive(settings.seed, "compare", "\(round)"))
+        let level = settings.errorControl.level(round: round, alpha: settings.alpha)
+        let paired = Self.pair(previous: try store.heldoutResults(round: promoted.round), current: evaluation.results)
+        var comparison = Statistics.compare(
+            previous: paired.previous, current: paired.current, alpha: settings.alpha, improvementLevel: level,
+            seed: Seeds.derive(settings.seed, "compare", "\(round)"))
         comparison.round = promoted.round
-        let promote = record.gate.promotes(comparison.verdict)
-        let state: RoundState = promote ? .promoted : .rejected
+        let spentBefore = try store.rounds().compactMap { $0.round < round ? $0.summary?.vsPrevious?.alpha : nil }
         let summary = RoundSummary(
             round: round, difficulty: record.difficulty, dataPolicy: record.dataPolicy, gate: record.gate,
             learning: record.learning, solverVersion: solving, candidateVersion: candidate.id,
             counts: try store.counts(round: round), heldout: evaluation.heldout, heldoutErrors: evaluation.errors,
             vsPrevious: comparison, learnedFrom: learnedFrom, learnSeconds: learnSeconds,
-            evaluateSeconds: evaluation.seconds)
+            evaluateSeconds: evaluation.seconds, alphaSpent: spentBefore.reduce(level, +),
+            mde: Power.minimumDetectableEffect(previous: paired.previous, current: paired.current, level: level),
+            shortcuts: try await shortcutCheck(evaluation.results, round: round))
+        var promote = record.gate.promotes(comparison.verdict)
+        if promote, settings.rejectShortcuts, summary.suspectedShortcut == true {
+            promote = false
+            log.event("gate.shortcut", [("round", round), ("heldout_score", summary.heldout.score)])
+        }
+        let state: RoundState = promote ? .promoted : .rejected
         try store.commitRound(
             round, state: state, summary: summary, promote: promote ? candidate.id : nil, finishedAt: Timestamp.now())
         return RoundOutcome(round: round, state: state, summary: summary)
     }
 
-    /// Item-by-item comparison on the held-out items both rounds scored.
-    static func compare(previous: [HeldoutResult], current: [HeldoutResult], alpha: Double, seed: UInt64)
-        -> PairedComparison
-    {
+    /// The scores of the held-out items both rounds scored, item by item.
+    static func pair(previous: [HeldoutResult], current: [HeldoutResult]) -> (previous: [Double], current: [Double]) {
         let before = Dictionary(uniqueKeysWithValues: previous.map { ($0.index, $0.score) })
         let paired = current.compactMap { result in before[result.index].map { ($0, result.score) } }
-        return Statistics.compare(previous: paired.map(\.0), current: paired.map(\.1), alpha: alpha, seed: seed)
+        return (paired.map(\.0), paired.map(\.1))
     }
 
     private func trainDictionaryIfDue(round: Int) throws {
