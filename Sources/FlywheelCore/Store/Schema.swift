@@ -118,6 +118,20 @@ enum Schema {
                 try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")
             }
         }
+        migrator.registerMigration(checkerFingerprints) { db in
+            // Each distinct checker once; verdicts and held-out results name it by id (NULL: recorded before this).
+            try db.execute(
+                sql: """
+                    CREATE TABLE checkers (
+                        id INTEGER PRIMARY KEY,
+                        fingerprint TEXT NOT NULL UNIQUE,
+                        identity TEXT NOT NULL);
+                    ALTER TABLE verdicts ADD COLUMN checker_id INTEGER REFERENCES checkers(id);
+                    ALTER TABLE heldout_results ADD COLUMN checker_id INTEGER REFERENCES checkers(id);
+                    """)
+        }
         return migrator
     }
+
+    static let checkerFingerprints = "v4: checker fingerprints"
 }
