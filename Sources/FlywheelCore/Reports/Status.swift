@@ -5,6 +5,8 @@ import Foundation
 public struct Status: Encodable, Sendable {
     public var pipeline: String
     public var rounds: [Round]
+    /// Every `flywheel rollback`, oldest first.
+    public var rollbacks: [RollbackEvent] = []
 
     public struct Round: Encodable, Sendable {
         public var round: Int
@@ -52,6 +54,7 @@ public struct Status: Encodable, Sendable {
     public init(pipeline: String, store: Store?) throws {
         self.pipeline = pipeline
         rounds = try (store?.rounds() ?? []).map { record in try Self.round(record, store: store!) }
+        rollbacks = try store?.rollbacks() ?? []
     }
 
     static func round(_ record: RoundRecord, store: Store) throws -> Round {
@@ -101,6 +104,10 @@ public struct Status: Encodable, Sendable {
                     + round.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
                     + String(format: " %9d %9d  ", round.generated, round.accepted)
                     + heldout.padding(toLength: 27, withPad: " ", startingAt: 0) + " " + versus)
+        }
+        lines += rollbacks.map {
+            "rollback after round \($0.afterRound): round \($0.toRound)'s version promoted again, replacing round "
+                + "\($0.fromRound)'s (\($0.at))"
         }
         return lines.joined(separator: "\n")
     }
