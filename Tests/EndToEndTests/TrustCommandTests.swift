@@ -134,9 +134,12 @@ struct TrustCommandTests {
 
         // Export leaves out exactly the flipped examples.
         let afterExport = sandbox.path("after.jsonl")
-        let exportAfter = try await sandbox.flywheel(["export", pipeline, "--store", sandbox.store, "--out", afterExport])
+        let exportAfter = try await sandbox.flywheel([
+            "export", pipeline, "--store", sandbox.store, "--out", afterExport,
+        ])
         try #require(exportAfter.exitCode == 0, "\(exportAfter)")
-        let flippedKeys = Set(examples.filter { expectedFlips.contains($0.id) }.map { [$0.round, $0.index, $0.attempt] })
+        let flippedKeys = Set(
+            examples.filter { expectedFlips.contains($0.id) }.map { [$0.round, $0.index, $0.attempt] })
         let before = try Self.exportedKeys(beforeExport)
         let after = try Self.exportedKeys(afterExport)
         #expect(after == before.filter { !flippedKeys.contains($0) })
@@ -149,7 +152,9 @@ struct TrustCommandTests {
         #expect(try await sandbox.sqlInt("select count(*) from rechecks") == 2 * examples.count)
         #expect(try await sandbox.sqlInt("select count(*) from reverifications where finished_at is not null") == 2)
         let againExport = sandbox.path("again.jsonl")
-        let exportAgain = try await sandbox.flywheel(["export", pipeline, "--store", sandbox.store, "--out", againExport])
+        let exportAgain = try await sandbox.flywheel([
+            "export", pipeline, "--store", sandbox.store, "--out", againExport,
+        ])
         try #require(exportAgain.exitCode == 0, "\(exportAgain)")
         #expect(FileManager.default.contents(atPath: againExport) == FileManager.default.contents(atPath: afterExport))
 
@@ -163,7 +168,8 @@ struct TrustCommandTests {
         let own = try await sandbox.sqlInt("select count(*) from examples where round = 3")
         let kept = examples.filter { promoted.contains($0.round) && $0.round > 0 && !expectedFlips.contains($0.id) }
         let (status, _) = try await sandbox.status(pipeline)
-        let learned = try await sandbox.sqlInt("select json_extract(summary, '$.learned_from') from rounds where round = 3")
+        let learned = try await sandbox.sqlInt(
+            "select json_extract(summary, '$.learned_from') from rounds where round = 3")
         #expect(learned == own + kept.count, "\(status.rounds.map(\.state))")
         let state = try await sandbox.sql("select state from solver_versions where round = 3")
         #expect(examples.filter { expectedFlips.contains($0.id) }.allSatisfy { !state.contains($0.prompt) })
@@ -179,7 +185,9 @@ struct TrustCommandTests {
         #expect(missing.exitCode == 64, "\(missing)")
         #expect(missing.stderr.contains("no store at"), "\(missing.stderr)")
         #expect(!FileManager.default.fileExists(atPath: sandbox.path("none.sqlite")))
-        let rollback = try await sandbox.flywheel(["rollback", pipeline, "--to", "1", "--store", sandbox.path("none.sqlite")])
+        let rollback = try await sandbox.flywheel([
+            "rollback", pipeline, "--to", "1", "--store", sandbox.path("none.sqlite"),
+        ])
         #expect(rollback.exitCode == 64, "\(rollback)")
         #expect(rollback.stderr.contains("no store at"), "\(rollback.stderr)")
     }
@@ -241,7 +249,8 @@ struct TrustCommandTests {
             uniqueKeysWithValues: counts.split(separator: "\n").map { $0.split(separator: "|") }.map {
                 (Int($0[0])!, Int($0[1])!)
             })
-        let learned = try await sandbox.sqlInt("select json_extract(summary, '$.learned_from') from rounds where round = 4")
+        let learned = try await sandbox.sqlInt(
+            "select json_extract(summary, '$.learned_from') from rounds where round = 4")
         #expect(learned == perRound[1, default: 0] + perRound[4, default: 0], "\(perRound)")
         #expect(status.rounds.map(\.state) == ["promoted", "promoted", "promoted", "promoted", "promoted"])
 
@@ -275,6 +284,22 @@ struct TrustCommandTests {
         let negative = try await sandbox.flywheel(["rollback", pipeline, "--to", "-1", "--store", sandbox.store])
         #expect(negative.exitCode == 64, "\(negative)")
         #expect(negative.stderr.contains("--to takes a round number"), "\(negative.stderr)")
+        #expect(try await sandbox.sqlInt("select count(*) from rollbacks") == 0)
+    }
+
+    @Test("rollback refuses while a round is not committed: the failed round must be finished first")
+    func rollbackWhileARoundIsOpen() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        var arith = ArithPipeline()
+        arith.generator = Repository.python("arith_gen.py", "--refuse-split", "train")
+        let pipeline = try sandbox.write(arith)
+        let run = try await sandbox.flywheel(["run", pipeline, "--rounds", "1", "--store", sandbox.store])
+        try #require(run.exitCode == 1, "every training task fails, so round 1 fails: \(run)")
+        try #require(try await sandbox.sql("select state from rounds where round = 1") == "failed")
+        let refused = try await sandbox.flywheel(["rollback", pipeline, "--to", "0", "--store", sandbox.store])
+        #expect(refused.exitCode == 64, "\(refused)")
+        #expect(refused.stderr.contains("round 1 is failed: finish it first"), "\(refused.stderr)")
         #expect(try await sandbox.sqlInt("select count(*) from rollbacks") == 0)
     }
 

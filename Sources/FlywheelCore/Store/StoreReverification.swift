@@ -86,7 +86,8 @@ extension Store {
                     """
             ).map { row in
                 Reverification(
-                    id: row["id"], checker: try checkerFingerprint(row, id: row["checker"]), startedAt: row["started_at"],
+                    id: row["id"], checker: try checkerFingerprint(row, id: row["checker"]),
+                    startedAt: row["started_at"],
                     finishedAt: row["finished_at"], checked: row["checked"], flipped: row["flipped"],
                     errors: row["errors"])
             }

@@ -103,7 +103,8 @@ extension Store {
                 sql: "INSERT INTO rollbacks(at, after_round, from_version, to_version) VALUES (?, ?, ?, ?)",
                 arguments: [at, last, from, toVersion])
             let id = db.lastInsertedRowID
-            let fromRound = try Int.fetchOne(db, sql: "SELECT round FROM solver_versions WHERE id = ?", arguments: [from])
+            let fromRound = try Int.fetchOne(
+                db, sql: "SELECT round FROM solver_versions WHERE id = ?", arguments: [from])
             return RollbackEvent(
                 id: id, at: at, afterRound: last, fromVersion: from, fromRound: fromRound ?? -1,
                 toVersion: toVersion, toRound: round)
