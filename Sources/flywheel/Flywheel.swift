@@ -10,7 +10,10 @@ struct Flywheel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flywheel",
         abstract: "Runs a synthetic-data flywheel: generate, solve, verify, store, learn, evaluate, decide.",
-        subcommands: [Run.self, Round.self, Status.self, Report.self, Export.self, VerifyStore.self, Init.self])
+        subcommands: [
+            Run.self, Round.self, Status.self, Report.self, Export.self, VerifyStore.self, Init.self, Reverify.self,
+            Rollback.self,
+        ])
 
     /// The one place errors become exit codes (SPEC §5).
     static func exitStatus(for error: FlywheelError) -> Int32 {

@@ -66,6 +66,7 @@ final class FakeSolver: Solver {
 /// Accepts the answer "right" with score 1.
 struct FakeChecker: Checker {
     var identity: String { "fake-checker" }
+    var fingerprint: String { "fake-checker/1" }
 
     func check(id: String, task: TaskSpec, answer: String) async -> Result<Judgement, PluginFailure> {
         .success(Judgement(accept: answer == task.reference?.stringValue, score: answer == "right" ? 1 : 0))

@@ -31,6 +31,13 @@ public struct PipelineConfig: Sendable {
     public var file: String
     /// Rounds `flywheel run` commits after the baseline when `--rounds` is not given.
     public var rounds: Int = 5
+    /// The fingerprint of the checker this file names now (what `Checker.fingerprint` will be).
+    public var checkerFingerprint: String {
+        switch checker {
+        case .external(let command): command.fingerprint
+        }
+    }
+
     /// What tokens cost, for the money column of a round's cost; nil: no money shown.
     public var prices: Prices?
     /// What each round does: sizes, seeds, gate, data policy, curriculum.

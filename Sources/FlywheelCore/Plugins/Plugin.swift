@@ -44,6 +44,10 @@ public protocol Solver: Sendable, PluginDiagnostics {
 public protocol Checker: Sendable, PluginDiagnostics {
     /// Names the checker in each verdict's lineage.
     var identity: String { get }
+    /// What the checker's judgement depends on, recorded with every verdict so that a changed checker shows: an
+    /// external checker's digest of its argv and program files (`ExternalCommand.fingerprint`), a built-in one's
+    /// kind and version, e.g. `listfn-checker/1`. Equal fingerprints judge alike.
+    var fingerprint: String { get }
     func check(id: String, task: TaskSpec, answer: String) async -> Result<Judgement, PluginFailure>
     /// Stops any worker processes; called once when the run ends.
     func shutdown() async

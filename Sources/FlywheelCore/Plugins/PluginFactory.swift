@@ -30,10 +30,13 @@ extension Plugins {
             }
             solver = OpenAISolver(config: settings, log: log)
         }
-        let checker: any Checker =
-            switch config.checker {
-            case .external(let command): ExternalChecker(command: command, log: log)
-            }
-        self.init(generator: generator, solver: solver, checker: checker)
+        self.init(generator: generator, solver: solver, checker: Self.checker(config, log: log))
+    }
+
+    /// The pipeline's checker alone, for commands that only check (`reverify`).
+    public static func checker(_ config: PipelineConfig, log: EventLog) -> any Checker {
+        switch config.checker {
+        case .external(let command): ExternalChecker(command: command, log: log)
+        }
     }
 }

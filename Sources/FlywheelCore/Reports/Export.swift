@@ -68,14 +68,17 @@ public enum ExampleExporter {
         }
     }
 
-    /// `requested` checked against the store, or every promoted round.
+    /// `requested` checked against the store, or every promoted round; after a rollback, the promoted rounds on
+    /// the lineage of the version it made current (`Store.promotedLineage()`).
     static func promotedRounds(store: Store, requested: [Int]?) throws -> [Int] {
+        let lineage = try store.promotedLineage()
+        guard let requested else { return lineage }
         let records = try store.rounds()
-        guard let requested else { return records.filter { $0.state == .promoted }.map(\.round) }
         let states = Dictionary(uniqueKeysWithValues: records.map { ($0.round, $0.state) })
         let refused = Set(requested).sorted().compactMap { round -> String? in
             guard let state = states[round] else { return "round \(round) does not exist" }
-            return state == .promoted ? nil : "round \(round) is \(state.rawValue)"
+            guard state == .promoted else { return "round \(round) is \(state.rawValue)" }
+            return lineage.contains(round) ? nil : "round \(round) was set aside by a rollback"
         }
         guard refused.isEmpty else {
             throw FlywheelError(

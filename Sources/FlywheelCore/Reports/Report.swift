@@ -26,6 +26,8 @@ public struct QualityReport: Codable, Sendable, Equatable {
         public var suspectedShortcuts: [Int]
         /// Set when the last round's minimum detectable effect exceeds the gains rounds have been making.
         public var powerWarning: String?
+        /// Rounds judged by a different checker (fingerprint) than the round before them.
+        public var checkerChanges: [Int]
     }
 
     /// A committed round's error control, power, trivial baselines and cost.
@@ -167,10 +169,12 @@ extension QualityReport {
         return QualityReport(
             pipeline: pipeline, generatedAt: generatedAt.formatted(.iso8601),
             heldoutItems: try store.heldoutItems().filter { $0.status == .kept }.count, rounds: rounds,
-            trust: trust(records, settings: settings))
+            trust: trust(records, settings: settings, checkers: try records.map { try store.checkerFingerprints(round: $0.round).last }))
     }
 
-    private static func trust(_ records: [RoundRecord], settings: RoundSettings) -> Trust {
+    private static func trust(_ records: [RoundRecord], settings: RoundSettings, checkers: [CheckerFingerprint?]) -> Trust {
+        let known = zip(records, checkers).compactMap { record, checker in checker.map { (record.round, $0) } }
+        let changes = zip(known, known.dropFirst()).compactMap { $0.1 != $1.1 ? $1.0 : nil }
         let summaries = records.compactMap { $0.state.isCommitted ? $0.summary : nil }
         let gains = summaries.compactMap { $0.vsPrevious?.meanDifference }.filter { $0 > 0 }
         var warning: String?
@@ -187,7 +191,8 @@ extension QualityReport {
             alpha: settings.alpha, errorControl: settings.errorControl,
             alphaSpent: summaries.compactMap(\.vsPrevious?.alpha).reduce(0, +),
             plateau: Plateau(rounds: records, limit: settings.plateau),
-            suspectedShortcuts: summaries.filter { $0.suspectedShortcut == true }.map(\.round), powerWarning: warning)
+            suspectedShortcuts: summaries.filter { $0.suspectedShortcut == true }.map(\.round), powerWarning: warning,
+            checkerChanges: changes)
     }
 
     private static func times(_ record: RoundRecord, counts: RoundCounts, summary: RoundSummary?) -> Times {

@@ -174,6 +174,12 @@ extension QualityReport {
                     + " improved without beating the best trivial baseline, or with collapsed answers.")
         }
         if let warning = trust.powerWarning { notes.append(warning) }
+        if !trust.checkerChanges.isEmpty {
+            notes.append(
+                "The checker changed before round(s) " + trust.checkerChanges.map(String.init).joined(separator: ", ")
+                    + ": verdicts before and after were made by different programs; `flywheel reverify` re-checks the "
+                    + "stored examples with the current one.")
+        }
         return notes
     }
 

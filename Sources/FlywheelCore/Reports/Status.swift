@@ -7,6 +7,12 @@ public struct Status: Encodable, Sendable {
     public var rounds: [Round]
     /// Committed rounds since the last improvement, and the pipeline's `plateau` rule.
     public var plateau: Plateau
+    /// Every `flywheel rollback`, oldest first.
+    public var rollbacks: [RollbackEvent] = []
+    /// The fingerprint of the checker the pipeline file names now, and whether it differs from the one that
+    /// judged the last round (then `flywheel reverify` re-checks the stored examples with it).
+    public var currentChecker: String
+    public var checkerChanged: Bool
 
     public struct Round: Encodable, Sendable {
         public var round: Int
@@ -43,6 +49,9 @@ public struct Status: Encodable, Sendable {
         public var baselines: [String: Double]?
         /// An "improved" verdict that does not beat the best baseline, or whose answers collapsed.
         public var suspectedShortcut: Bool?
+        /// The fingerprint of the checker that judged the round (the last one, if it changed mid-round); nil for
+        /// rounds recorded before fingerprints.
+        public var checker: String?
     }
 
     public struct Heldout: Encodable, Sendable {
@@ -67,6 +76,10 @@ public struct Status: Encodable, Sendable {
         let records = try store?.rounds() ?? []
         rounds = try records.map { record in try Self.round(record, store: store!, prices: pipeline.prices) }
         plateau = Plateau(rounds: records, limit: pipeline.settings.plateau)
+        rollbacks = try store?.rollbacks() ?? []
+        let current = pipeline.checkerFingerprint
+        currentChecker = current
+        checkerChanged = rounds.last { $0.checker != nil }.map { $0.checker != current } ?? false
     }
 
     static func round(_ record: RoundRecord, store: Store, prices: Prices?) throws -> Round {
@@ -78,6 +91,7 @@ public struct Status: Encodable, Sendable {
             difficulty: record.difficulty,
             dataPolicy: record.dataPolicy, gate: record.gate, learning: record.learning, startedAt: record.startedAt,
             finishedAt: record.finishedAt)
+        round.checker = try store.checkerFingerprints(round: record.round).last?.fingerprint
         if let summary = record.summary {
             round.heldout = Heldout(
                 n: summary.heldout.n, score: summary.heldout.score, ci: summary.heldout.ci,
@@ -129,6 +143,15 @@ public struct Status: Encodable, Sendable {
             lines.append(
                 "plateau: \(plateau.roundsWithoutImprovement) committed rounds without an improvement "
                     + "(limit \(plateau.limit ?? 0)); `round` does nothing until `--force`")
+        }
+        if checkerChanged {
+            lines.append(
+                "checker changed: the pipeline's checker (\(currentChecker.prefix(12))) is not the one that judged the "
+                    + "last round; `flywheel reverify` re-checks the stored examples with it")
+        }
+        lines += rollbacks.map {
+            "rollback after round \($0.afterRound): round \($0.toRound)'s version promoted again, replacing round "
+                + "\($0.fromRound)'s (\($0.at))"
         }
         return lines.joined(separator: "\n")
     }

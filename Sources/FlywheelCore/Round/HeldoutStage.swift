@@ -53,6 +53,7 @@ extension RoundEngine {
             var result = HeldoutResult(index: item.index, answer: nil, accept: false, score: 0, reason: nil, failure: nil)
             let (solved, solveRetries) = await PluginRetries.counting { await solver.solve(request) }
             var retries = solveRetries
+            var checkedBy: CheckerFingerprint?
             switch try requireStarted(solved) {
             case .failure(let failure): result.failure = failure
             case .success(let solution):
@@ -62,6 +63,7 @@ extension RoundEngine {
                     await plugins.checker.check(id: "r\(round)-hc\(item.index)", task: task, answer: solution.answer)
                 }
                 retries += checkRetries
+                checkedBy = CheckerFingerprint(of: plugins.checker)
                 switch try requireStarted(judged) {
                 case .failure(let failure): result.failure = failure
                 case .success(let judgement):
@@ -70,7 +72,8 @@ extension RoundEngine {
                     result.reason = judgement.reason
                 }
             }
-            try store.insertHeldoutResult(result, round: round, solverVersion: version.id, retries: retries)
+            try store.insertHeldoutResult(
+                result, round: round, solverVersion: version.id, retries: retries, fingerprint: checkedBy)
             progress.finished(accepted: result.accept ? 1 : 0, errors: result.failure == nil ? 0 : 1)
         }
         progress.end()

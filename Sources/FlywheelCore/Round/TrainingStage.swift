@@ -105,7 +105,7 @@ extension RoundEngine {
         }
         try store.insertVerdict(
             attemptID: record.id, round: round, result: judged, checker: plugins.checker.identity,
-            seconds: monotonicNow() - start, example: example, retries: retries)
+            fingerprint: CheckerFingerprint(of: plugins.checker), seconds: monotonicNow() - start, example: example, retries: retries)
         return (example != nil, judged.failure != nil)
     }
 }

@@ -118,6 +118,56 @@ enum Schema {
                 try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")
             }
         }
+        migrator.registerMigration(checkerFingerprints) { db in
+            // Each distinct checker once; verdicts and held-out results name it by id (NULL: recorded before this).
+            try db.execute(
+                sql: """
+                    CREATE TABLE checkers (
+                        id INTEGER PRIMARY KEY,
+                        fingerprint TEXT NOT NULL UNIQUE,
+                        identity TEXT NOT NULL);
+                    ALTER TABLE verdicts ADD COLUMN checker_id INTEGER REFERENCES checkers(id);
+                    ALTER TABLE heldout_results ADD COLUMN checker_id INTEGER REFERENCES checkers(id);
+                    """)
+        }
+        migrator.registerMigration(reverification) { db in
+            // Append-only: an example's latest judged re-check decides whether it is flipped.
+            try db.execute(
+                sql: """
+                    CREATE TABLE reverifications (
+                        id INTEGER PRIMARY KEY,
+                        checker_id INTEGER NOT NULL REFERENCES checkers(id),
+                        started_at TEXT NOT NULL,
+                        finished_at TEXT);
+                    CREATE TABLE rechecks (
+                        id INTEGER PRIMARY KEY,
+                        reverification INTEGER NOT NULL REFERENCES reverifications(id),
+                        example_id INTEGER NOT NULL REFERENCES examples(id),
+                        accept INTEGER NOT NULL,
+                        score REAL NOT NULL,
+                        reason TEXT,
+                        error_kind TEXT,
+                        error TEXT,
+                        UNIQUE(reverification, example_id));
+                    CREATE INDEX rechecks_example ON rechecks(example_id, id);
+                    """)
+        }
+        migrator.registerMigration(rollbacks) { db in
+            // Append-only events; `after_round` is the last round when it was made: a later promotion supersedes it.
+            try db.execute(
+                sql: """
+                    CREATE TABLE rollbacks (
+                        id INTEGER PRIMARY KEY,
+                        at TEXT NOT NULL,
+                        after_round INTEGER NOT NULL,
+                        from_version INTEGER NOT NULL REFERENCES solver_versions(id),
+                        to_version INTEGER NOT NULL REFERENCES solver_versions(id));
+                    """)
+        }
         return migrator
     }
+
+    static let checkerFingerprints = "v4: checker fingerprints"
+    static let reverification = "v5: re-verification"
+    static let rollbacks = "v6: rollbacks"
 }

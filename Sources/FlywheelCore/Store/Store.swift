@@ -302,9 +302,10 @@ public final class Store: Sendable {
         try read { db in try version(db, sql: "WHERE id = ?", [id]) }
     }
 
-    /// The version that solves training tasks now: the last promoted one.
+    /// The version that solves training tasks now: the last promoted one, or the target of a rollback made since
+    /// (`rollBack(to:)`).
     public func lastPromotedVersion() throws -> SolverVersion? {
-        try read { db in try version(db, sql: "WHERE promoted = 1 ORDER BY round DESC LIMIT 1", []) }
+        try read { db in try promotedVersionID(db).flatMap { try version(db, sql: "WHERE id = ?", [$0]) } }
     }
 
     private func version(_ db: Database, sql: String, _ arguments: StatementArguments) throws -> SolverVersion? {

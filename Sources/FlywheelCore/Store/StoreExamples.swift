@@ -9,8 +9,12 @@ public enum ExampleSelection: Sendable, Equatable {
     case round(Int)
     /// Those of committed (promoted or rejected) rounds: what a dictionary is trained on.
     case committed
-    /// What learning sees in `round` under `policy`.
+    /// What learning sees in `round` under `policy`: never an example a re-verification flipped, and under
+    /// `accumulate` only the promoted rounds on the lineage of the version the round started from (a rollback sets
+    /// the rounds after its target aside).
     case learning(round: Int, policy: DataPolicy)
+    /// What `export` writes of one round: its examples that no re-verification flipped.
+    case export(round: Int)
     /// Those of the given attempts.
     case attempts([Int64])
 }
@@ -58,7 +62,7 @@ extension Store {
 
     /// How many examples `selection` holds, counted without decompressing any.
     public func count(_ selection: ExampleSelection) throws -> Int {
-        let (condition, arguments) = Self.sql(selection)
+        let (condition, arguments) = sql(selection)
         return try read { db in
             try Int.fetchOne(
                 db,
@@ -70,19 +74,33 @@ extension Store {
     }
 
     /// The `WHERE` condition over `examples e JOIN rounds r` (and the example's attempt `a` and task `t`).
-    private static func sql(_ selection: ExampleSelection) -> (String, StatementArguments) {
+    private func sql(_ selection: ExampleSelection) -> (String, StatementArguments) {
         switch selection {
         case .all: ("1", [])
         case .round(let round): ("e.round = ?", [round])
         case .committed: ("r.state IN ('promoted', 'rejected')", [])
-        case .learning(let round, .accumulate): ("(e.round = ? OR (r.state = 'promoted' AND e.round > 0))", [round])
-        case .learning(let round, .replace): ("e.round = ?", [round])
+        case .learning(let round, .accumulate):
+            (
+                """
+                (e.round = ? OR (r.state = 'promoted' AND e.round > 0 AND e.round IN (\(Self.lineageRounds(
+                    from: "(SELECT solver_version FROM rounds WHERE round = ?)"))))) AND \(notFlipped)
+                """, [round, round]
+            )
+        case .learning(let round, .replace): ("e.round = ? AND \(notFlipped)", [round])
+        case .export(let round): ("e.round = ? AND \(notFlipped)", [round])
         case .attempts(let ids): ("e.attempt_id IN (\(ids.map { "\($0)" }.joined(separator: ",")))", [])
         }
     }
 
+    /// True for an example `e` that no re-verification flipped: its latest judged re-check (check errors aside), if
+    /// any, accepted it.
+    private var notFlipped: String {
+        guard migrations.contains(Schema.reverification) else { return "1" }
+        return "\(Self.latestJudgedRecheck) IS NOT 0"
+    }
+
     private func exampleRows(_ selection: ExampleSelection) throws -> [(attemptID: Int64, example: StoredExample)] {
-        let (condition, arguments) = Self.sql(selection)
+        let (condition, arguments) = sql(selection)
         let dictionaries = try dictionaries()
         return try read { db in
             try Row.fetchAll(
@@ -114,11 +132,12 @@ extension Store {
 
     // MARK: Reports and export
 
-    /// A round's accepted examples with their lineage, in task and attempt order: what `export` writes.
+    /// A round's accepted examples with their lineage, in task and attempt order: what `export` writes (flipped
+    /// examples left out).
     /// - Throws: `FlywheelError(.corruptStore)` when an example cannot be traced to its task, attempt and verdict.
     public func examplesWithLineage(round: Int) throws -> [(lineage: ExampleLineage, example: StoredExample)] {
         let lineage = try exampleLineage(round: round)
-        return try exampleRows(.round(round)).map { row in
+        return try exampleRows(.export(round: round)).map { row in
             guard let origin = lineage[row.attemptID] else {
                 throw corrupt("examples", "of attempt \(row.attemptID)", "round \(round)'s example has no training task, attempt or verdict")
             }

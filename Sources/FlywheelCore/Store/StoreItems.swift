@@ -144,19 +144,22 @@ extension Store {
     }
 
     /// Records a verdict and, when accepted, its compressed example, in one transaction.
+    /// - Parameter fingerprint: the checker that judged; nil only where no checker is known (tests).
     public func insertVerdict(
-        attemptID: Int64, round: Int, result: Result<Judgement, PluginFailure>, checker: String, seconds: Double,
-        example: CompressedExample?, retries: Int = 0
+        attemptID: Int64, round: Int, result: Result<Judgement, PluginFailure>, checker: String,
+        fingerprint: CheckerFingerprint? = nil, seconds: Double, example: CompressedExample?, retries: Int = 0
     ) throws {
         let judgement = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
         try write { db in
+            let checkerRow = try fingerprint.map { try checkerID(db, $0) }
             try db.execute(
                 literal: """
-                    INSERT INTO verdicts(attempt_id, accept, score, reason, error_kind, error, checker, seconds, retries)
+                    INSERT INTO verdicts(attempt_id, accept, score, reason, error_kind, error, checker, seconds, retries,
+                                         checker_id)
                     VALUES (\(attemptID), \(judgement?.accept ?? false), \(judgement?.score ?? 0),
                             \(text: judgement?.reason), \(failure?.kind.rawValue), \(text: failure?.message),
-                            \(text: checker), \(seconds), \(retries))
+                            \(text: checker), \(seconds), \(retries), \(checkerRow))
                     """)
             if let example {
                 try db.execute(
@@ -228,17 +231,22 @@ extension Store {
         }
     }
 
-    public func insertHeldoutResult(_ result: HeldoutResult, round: Int, solverVersion: Int64, retries: Int = 0)
-        throws
-    {
+    /// - Parameter fingerprint: the checker that judged the answer; nil when none did (the solver failed) or none
+    ///   is known (tests).
+    public func insertHeldoutResult(
+        _ result: HeldoutResult, round: Int, solverVersion: Int64, retries: Int = 0,
+        fingerprint: CheckerFingerprint? = nil
+    ) throws {
         try write { db in
+            let checkerRow = try fingerprint.map { try checkerID(db, $0) }
             try db.execute(
                 literal: """
                     INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,
-                                                error_kind, error, usage, retries)
+                                                error_kind, error, usage, retries, checker_id)
                     VALUES (\(round), \(result.index), \(solverVersion), \(text: result.answer), \(result.accept),
                             \(result.score), \(text: result.reason), \(result.failure?.kind.rawValue),
-                            \(text: result.failure?.message), \(text: result.usage?.jsonText), \(retries))
+                            \(text: result.failure?.message), \(text: result.usage?.jsonText), \(retries),
+                            \(checkerRow))
                     """)
         }
     }

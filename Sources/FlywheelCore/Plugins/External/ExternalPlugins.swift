@@ -81,10 +81,13 @@ public struct ExternalSolver: Solver {
 public struct ExternalChecker: Checker {
     let pool: ExternalPool
     public let identity: String
+    /// Read once, when the checker is made: the program files as they are when the run starts.
+    public let fingerprint: String
 
     public init(command: ExternalCommand, log: EventLog) {
         pool = ExternalPool(name: "checker", command: command, log: log)
         identity = command.argv.joined(separator: " ")
+        fingerprint = command.fingerprint
     }
 
     public func check(id: String, task: TaskSpec, answer: String) async -> Result<Judgement, PluginFailure> {

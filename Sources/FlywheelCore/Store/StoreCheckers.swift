@@ -1,0 +1,48 @@
+import Foundation
+import GRDB
+
+extension Store {
+    /// The id of `checker` in the `checkers` table, adding it the first time it is seen. Call inside a write.
+    func checkerID(_ db: Database, _ checker: CheckerFingerprint) throws -> Int64 {
+        try db.execute(
+            literal: """
+                INSERT INTO checkers(fingerprint, identity) VALUES (\(text: checker.fingerprint), \(text: checker.identity))
+                ON CONFLICT(fingerprint) DO NOTHING
+                """)
+        guard
+            let id = try Int64.fetchOne(
+                db, sql: "SELECT id FROM checkers WHERE fingerprint = CAST(? AS TEXT)",
+                arguments: [Data(checker.fingerprint.utf8)])
+        else { throw corrupt("checkers", checker.fingerprint, "was written and cannot be read back") }
+        return id
+    }
+
+    /// The checkers whose verdicts a round recorded (training verdicts and held-out results), first seen first.
+    ///
+    /// Usually one; more when the checker changed while the round was interrupted. Empty for a round recorded before
+    /// checkers were fingerprinted, or one with no verdict yet.
+    public func checkerFingerprints(round: Int) throws -> [CheckerFingerprint] {
+        guard migrations.contains(Schema.checkerFingerprints) else { return [] }
+        return try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT c.id, \(Self.text("c.fingerprint")), \(Self.text("c.identity")) FROM checkers c
+                    WHERE c.id IN (
+                        SELECT v.checker_id FROM verdicts v JOIN attempts a ON a.id = v.attempt_id
+                        JOIN tasks t ON t.id = a.task_id WHERE t.round = ?
+                        UNION SELECT checker_id FROM heldout_results WHERE round = ?)
+                    ORDER BY c.id
+                    """, arguments: [round, round]
+            ).map { row in try checkerFingerprint(row, id: row["id"]) }
+        }
+    }
+
+    /// A checker from a row that selected its `fingerprint` and `identity` through `Store.text(_:)`.
+    func checkerFingerprint(_ row: Row, id: Int64) throws -> CheckerFingerprint {
+        guard let fingerprint = try text(row, "fingerprint", table: "checkers", id: id),
+            let identity = try text(row, "identity", table: "checkers", id: id)
+        else { throw corrupt("checkers", id, "`fingerprint` or `identity` is NULL") }
+        return CheckerFingerprint(identity: identity, fingerprint: fingerprint)
+    }
+}
