@@ -52,11 +52,12 @@ public struct ListFnSolver: Sendable {
             }
         }
         let enumerator = Enumerator(grammar: compiled)
+        let packed = PackedExamples(examples)
         var machine = Evaluator()
         var found: [Int32]?
         let tried = enumerator.run(request: request, limit: budget) { productions, _ in
             machine.load(productions: productions)
-            for e in examples where !machine.matches(input: e.input, expected: e.output) { return false }
+            guard machine.fits(packed) else { return false }
             found = productions.map { Int32($0) }
             return true
         }
