@@ -250,7 +250,7 @@ private struct Machine {
     /// Room for a new list of up to `count` elements at `top`.
     @inline(__always)
     private mutating func allocate(_ count: Int) -> Int {
-        // `Evaluator.reserveScratch` sizes the arena so that this cannot fail; checked anyway, since a wrong
+        // `Evaluator.reserve(inputCount:)` sizes the arena so that this cannot fail; checked anyway, since a wrong
         // bound would otherwise write past the buffer.
         precondition(top + count <= arenaCapacity, "listfn evaluator arena overflow")
         let start = top
