@@ -3,8 +3,7 @@ import Foundation
 import ListFn
 
 /// The flywheel experiment for the listfn pipeline, exactly as the round engine runs it, with learning on and
-/// off, plus enumerator throughput. Usage: listfn-bench [--round-size N] [--heldout N] [--budget N]
-/// [--difficulty N] [--pseudocount X] [--rounds N] [--seed N] [--workers N]
+/// off, plus enumerator throughput. `listfn-bench --help` lists the flags.
 struct Settings: Sendable {
     /// Training tasks generated per round.
     var roundSize = 200
@@ -22,21 +21,75 @@ struct Settings: Sendable {
     var workers = 2
 }
 
+let usage = """
+    usage: listfn-bench [--round-size N] [--heldout N] [--budget N] [--difficulty N] [--pseudocount X] [--rounds N]
+                        [--seed N] [--workers N] [--enumerator-only] [--dump-order N]
+    The 5-round flywheel experiment with learning on and off, then enumerator throughput on one worker.
+      --enumerator-only  only the enumerator throughput (for `perf stat` and profiles)
+      --dump-order N     print the first N programs the enumerator yields (with exact log-probability bits) and
+                         the solver's answer to 300 tasks, under three grammars; diff two builds' output to check
+                         that a change to the enumerator or the evaluator left the search exactly as it was
+    """
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("listfn-bench: \(message)\n\(usage)\n".utf8))
+    exit(64)
+}
+
+/// The flag's value read by `parse`, or exit 64 if it does not parse or is not `valid`.
+func value<T>(_ flag: String, _ text: String?, _ parse: (String) -> T?, valid: (T) -> Bool) -> T {
+    guard let text else { fail("missing value for \(flag)") }
+    guard let v = parse(text), valid(v) else { fail("bad value \(text) for \(flag)") }
+    return v
+}
+
 var settings = Settings()
+var enumeratorOnly = false
+var dumpLimit: Int?
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
-    guard let value = arguments.popFirst() else { fatalError("missing value for \(flag)") }
     switch flag {
-    case "--round-size": settings.roundSize = Int(value)!
-    case "--heldout": settings.heldoutSize = Int(value)!
-    case "--budget": settings.budget = Int(value)!
-    case "--difficulty": settings.difficulty = Int(value)!
-    case "--pseudocount": settings.pseudocount = Double(value)!
-    case "--rounds": settings.rounds = Int(value)!
-    case "--seed": settings.seed = UInt64(value)!
-    case "--workers": settings.workers = Int(value)!
-    default: fatalError("unknown flag \(flag)")
+    case "--help", "-h":
+        print(usage)
+        exit(0)
+    case "--enumerator-only": enumeratorOnly = true
+    case "--dump-order": dumpLimit = value(flag, arguments.popFirst(), { Int($0) }, valid: { $0 > 0 })
+    case "--round-size": settings.roundSize = value(flag, arguments.popFirst(), { Int($0) }, valid: { $0 > 0 })
+    case "--heldout": settings.heldoutSize = value(flag, arguments.popFirst(), { Int($0) }, valid: { $0 > 0 })
+    case "--budget": settings.budget = value(flag, arguments.popFirst(), { Int($0) }, valid: { $0 > 0 })
+    case "--difficulty":
+        settings.difficulty = value(flag, arguments.popFirst(), { Int($0) }, valid: { (1...5).contains($0) })
+    case "--pseudocount":
+        settings.pseudocount = value(flag, arguments.popFirst(), { Double($0) }, valid: { $0 > 0 && $0.isFinite })
+    case "--rounds": settings.rounds = value(flag, arguments.popFirst(), { Int($0) }, valid: { $0 > 0 })
+    case "--seed": settings.seed = value(flag, arguments.popFirst(), { UInt64($0) }, valid: { _ in true })
+    case "--workers": settings.workers = value(flag, arguments.popFirst(), { Int($0) }, valid: { $0 > 0 })
+    default: fail("unknown flag \(flag)")
     }
+}
+
+if let limit = dumpLimit {
+    // Fixed grammars and tasks, independent of the other flags, so that two builds' dumps can be compared.
+    let learnedSmall = Grammar.fit(
+        programs: (UInt64(0)..<50).map { ListFnGenerator.task(seed: $0, difficulty: 4).program })
+    let learnedLarge = Grammar.fit(
+        programs: (UInt64(100)..<400).map { ListFnGenerator.task(seed: $0, difficulty: 5).program })
+    var out = ""
+    for (g, grammar) in [Grammar.initial, learnedSmall, learnedLarge].enumerated() {
+        for request in [ListFnType.list, .int] {
+            let order = ListFnSolver(grammar: grammar, budget: 1).enumerate(request: request, limit: limit)
+            for (k, c) in order.enumerated() {
+                out += "E \(g) \(request) \(k) \(c.program) \(c.logProbability.bitPattern)\n"
+            }
+        }
+        let solver = ListFnSolver(grammar: grammar, budget: 5000)
+        for seed in UInt64(0)..<300 {
+            let s = solver.solve(prompt: ListFnGenerator.task(seed: seed, difficulty: 5).prompt)
+            out += "S \(g) \(seed) \(s.program ?? "-") \(s.candidatesTried)\n"
+        }
+    }
+    FileHandle.standardOutput.write(Data(out.utf8))
+    exit(0)
 }
 
 @Sendable func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
@@ -154,6 +207,27 @@ struct Experiment: Sendable {
 
 }
 
+/// Enumerator throughput on one worker, on held-out prompts that the initial grammar mostly cannot solve.
+func enumeratorThroughput(_ settings: Settings) -> String {
+    let probe = (0..<100).map {
+        ListFnGenerator.task(
+            seed: SplitMix64.mix(settings.seed, 0xFFFF_FFFF, UInt64($0)), difficulty: settings.difficulty)
+    }
+    let probeSolver = ListFnSolver(grammar: .initial, budget: 50_000)
+    let probeStart = now()
+    let probeCandidates = probe.reduce(0) { $0 + probeSolver.solve(prompt: $1.prompt).candidatesTried }
+    let probeSeconds = now() - probeStart
+    return String(
+        format:
+            "enumerator, 1 worker, budget 50000 on 100 held-out prompts: %d candidates in %.2f s = %.2f M candidates/s",
+        probeCandidates, probeSeconds, Double(probeCandidates) / probeSeconds / 1e6)
+}
+
+if enumeratorOnly {
+    print(enumeratorThroughput(settings))
+    exit(0)
+}
+
 print(
     "settings: roundSize=\(settings.roundSize) heldout=\(settings.heldoutSize) budget=\(settings.budget) "
         + "difficulty=\(settings.difficulty) pseudocount=\(settings.pseudocount) rounds=\(settings.rounds) "
@@ -179,15 +253,6 @@ for program in [
     print("  " + row.joined(separator: " ") + "  " + program)
 }
 
-// Enumerator throughput on one worker, on held-out prompts that the initial grammar mostly cannot solve.
-let probe = (0..<100).map {
-    ListFnGenerator.task(seed: SplitMix64.mix(settings.seed, 0xFFFF_FFFF, UInt64($0)), difficulty: settings.difficulty)
-}
-let probeSolver = ListFnSolver(grammar: .initial, budget: 50_000)
-let probeStart = now()
-let probeCandidates = probe.reduce(0) { $0 + probeSolver.solve(prompt: $1.prompt).candidatesTried }
-let probeSeconds = now() - probeStart
-
 print("")
 print(
     String(
@@ -201,8 +266,4 @@ print(
     String(
         format: "enumerator, %d workers, in the run: %d candidates in %.1f s = %.2f M candidates/s",
         settings.workers, onCandidates, onSolveSeconds, Double(onCandidates) / onSolveSeconds / 1e6))
-print(
-    String(
-        format:
-            "enumerator, 1 worker, budget 50000 on 100 held-out prompts: %d candidates in %.1f s = %.2f M candidates/s",
-        probeCandidates, probeSeconds, Double(probeCandidates) / probeSeconds / 1e6))
+print(enumeratorThroughput(settings))

@@ -36,6 +36,26 @@ final class CompiledGrammar: Sendable {
     let childKeys: [UInt16]
     let best: [Double]
 
+    /// The enumerator's copy of `best` and `candidateStart`, one record per key.
+    struct Hole {
+        var best: Double
+        var candidateStart: Int32
+        var candidateEnd: Int32
+    }
+
+    /// The enumerator's copy of the per-candidate tables, one record per candidate (32 bytes, so one step of the
+    /// search reads one cache line per candidate instead of one per table).
+    struct Candidate {
+        var score: Double
+        var logProbability: Double
+        var childStart: Int32
+        var childEnd: Int32
+        var production: UInt8
+    }
+
+    let holes: [Hole]
+    let candidates: [Candidate]
+
     init(_ grammar: Grammar) {
         var candidateStart: [Int] = [0]
         var candidateProduction: [UInt8] = []
@@ -136,6 +156,14 @@ final class CompiledGrammar: Sendable {
         self.childStart = childStart2
         self.childKeys = childKeys2
         self.best = best
+        holes = (0..<Self.keyCount).map {
+            Hole(best: best[$0], candidateStart: Int32(candidateStart[$0]), candidateEnd: Int32(candidateStart[$0 + 1]))
+        }
+        candidates = production2.indices.map {
+            Candidate(
+                score: score2[$0], logProbability: logProbability2[$0], childStart: Int32(childStart2[$0]),
+                childEnd: Int32(childStart2[$0 + 1]), production: production2[$0])
+        }
     }
 
     static func rootKey(_ type: ListFnType) -> Int {

@@ -51,12 +51,13 @@ public struct ListFnSolver: Sendable {
             default: return ListFnSolution(program: nil, candidatesTried: 0)
             }
         }
-        var enumerator = Enumerator(grammar: compiled)
+        let enumerator = Enumerator(grammar: compiled)
+        let packed = PackedExamples(examples)
         var machine = Evaluator()
         var found: [Int32]?
         let tried = enumerator.run(request: request, limit: budget) { productions, _ in
             machine.load(productions: productions)
-            for e in examples where !machine.matches(input: e.input, expected: e.output) { return false }
+            guard machine.fits(packed) else { return false }
             found = productions.map { Int32($0) }
             return true
         }
@@ -67,7 +68,7 @@ public struct ListFnSolver: Sendable {
     /// log-probabilities, which never increase along the list.
     public func enumerate(request: ListFnType, limit: Int) -> [(program: String, logProbability: Double)] {
         var out: [(program: String, logProbability: Double)] = []
-        var enumerator = Enumerator(grammar: compiled)
+        let enumerator = Enumerator(grammar: compiled)
         enumerator.run(request: request, limit: limit) { productions, lp in
             out.append((ListFnProgram.render(productions.map { Int32($0) }), lp))
             return false
