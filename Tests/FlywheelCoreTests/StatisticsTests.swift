@@ -282,7 +282,7 @@ struct StatisticsTests {
         let data = passFail(bothPass: 10, b: 0, c: 0, bothFail: 10)
         let same = Statistics.compare(previous: data.previous, current: data.current, seed: 1)
         let expected = PairedComparison(
-            b: 0, c: 0, pValue: 1, verdict: .noChange, method: .mcnemarExact, meanDifference: 0)
+            b: 0, c: 0, pValue: 1, verdict: .noChange, method: .mcnemarExact, meanDifference: 0, alpha: 0.05)
         #expect(same == expected)
         let empty = Statistics.compare(previous: [], current: [], seed: 1)
         #expect(empty.pValue == 1 && empty.verdict == .noChange)
