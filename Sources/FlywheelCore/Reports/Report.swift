@@ -74,6 +74,8 @@ public struct QualityReport: Codable, Sendable, Equatable {
         public var samples: Samples
         /// Nil until the round commits.
         public var trust: RoundTrust?
+        /// The checker audit of the round's training verdicts (nil when none was audited).
+        public var audit: AuditSummary?
     }
 
     /// Seconds per stage. Generate, solve and check are summed over items, so with parallel workers they exceed
@@ -164,7 +166,8 @@ extension QualityReport {
                             baselines: summary.baselines, answers: summary.answers, references: summary.references,
                             suspectedShortcut: summary.suspectedShortcut,
                             cost: RoundCost(summary, prices: prices))
-                    }))
+                    },
+                    audit: try store.audits(round: record.round).nonEmpty.map(AuditSummary.init)))
         }
         return QualityReport(
             pipeline: pipeline, generatedAt: generatedAt.formatted(.iso8601),
@@ -254,4 +257,9 @@ extension QualityReport {
             positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return try decoder.decode(QualityReport.self, from: data)
     }
+}
+
+extension Array {
+    /// Nil when empty.
+    var nonEmpty: Self? { isEmpty ? nil : self }
 }

@@ -153,6 +153,7 @@ public final class RoundEngine: Sendable {
         try trainDictionaryIfDue(round: round)
         try await generateAndSolve(round: round, difficulty: record.difficulty, with: solvingVersion)
         try checkTrainingErrors(round: round)
+        try await auditVerdicts(round: round)
 
         let learnStart = monotonicNow()
         // The policy recorded when the round started, not the file's current one: a resumed round stays the round

@@ -164,10 +164,25 @@ enum Schema {
                         to_version INTEGER NOT NULL REFERENCES solver_versions(id));
                     """)
         }
+        migrator.registerMigration(audits) { db in
+            // A second checker's judgement of a sampled training verdict; one per verdict.
+            try db.execute(
+                sql: """
+                    CREATE TABLE audits (
+                        attempt_id INTEGER PRIMARY KEY REFERENCES attempts(id),
+                        checker_id INTEGER NOT NULL REFERENCES checkers(id),
+                        accept INTEGER NOT NULL,
+                        score REAL NOT NULL,
+                        reason TEXT,
+                        error_kind TEXT,
+                        error TEXT);
+                    """)
+        }
         return migrator
     }
 
     static let checkerFingerprints = "v4: checker fingerprints"
     static let reverification = "v5: re-verification"
     static let rollbacks = "v6: rollbacks"
+    static let audits = "v7: checker audit"
 }

@@ -5,7 +5,7 @@ extension Store {
     // MARK: Tasks
 
     /// The columns a task row is read from (training tasks and held-out items share them).
-    private static let taskText = "\(text("prompt")), \(text("reference")), \(text("meta")), \(text("error"))"
+    static let taskText = "\(text("prompt")), \(text("reference")), \(text("meta")), \(text("error"))"
 
     public func tasks(round: Int) throws -> [TaskRecord] {
         try read { db in
@@ -54,7 +54,7 @@ extension Store {
         }
     }
 
-    private func taskSpec(_ row: Row, table: String, id: Int64) throws -> TaskSpec? {
+    func taskSpec(_ row: Row, table: String, id: Int64) throws -> TaskSpec? {
         guard let prompt = try text(row, "prompt", table: table, id: id) else { return nil }
         let reference = try text(row, "reference", table: table, id: id)
         let meta = try text(row, "meta", table: table, id: id)
@@ -67,7 +67,7 @@ extension Store {
     }
 
     /// The recorded failure of a row (its `error_kind` and free-text `error`), if it has one.
-    private func failure(_ row: Row, table: String, id: Any) throws -> PluginFailure? {
+    func failure(_ row: Row, table: String, id: Any) throws -> PluginFailure? {
         guard row["error_kind"] as String? != nil else { return nil }
         let kind: PluginFailure.Kind = try value(row, "error_kind", table: table, id: id)
         return PluginFailure(kind, try text(row, "error", table: table, id: id) ?? "")
