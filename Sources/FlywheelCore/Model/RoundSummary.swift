@@ -203,6 +203,14 @@ public struct RoundSummary: Codable, Sendable, Equatable {
         if let mde { values.append(("mde", mde)) }
         if let best = bestBaseline { values.append(("best_baseline_score", best.score)) }
         if let suspectedShortcut { values.append(("suspected_shortcut", suspectedShortcut ? 1 : 0)) }
+        let cost = RoundCost(self, prices: nil)
+        values.append(("cost_seconds", cost.seconds))
+        if let share = cost.perAcceptedExample {
+            values += [("seconds_per_accepted", share.seconds), ("tokens_per_accepted", share.tokens)]
+        }
+        if let share = cost.perPointGained {
+            values += [("seconds_per_point", share.seconds), ("tokens_per_point", share.tokens)]
+        }
         return values
     }
 }
