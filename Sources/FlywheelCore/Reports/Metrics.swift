@@ -73,18 +73,18 @@ public struct RoundMetrics: Sendable {
                 gauge("flywheel_alpha", "Level the round's improved verdict had to reach (error control).", level)
             }
         }
-        if let spent = summary.alphaSpent {
+        if let spent = summary.trust.alphaSpent {
             gauge("flywheel_alpha_spent", "Share of alpha spent by this round and every earlier one.", spent)
         }
-        if let mde = summary.mde {
+        if let mde = summary.trust.mde {
             gauge("flywheel_mde", "Smallest held-out gain the round's test detects with 80% power.", mde)
         }
-        if let baselines = summary.baselines, !baselines.isEmpty {
+        if let baselines = summary.trust.baselines, !baselines.isEmpty {
             gauge(
                 "flywheel_baseline_score", "Held-out score of each trivial baseline.",
                 baselines.sorted { $0.key < $1.key }.map { ([("baseline", $0.key)], $0.value) })
         }
-        if let suspected = summary.suspectedShortcut {
+        if let suspected = summary.trust.suspectedShortcut {
             gauge(
                 "flywheel_suspected_shortcut", "1 when an improved verdict may be a shortcut, not skill.",
                 suspected ? 1 : 0)

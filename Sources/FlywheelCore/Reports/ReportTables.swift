@@ -134,19 +134,20 @@ extension QualityReport {
             numeric: [0, 2, 3, 4, 6, 7, 8, 10, 11, 12, 13, 14],
             rows: committed.map { round in
                 let trust = round.trust!
-                let best = trust.baselines?.max { ($0.value, $1.key) < ($1.value, $0.key) }
+                let measures = trust.measures
+                let best = measures.bestBaseline
                 let perExample = trust.cost.perAcceptedExample
                 return [
                     .text("\(round.round)"),
                     .text(round.vsPrevious?.verdict.rawValue ?? (round.round == 0 ? "baseline" : "–")),
                     .text(trust.alpha.map { String(format: "%.4g", $0) } ?? "–"),
-                    .text(trust.alphaSpent.map { String(format: "%.4g", $0) } ?? "–"),
-                    .text(trust.mde.map(Fmt.score) ?? "–"),
-                    .text(best.map { "\($0.key) \(Fmt.score($0.value))" } ?? "–"),
-                    .text(trust.answers.map { "\($0.distinct)" } ?? "–"),
-                    .text(trust.answers.map { String(format: "%.2f", $0.entropy) } ?? "–"),
-                    .text(trust.references.map { String(format: "%.2f", $0.entropy) } ?? "–"),
-                    .text(trust.suspectedShortcut == true ? "SUSPECTED" : "no"),
+                    .text(measures.alphaSpent.map { String(format: "%.4g", $0) } ?? "–"),
+                    .text(measures.mde.map(Fmt.score) ?? "–"),
+                    .text(best.map { "\($0.name) \(Fmt.score($0.score))" } ?? "–"),
+                    .text(measures.answers.map { "\($0.distinct)" } ?? "–"),
+                    .text(measures.answers.map { String(format: "%.2f", $0.entropy) } ?? "–"),
+                    .text(measures.references.map { String(format: "%.2f", $0.entropy) } ?? "–"),
+                    .text(measures.suspectedShortcut == true ? "SUSPECTED" : "no"),
                     .text(perExample.map { String(format: "%.3g", $0.seconds) } ?? "–"),
                     .text(perExample.map { String(format: "%.3g", $0.tokens) } ?? "–"),
                     .text(perExample?.money.map { String(format: "%.3g", $0) } ?? "–"),

@@ -114,11 +114,11 @@ public struct Status: Encodable, Sendable {
                 evaluationPrompt: counts.evaluationPromptTokens, evaluationCompletion: counts.evaluationCompletionTokens)
             round.vsPrevious = summary.vsPrevious
             round.alpha = summary.vsPrevious?.alpha
-            round.alphaSpent = summary.alphaSpent
-            round.mde = summary.mde
+            round.alphaSpent = summary.trust.alphaSpent
+            round.mde = summary.trust.mde
             round.cost = RoundCost(summary, prices: prices)
-            round.baselines = summary.baselines
-            round.suspectedShortcut = summary.suspectedShortcut
+            round.baselines = summary.trust.baselines
+            round.suspectedShortcut = summary.trust.suspectedShortcut
         }
         return round
     }

@@ -50,27 +50,21 @@ extension RoundEngine {
             let request = SolveRequest(
                 id: "r\(round)-h\(item.index)", task: task, attempt: 0,
                 seed: Seeds.derive(settings.seed, "heldout-solve", "\(item.index)"))
-            var result = HeldoutResult(index: item.index, answer: nil, accept: false, score: 0, reason: nil, failure: nil)
             let (solved, solveRetries) = await PluginRetries.counting { await solver.solve(request) }
             var retries = solveRetries
             var checkedBy: CheckerFingerprint?
+            let result: HeldoutResult
             switch try requireStarted(solved) {
-            case .failure(let failure): result.failure = failure
+            case .failure(let failure): result = HeldoutResult(index: item.index, answer: nil, outcome: .failure(failure))
             case .success(let solution):
-                result.answer = solution.answer
-                result.usage = solution.usage
                 let (judged, checkRetries) = await PluginRetries.counting {
                     await plugins.checker.check(id: "r\(round)-hc\(item.index)", task: task, answer: solution.answer)
                 }
                 retries += checkRetries
                 checkedBy = CheckerFingerprint(of: plugins.checker)
-                switch try requireStarted(judged) {
-                case .failure(let failure): result.failure = failure
-                case .success(let judgement):
-                    result.accept = judgement.accept
-                    result.score = judgement.score
-                    result.reason = judgement.reason
-                }
+                result = HeldoutResult(
+                    index: item.index, answer: solution.answer, outcome: try requireStarted(judged),
+                    usage: solution.usage)
             }
             try store.insertHeldoutResult(
                 result, round: round, solverVersion: version.id, retries: retries, fingerprint: checkedBy)
@@ -106,9 +100,9 @@ extension RoundEngine {
         let references = Shortcuts.Diversity(
             items.map { $0.task.reference.map { $0.stringValue ?? $0.jsonText } ?? "" })
         let answers = Shortcuts.Diversity(results.map { $0.answer ?? "" })
-        if let previous = try store.rounds().last(where: { $0.round < round && $0.summary?.baselines != nil }),
+        if let previous = try store.rounds().last(where: { $0.round < round && $0.summary?.trust.baselines != nil }),
             try store.checkerFingerprints(round: previous.round).last?.fingerprint == plugins.checker.fingerprint,
-            let baselines = previous.summary?.baselines
+            let baselines = previous.summary?.trust.baselines
         {
             return ShortcutCheck(baselines: baselines, answers: answers, references: references)
         }

@@ -196,7 +196,7 @@ public final class RoundEngine: Sendable {
             mde: Power.minimumDetectableEffect(previous: paired.previous, current: paired.current, level: level),
             shortcuts: try await shortcutCheck(evaluation.results, round: round))
         var promote = record.gate.promotes(comparison.verdict)
-        if promote, settings.rejectShortcuts, summary.suspectedShortcut == true {
+        if promote, settings.rejectShortcuts, summary.trust.suspectedShortcut == true {
             promote = false
             log.event("gate.shortcut", [("round", round), ("heldout_score", summary.heldout.score)])
         }

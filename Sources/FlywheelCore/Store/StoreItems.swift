@@ -221,11 +221,13 @@ extension Store {
                     """, arguments: [round]
             ).map { row in
                 let id = "\(round)/\(row["idx"] as Int)"
+                let judgement = Judgement(
+                    accept: row["accept"], score: row["score"],
+                    reason: try text(row, "reason", table: "heldout_results", id: id))
                 return HeldoutResult(
                     index: row["idx"], answer: try text(row, "answer", table: "heldout_results", id: id),
-                    accept: row["accept"], score: row["score"],
-                    reason: try text(row, "reason", table: "heldout_results", id: id),
-                    failure: try failure(row, table: "heldout_results", id: id),
+                    outcome: try failure(row, table: "heldout_results", id: id).map { .failure($0) }
+                        ?? .success(judgement),
                     usage: try text(row, "usage", table: "heldout_results", id: id).map(JSONValue.parse))
             }
         }
