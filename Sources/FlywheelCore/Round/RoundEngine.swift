@@ -178,6 +178,7 @@ public final class RoundEngine: Sendable {
         }
         let learnSeconds = monotonicNow() - learnStart
 
+        try reuseEvaluation(of: promoted, for: candidate, round: round)
         let evaluation = try await evaluate(candidate, round: round)
         try checkHeldoutErrors(evaluation.results, round: round)
         let level = settings.errorControl.level(round: round, alpha: settings.alpha)
@@ -204,6 +205,18 @@ public final class RoundEngine: Sendable {
         try store.commitRound(
             round, state: state, summary: summary, promote: promote ? candidate.id : nil, finishedAt: Timestamp.now())
         return RoundOutcome(round: round, state: state, summary: summary)
+    }
+
+    /// A candidate identical to the promoted version (nothing learned, or learning gave back the same state) is
+    /// not evaluated again: the promoted round's held-out results are recorded as this round's, as long as the
+    /// checker that judged them is still the pipeline's. Held-out solves are seeded by item alone, so a
+    /// deterministic solver would give the same answers; an LLM round saves minutes.
+    private func reuseEvaluation(of promoted: SolverVersion, for candidate: SolverVersion, round: Int) throws {
+        guard candidate.state == promoted.state, try store.heldoutResults(round: round).isEmpty,
+            try store.checkerFingerprints(round: promoted.round).last?.fingerprint == plugins.checker.fingerprint
+        else { return }
+        let copied = try store.copyHeldoutResults(from: promoted.round, to: round, solverVersion: candidate.id)
+        log.event("evaluate.reused", [("round", round), ("from_round", promoted.round), ("results", copied)])
     }
 
     /// The scores of the held-out items both rounds scored, item by item.

@@ -235,6 +235,23 @@ extension Store {
 
     /// - Parameter fingerprint: the checker that judged the answer; nil when none did (the solver failed) or none
     ///   is known (tests).
+    /// Records `from`'s held-out results again as round `to`'s, for a candidate identical to `from`'s version:
+    /// the same answers and judgements, with no retries and no token usage, since nothing was asked again.
+    /// - Returns: how many results were copied.
+    @discardableResult
+    public func copyHeldoutResults(from: Int, to round: Int, solverVersion: Int64) throws -> Int {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,
+                                                error_kind, error, usage, retries, checker_id)
+                    SELECT ?, idx, ?, answer, accept, score, reason, error_kind, error, NULL, 0, checker_id
+                    FROM heldout_results WHERE round = ? ORDER BY idx
+                    """, arguments: [round, solverVersion, from])
+            return db.changesCount
+        }
+    }
+
     public func insertHeldoutResult(
         _ result: HeldoutResult, round: Int, solverVersion: Int64, retries: Int = 0,
         fingerprint: CheckerFingerprint? = nil
