@@ -6,6 +6,9 @@ ROUNDS ?= 5
 # `swift test` compiles every module with -enable-testing unless told not to, while `swift build` does so in debug
 # only: in release each would recompile every module the other built. The tests use no @testable import.
 TESTABLE = $(if $(filter debug,$(CONFIG)),,--disable-testable-imports)
+# Tests that run at once. Most end-to-end tests start the binary and several plugin processes each; on 2 cores an
+# unbounded number of them starve one another past their plugins' timeouts.
+TEST_WIDTH ?= 3
 
 .PHONY: deps build demo demo-llm test bench clean
 
@@ -31,7 +34,8 @@ test: build
 	@ops/install-deps.sh --test
 	@ops/install-llm.sh
 	@ops/install-reasoning-gym.sh
-	FLYWHEEL_BIN=$(BIN)/flywheel $(SWIFT) test -c $(CONFIG) $(TESTABLE) --disable-xctest
+	FLYWHEEL_BIN=$(BIN)/flywheel $(SWIFT) test -c $(CONFIG) $(TESTABLE) --disable-xctest \
+		--experimental-maximum-parallelization-width $(TEST_WIDTH)
 
 # Enumerator candidates/s and a simulated 5-round run; the real 5-round listfn run, timed; store throughput and
 # bytes per example with and without the zstd dictionary.

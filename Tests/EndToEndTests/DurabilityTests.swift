@@ -105,7 +105,8 @@ struct DurabilityTests {
             arith.parallelism = parallelism
             arith.solver = [
                 "python3", "-u", sandbox.path("counting_solve.py"), sandbox.path("\(label).calls"),
-                Repository.plugin("arith_solve.py"), "--delay", "0.02",
+                // Slow enough that every kill point is seen before the run passes it, on a loaded machine too.
+                Repository.plugin("arith_solve.py"), "--delay", "0.1",
             ]
             return try sandbox.write(arith, as: "\(label).yaml")
         }

@@ -15,7 +15,8 @@ struct LockTests {
         var arith = ArithPipeline()
         arith.roundSize = 40
         arith.heldoutSize = 60
-        arith.solver = Repository.python("arith_solve.py", "--delay", "0.1")
+        // Slow enough that the first run is still going when polled on a loaded machine.
+        arith.solver = Repository.python("arith_solve.py", "--delay", "0.3")
         let pipeline = try sandbox.write(arith)
         let run = ["run", pipeline, "--rounds", "1", "--store", sandbox.store]
 
@@ -64,7 +65,8 @@ struct LockTests {
         var arith = ArithPipeline()
         arith.roundSize = 40
         arith.heldoutSize = 60
-        arith.solver = Repository.python("arith_solve.py", "--delay", "0.1")
+        // Slow enough that the first run is still going when polled on a loaded machine.
+        arith.solver = Repository.python("arith_solve.py", "--delay", "0.3")
         let pipeline = try sandbox.write(arith)
         let first = try sandbox.startFlywheel(["run", pipeline, "--rounds", "1", "--store", sandbox.store])
         let inProgress = await first.waitUntil(timeout: .seconds(60)) {

@@ -64,7 +64,10 @@ struct PluginFaultTests {
             run.stderr.contains(
                 "round 0: the checker `\(arith.checker.joined(separator: " "))` failed 4 of 4 held-out items (100%), "
                     + "more than max_error_rate 0.5 allows: \(broken.kind) 4"), "\(run.stderr)")
-        #expect(run.stderr.contains("faulty_check: injecting '\(broken.mode)'"), "the stderr tail: \(run.stderr)")
+        if broken.mode != "hang" {
+            // A hung worker is killed at its timeout, which may come before its last stderr line is read.
+            #expect(run.stderr.contains("faulty_check: injecting '\(broken.mode)'"), "the stderr tail: \(run.stderr)")
+        }
         try await expectNothingPromoted(sandbox)
         let status = try await sandbox.status(pipeline)
         #expect(status.report.rounds.map(\.state) == ["failed"])

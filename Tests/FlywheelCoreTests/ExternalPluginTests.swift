@@ -86,7 +86,10 @@ import Testing
                 argv: [
                     "python3", "-u", Repository.fixture("plugins/flaky.py"), "--state", state.path, "--mode", mode,
                     "--match", "^t", "--", "python3", "-u", Repository.fixture("plugins/exact_check.py"),
-                ], workers: 1, timeout: 1, startupTimeout: 15, retries: retries),
+                ],
+                // A hang must time out quickly; for the other faults a long timeout keeps a slow machine from
+                // turning them into timeouts.
+                workers: 1, timeout: mode == "hang" ? 1 : 20, startupTimeout: 15, retries: retries),
             log: log)
     }
 

@@ -56,7 +56,8 @@ import Testing
             }
         }
         #expect(outcome.killedBySIGKILL && !outcome.timedOut, "\(outcome)")
-        #expect(outcome.seconds < 10)
+        // Killed, not waited out: well before the 30 s the child sleeps, however loaded the machine.
+        #expect(outcome.seconds < 25)
     }
 
     @Test func aMissingProgramThrowsNamingIt() {
