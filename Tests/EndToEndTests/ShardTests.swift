@@ -1,0 +1,283 @@
+import Foundation
+import Testing
+
+/// Runs a pipeline as shards plus merges and compares the store with an unsharded `run` of the same pipeline.
+enum Sharded {
+    /// A small listfn pipeline (the built-in generator and solver, the Python checker) with an absolute checker path.
+    static func listfn(in sandbox: Sandbox, name: String = "listfn.yaml") throws -> String {
+        let text = try String(contentsOfFile: Repository.root + "/Pipelines/listfn.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "round_size: 200", with: "round_size: 40")
+            .replacingOccurrences(of: "size: 400", with: "size: 60")
+            .replacingOccurrences(of: "budget: 5000", with: "budget: 1500")
+            .replacingOccurrences(of: "listfn/check.py", with: Repository.root + "/Pipelines/listfn/check.py")
+        return try sandbox.write(name, text)
+    }
+
+    /// Where one shard is killed with SIGKILL and then run again: at `step` (0 is round 0's held-out phase, then
+    /// evaluation, then round 1's training…), once its partial file holds `lines` lines.
+    struct Kill {
+        var step: Int
+        var shard: Int
+        var lines: Int
+    }
+
+    static func shardFiles(_ store: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: store + ".shards")) ?? []).sorted()
+    }
+
+    static func lines(_ file: String) -> Int {
+        (try? Data(contentsOf: URL(fileURLWithPath: file)))?.count { $0 == UInt8(ascii: "\n") } ?? 0
+    }
+
+    /// Every phase of `rounds` rounds after the baseline: all shards at once, then merge.
+    static func run(
+        _ sandbox: Sandbox, pipeline: String, store: String, shards: Int, rounds: Int, kill: Kill? = nil
+    ) async throws {
+        for step in 0..<(2 * (rounds + 1)) {
+            if let kill, kill.step == step {
+                let child = try sandbox.startFlywheel([
+                    "round", pipeline, "--shard", "\(kill.shard)/\(shards)", "--store", store,
+                ])
+                let outcome = await child.wait {
+                    let file = shardFiles(store).first { $0.hasSuffix("-\(kill.shard)-of-\(shards).jsonl.partial") }
+                    return file.map { lines(store + ".shards/" + $0) >= kill.lines } ?? false
+                }
+                try #require(outcome.killedBySIGKILL, "the shard ended before the kill point: \(outcome)")
+                // A killed shard is not done: merge refuses and names it.
+                let early = try await sandbox.flywheel(["merge", pipeline, "--store", store, "--shards", "\(shards)"])
+                #expect(early.exitCode == 75, "\(early)")
+                #expect(early.stderr.contains("--array="), "\(early)")
+            }
+            try await withThrowingTaskGroup(of: Outcome.self) { group in
+                for index in 0..<shards {
+                    group.addTask {
+                        try await sandbox.flywheel(
+                            ["round", pipeline, "--shard", "\(index)/\(shards)", "--store", store],
+                            timeout: .seconds(300))
+                    }
+                }
+                for try await outcome in group {
+                    #expect(outcome.exitCode == 0, "step \(step): \(outcome)")
+                }
+            }
+            let merge = try await sandbox.flywheel(["merge", pipeline, "--store", store], timeout: .seconds(300))
+            try #require(merge.exitCode == 0, "step \(step): \(merge)")
+        }
+    }
+
+    /// `status --json` without timings and timestamps.
+    static func status(_ sandbox: Sandbox, pipeline: String, store: String) async throws -> NSDictionary {
+        let outcome = try await sandbox.flywheel(["status", pipeline, "--store", store, "--json"])
+        try #require(outcome.exitCode == 0, "\(outcome)")
+        let object = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8))
+        func strip(_ value: Any) -> Any {
+            if let object = value as? [String: Any] {
+                return object.filter { key, _ in !key.contains("seconds") && !key.hasSuffix("_at") }
+                    .mapValues(strip)
+            }
+            if let array = value as? [Any] { return array.map(strip) }
+            return value
+        }
+        return try #require(strip(object) as? [String: Any]) as NSDictionary
+    }
+
+    static func export(_ sandbox: Sandbox, pipeline: String, store: String, to name: String) async throws -> Data {
+        let outcome = try await sandbox.flywheel(["export", pipeline, "--store", store, "--out", sandbox.path(name)])
+        try #require(outcome.exitCode == 0, "\(outcome)")
+        return try Data(contentsOf: URL(fileURLWithPath: sandbox.path(name)))
+    }
+
+    /// Export bytes, `status --json` (timings aside) and the stored rows are the same in both stores.
+    static func expectSame(
+        _ sandbox: Sandbox, pipeline: String, reference: String, sharded: String, rounds: Int
+    ) async throws {
+        let want = try await export(sandbox, pipeline: pipeline, store: reference, to: "reference.jsonl")
+        let got = try await export(sandbox, pipeline: pipeline, store: sharded, to: "sharded.jsonl")
+        #expect(!want.isEmpty)
+        #expect(got == want, "export differs: \(got.count) bytes sharded, \(want.count) unsharded")
+        let expected = try await status(sandbox, pipeline: pipeline, store: reference)
+        let actual = try await status(sandbox, pipeline: pipeline, store: sharded)
+        #expect((expected["rounds"] as? [Any])?.count == rounds + 1)
+        #expect(actual == expected, "status --json differs:\n\(actual)\nunsharded:\n\(expected)")
+        for (label, query) in DurabilityTests.contents {
+            let a = try await sandbox.sql(query, store: reference)
+            let b = try await sandbox.sql(query, store: sharded)
+            #expect(a == b, "\(label) differ: \(DurabilityTests.firstDifference(a, b))")
+        }
+        let verify = try await sandbox.flywheel(["verify-store", pipeline, "--store", sharded])
+        #expect(verify.exitCode == 0, "\(verify)")
+        #expect(shardFiles(sharded).isEmpty, "merge leaves no shard file of a committed round")
+    }
+}
+
+@Suite("Sharded rounds", .serialized)
+struct ShardTests {
+    @Test("listfn: round --shard I/N for every I plus merge equals run, byte for byte", arguments: [1, 3, 7])
+    func listfn(shards: Int) async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let pipeline = try Sharded.listfn(in: sandbox)
+        let reference = sandbox.path("reference.sqlite")
+        let sharded = sandbox.path("sharded.sqlite")
+        let run = try await sandbox.flywheel(["run", pipeline, "--rounds", "2", "--store", reference])
+        try #require(run.exitCode == 0, "\(run)")
+        try await Sharded.run(sandbox, pipeline: pipeline, store: sharded, shards: shards, rounds: 2)
+        try await Sharded.expectSame(sandbox, pipeline: pipeline, reference: reference, sharded: sharded, rounds: 2)
+    }
+
+    @Test(
+        "external plugins with duplicates: shards plus merge equal run, a shard killed mid-way and rerun",
+        arguments: [1, 3, 7])
+    func external(shards: Int) async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        var arith = ArithPipeline()
+        arith.parallelism = 2
+        arith.solver = Repository.python("arith_solve.py", "--delay", "0.02")
+        let pipeline = try sandbox.write(arith)
+        let reference = sandbox.path("reference.sqlite")
+        let sharded = sandbox.path("sharded.sqlite")
+        let run = try await sandbox.flywheel(["run", pipeline, "--rounds", "2", "--store", reference])
+        try #require(run.exitCode == 0, "\(run)")
+        // Round 1's training phase (step 2): the shard dies after a few generated, solved and checked items.
+        let kill = Sharded.Kill(step: 2, shard: shards - 1, lines: shards == 7 ? 4 : 8)
+        try await Sharded.run(sandbox, pipeline: pipeline, store: sharded, shards: shards, rounds: 2, kill: kill)
+        let duplicates = try await sandbox.sqlInt("select count(*) from tasks where status = 'duplicate'", store: sharded)
+        #expect(duplicates > 0, "the arith generator makes duplicates across shards")
+        try await Sharded.expectSame(sandbox, pipeline: pipeline, reference: reference, sharded: sharded, rounds: 2)
+    }
+
+    @Test("contamination: a generator leaking held-out prompts, sharded 3 ways, equals run")
+    func contamination() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        func pipeline(_ label: String) throws -> String {
+            var arith = ArithPipeline()
+            arith.generator = Repository.python("contaminating_gen.py", "--record", sandbox.path("\(label).records"))
+            return try sandbox.write(arith, as: "\(label).yaml")
+        }
+        // One file per run (the generator records held-out prompts in it), otherwise identical bytes: the plan
+        // hash differs, so each store is driven by its own file.
+        let referenceFile = try pipeline("reference")
+        let shardedFile = try pipeline("sharded")
+        let reference = sandbox.path("reference.sqlite")
+        let sharded = sandbox.path("sharded.sqlite")
+        let run = try await sandbox.flywheel(["run", referenceFile, "--rounds", "1", "--store", reference])
+        try #require(run.exitCode == 0, "\(run)")
+        try await Sharded.run(sandbox, pipeline: shardedFile, store: sharded, shards: 3, rounds: 1)
+        let contaminated = try await sandbox.sqlInt(
+            "select count(*) from tasks where status = 'contaminated'", store: sharded)
+        #expect(contaminated > 0)
+        let want = try await Sharded.export(sandbox, pipeline: referenceFile, store: reference, to: "a.jsonl")
+        let got = try await Sharded.export(sandbox, pipeline: shardedFile, store: sharded, to: "b.jsonl")
+        #expect(got == want)
+        for (label, query) in DurabilityTests.contents {
+            let a = try await sandbox.sql(query, store: reference)
+            let b = try await sandbox.sql(query, store: sharded)
+            #expect(a == b, "\(label) differ: \(DurabilityTests.firstDifference(a, b))")
+        }
+    }
+
+    @Test("merge with shards missing changes nothing, exits 75 and names them as --array=2,7; status shows them")
+    func missingShards() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let pipeline = try sandbox.write(ArithPipeline())
+        let store = sandbox.store
+        try await Sharded.run(sandbox, pipeline: pipeline, store: store, shards: 2, rounds: 0)
+        let before = try await sandbox.sql("select round, state from rounds", store: store)
+        for index in [0, 1, 3, 4, 5, 6] {
+            let shard = try await sandbox.flywheel(["round", pipeline, "--shard", "\(index)/8", "--store", store])
+            #expect(shard.exitCode == 0, "\(shard)")
+        }
+        let merge = try await sandbox.flywheel(["merge", pipeline, "--store", store])
+        #expect(merge.exitCode == 75, "\(merge)")
+        #expect(merge.stderr.contains("--array=2,7"), "\(merge)")
+        #expect(try await sandbox.sql("select round, state from rounds", store: store) == before)
+        #expect(try await sandbox.sqlInt("select count(*) from tasks", store: store) == 0)
+
+        let (_, raw) = try await sandbox.status(pipeline, store: store)
+        let shards = try #require(raw["shards"] as? [String: Any], "status --json has no shards: \(raw)")
+        #expect(shards["round"] as? Int == 1)
+        #expect(shards["phase"] as? String == "train")
+        #expect(shards["shards"] as? Int == 8)
+        #expect(shards["done"] as? [Int] == [0, 1, 3, 4, 5, 6])
+        #expect(shards["missing"] as? [Int] == [2, 7])
+        let text = try await sandbox.flywheel(["status", pipeline, "--store", store])
+        #expect(text.stdout.contains("round 1 sharded, train phase: 6 of 8 shards done"), "\(text)")
+
+        for index in [2, 7] {
+            let shard = try await sandbox.flywheel(["round", pipeline, "--shard", "\(index)/8", "--store", store])
+            #expect(shard.exitCode == 0, "\(shard)")
+        }
+        let again = try await sandbox.flywheel(["merge", pipeline, "--store", store])
+        #expect(again.exitCode == 0, "\(again)")
+        let (_, after) = try await sandbox.status(pipeline, store: store)
+        let phase = (after["shards"] as? [String: Any])?["phase"] as? String
+        #expect(phase == nil, "no evaluation shard has run yet: \(after["shards"] ?? "none")")
+        #expect(try await sandbox.sqlInt("select count(*) from tasks where round = 1", store: store) == 30)
+    }
+
+    @Test("merge refuses shard files of another plan: another pipeline file, seed or shard count")
+    func anotherPlan() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let pipeline = try sandbox.write(ArithPipeline())
+        var other = ArithPipeline()
+        other.seed = 8
+        let otherFile = try sandbox.write(other, as: "other.yaml")
+        let store = sandbox.store
+        try await Sharded.run(sandbox, pipeline: pipeline, store: store, shards: 1, rounds: 0)
+
+        #expect(try await sandbox.flywheel(["round", pipeline, "--shard", "0/2", "--store", store]).exitCode == 0)
+        #expect(try await sandbox.flywheel(["round", otherFile, "--shard", "1/2", "--store", store]).exitCode == 0)
+        let merge = try await sandbox.flywheel(["merge", pipeline, "--store", store])
+        #expect(merge.exitCode == 64, "\(merge)")
+        #expect(merge.stderr.contains("another plan"), "\(merge)")
+        #expect(merge.stderr.contains("seed 8 not 7"), "\(merge)")
+        #expect(merge.stderr.contains("round-1-train-1-of-2.jsonl"), "\(merge)")
+        #expect(try await sandbox.sqlInt("select count(*) from rounds", store: store) == 1)
+
+        // The same pipeline split two ways and three ways: which set is meant is unclear.
+        #expect(try await sandbox.flywheel(["round", pipeline, "--shard", "1/3", "--store", store]).exitCode == 0)
+        try FileManager.default.removeItem(atPath: store + ".shards/round-1-train-1-of-2.jsonl")
+        let mixed = try await sandbox.flywheel(["merge", pipeline, "--store", store])
+        #expect(mixed.exitCode == 64, "\(mixed)")
+        #expect(mixed.stderr.contains("different shard counts"), "\(mixed)")
+    }
+
+    @Test("--shard auto reads Slurm's or Kubernetes' index; the count from --shards, FLYWHEEL_SHARDS or Slurm")
+    func auto() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let pipeline = try sandbox.write(ArithPipeline())
+        let store = sandbox.store
+        func shard(_ environment: [String], _ extra: [String] = []) async throws -> Outcome {
+            try await sandbox.run(
+                ["env", "-u", "SLURM_ARRAY_TASK_ID", "-u", "SLURM_ARRAY_TASK_COUNT", "-u", "JOB_COMPLETION_INDEX",
+                 "-u", "FLYWHEEL_SHARDS"] + environment
+                    + [Repository.binary, "round", pipeline, "--shard", "auto", "--store", store] + extra)
+        }
+        let slurm = try await shard(["SLURM_ARRAY_TASK_ID=1", "SLURM_ARRAY_TASK_COUNT=3"])
+        #expect(slurm.exitCode == 0, "\(slurm)")
+        let k8s = try await shard(["JOB_COMPLETION_INDEX=2", "FLYWHEEL_SHARDS=3"])
+        #expect(k8s.exitCode == 0, "\(k8s)")
+        // A resubmitted array (--array=0) has SLURM_ARRAY_TASK_COUNT=1: --shards names the plan's count.
+        let resubmitted = try await shard(["SLURM_ARRAY_TASK_ID=0", "SLURM_ARRAY_TASK_COUNT=1"], ["--shards", "3"])
+        #expect(resubmitted.exitCode == 0, "\(resubmitted)")
+        #expect(
+            Sharded.shardFiles(store) == [
+                "round-0-heldout-0-of-3.jsonl", "round-0-heldout-1-of-3.jsonl", "round-0-heldout-2-of-3.jsonl",
+            ])
+        let noCount = try await shard(["JOB_COMPLETION_INDEX=0"])
+        #expect(noCount.exitCode == 64, "\(noCount)")
+        #expect(noCount.stderr.contains("--shards N"), "\(noCount)")
+        let nothing = try await shard([])
+        #expect(nothing.exitCode == 64, "\(nothing)")
+        let outside = try await sandbox.flywheel(["round", pipeline, "--shard", "3/3", "--store", store])
+        #expect(outside.exitCode == 64, "\(outside)")
+        let merge = try await sandbox.flywheel(["merge", pipeline, "--store", store])
+        #expect(merge.exitCode == 0, "\(merge)")
+        #expect(try await sandbox.sqlInt("select count(*) from heldout_items", store: store) == 60)
+    }
+}
