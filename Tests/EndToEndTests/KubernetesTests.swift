@@ -66,6 +66,16 @@ struct KubernetesTests {
             "flywheel", "merge", "/data/listfn.yaml", "--shards", "8", "--store", "/data/listfn.sqlite",
             "--log-format", "json",
         ])
+
+        // --part prints one Job: the shards are applied first, the merge once they are complete.
+        for (part, name) in [("shards", "listfn-r1-train-shards"), ("merge", "listfn-r1-train-merge")] {
+            let one = try await sandbox.run([
+                Self.render, "--name", "listfn-r1-train", "--image", "i", "--shards", "8", "--pipeline",
+                "/data/listfn.yaml", "--store", "/data/listfn.sqlite", "--claim", "c", "--part", part,
+            ])
+            let docs = try documents(one.stdout)
+            #expect(docs.count == 1 && value(docs.first, "metadata", "name") as? String == name, "\(one)")
+        }
     }
 
     @Test("the container's command works: the shard Job's argv with JOB_COMPLETION_INDEX runs that shard here")
@@ -104,6 +114,7 @@ struct KubernetesTests {
             (base + ["--shards", "0"], "--shards takes a count"),
             (base + ["--shards", "2", "--store", "/tmp/s.sqlite"], "not on the shared volume"),
             (base + ["--shards", "2", "--replicas", "3"], "unknown option"),
+            (base + ["--shards", "2", "--part", "both"], "--part takes shards or merge"),
         ] {
             let outcome = try await sandbox.run([Self.render] + arguments)
             #expect(outcome.exitCode == 64, "\(arguments): \(outcome)")
