@@ -48,21 +48,28 @@ enum Sharded {
                 #expect(early.exitCode == 75, "\(early)")
                 #expect(early.stderr.contains("--array="), "\(early)")
             }
-            try await withThrowingTaskGroup(of: Outcome.self) { group in
-                for index in 0..<shards {
-                    group.addTask {
-                        try await sandbox.flywheel(
-                            ["round", pipeline, "--shard", "\(index)/\(shards)", "--store", store],
-                            timeout: .seconds(300))
-                    }
-                }
-                for try await outcome in group {
-                    #expect(outcome.exitCode == 0, "step \(step): \(outcome)")
+            try await phase(sandbox, pipeline: pipeline, store: store, shards: shards, label: "step \(step)")
+        }
+    }
+
+    /// One phase: every shard at once, then merge.
+    static func phase(_ sandbox: Sandbox, pipeline: String, store: String, shards: Int, label: String = "")
+        async throws
+    {
+        try await withThrowingTaskGroup(of: Outcome.self) { group in
+            for index in 0..<shards {
+                group.addTask {
+                    try await sandbox.flywheel(
+                        ["round", pipeline, "--shard", "\(index)/\(shards)", "--store", store],
+                        timeout: .seconds(300))
                 }
             }
-            let merge = try await sandbox.flywheel(["merge", pipeline, "--store", store], timeout: .seconds(300))
-            try #require(merge.exitCode == 0, "step \(step): \(merge)")
+            for try await outcome in group {
+                #expect(outcome.exitCode == 0, "\(label): \(outcome)")
+            }
         }
+        let merge = try await sandbox.flywheel(["merge", pipeline, "--store", store], timeout: .seconds(300))
+        try #require(merge.exitCode == 0, "\(label): \(merge)")
     }
 
     /// `status --json` without timings and timestamps.
@@ -279,5 +286,40 @@ struct ShardTests {
         let merge = try await sandbox.flywheel(["merge", pipeline, "--store", store])
         #expect(merge.exitCode == 0, "\(merge)")
         #expect(try await sandbox.sqlInt("select count(*) from heldout_items", store: store) == 60)
+    }
+
+    @Test("a merge killed mid-way leaves a consistent store and is run again: the same end state as run")
+    func mergeKilled() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        var arith = ArithPipeline()
+        arith.roundSize = 1500
+        arith.heldoutSize = 20
+        let pipeline = try sandbox.write(arith)
+        let reference = sandbox.path("reference.sqlite")
+        let store = sandbox.path("sharded.sqlite")
+        async let referenceRun = sandbox.flywheel(
+            ["run", pipeline, "--rounds", "1", "--store", reference], timeout: .seconds(300))
+        try await Sharded.run(sandbox, pipeline: pipeline, store: store, shards: 2, rounds: 0)
+        for index in 0..<2 {
+            let shard = try await sandbox.flywheel(
+                ["round", pipeline, "--shard", "\(index)/2", "--store", store], timeout: .seconds(300))
+            try #require(shard.exitCode == 0, "\(shard)")
+        }
+        let merge = try sandbox.startFlywheel(["merge", pipeline, "--store", store])
+        let killed = await merge.wait {
+            (await sandbox.poll("select count(*) from tasks where round = 1", store: store) ?? 0) >= 50
+        }
+        try #require(killed.killedBySIGKILL, "the merge ended before the kill point: \(killed)")
+        let recorded = try await sandbox.sqlInt("select count(*) from tasks where round = 1", store: store)
+        #expect(recorded < 1500, "the merge had recorded everything before the kill")
+        let verify = try await sandbox.flywheel(["verify-store", pipeline, "--store", store])
+        #expect(verify.exitCode == 0, "\(verify)")
+        let again = try await sandbox.flywheel(["merge", pipeline, "--store", store], timeout: .seconds(300))
+        try #require(again.exitCode == 0, "\(again)")
+        try await Sharded.phase(sandbox, pipeline: pipeline, store: store, shards: 2, label: "round 1 evaluation")
+        let run = try await referenceRun
+        try #require(run.exitCode == 0, "\(run)")
+        try await Sharded.expectSame(sandbox, pipeline: pipeline, reference: reference, sharded: store, rounds: 1)
     }
 }
