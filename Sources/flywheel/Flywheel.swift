@@ -226,7 +226,7 @@ struct Round: AsyncParsableCommand {
     @OptionGroup var shardOptions: ShardOptions
 
     func run() async throws {
-        if shardOptions.shard != nil { return try await runShard(options, runOptions, shardOptions) }
+        if shardOptions.shard != nil { return try await runShard(options, runOptions, shardOptions, force: force) }
         let outcome = try await withEngine(options, runOptions) { config, engine -> RoundOutcome? in
             if !force, try engine.hasPlateaued() {
                 let plateau = try engine.plateau()

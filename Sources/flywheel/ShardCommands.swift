@@ -12,21 +12,25 @@ struct ShardOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "The shard count, for `--shard auto` (else FLYWHEEL_SHARDS, else SLURM_ARRAY_TASK_COUNT) and for merge.",
+            "The shard count, for `--shard auto` (else FLYWHEEL_SHARDS, else SLURM_ARRAY_TASK_COUNT).",
             valueName: "N"))
     var shards: Int?
 
     func validate() throws {
         if let shards, shards < 1 { throw ValidationError("--shards takes a count ≥ 1, not \(shards)") }
+        if shards != nil, shard == nil { throw ValidationError("--shards goes with --shard auto (or --shard I/N)") }
     }
 }
 
 /// `round --shard`: loads the pipeline, reads the store without locking or writing it (a missing store reads as a
 /// new one), and runs one shard of the round's current phase into its own file.
-func runShard(_ options: PipelineOptions, _ runOptions: RunOptions, _ shardOptions: ShardOptions) async throws {
+func runShard(_ options: PipelineOptions, _ runOptions: RunOptions, _ shardOptions: ShardOptions, force: Bool)
+    async throws
+{
     guard let text = shardOptions.shard else { return }
     var config = try options.load()
     if runOptions.noLearning { config.settings.learning = false }
+    if let plateau = runOptions.plateau { config.settings.plateau = plateau }
     let shard = try Shard.parse(text, count: shardOptions.shards, environment: ProcessInfo.processInfo.environment)
     let path = options.storePath(for: config)
     let log = options.eventLog()
@@ -45,6 +49,11 @@ func runShard(_ options: PipelineOptions, _ runOptions: RunOptions, _ shardOptio
     let plugins = try Plugins(config, log: log)
     let engine = RoundEngine(store: store, plugins: plugins, settings: config.settings, log: log)
     do {
+        if !force, try engine.hasPlateaued() {
+            await plugins.shutdown()
+            plateaued(config, engine)
+            return
+        }
         let outcome = try await engine.runShard(
             shard, pipeline: config.name, pipelineHash: try ShardPlan.pipelineHash(file: config.file),
             folder: ShardFolder(storePath: path))
@@ -73,8 +82,15 @@ struct Merge: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The shard count (default: the one the shard files name).", valueName: "N"))
     var shards: Int?
 
+    @Flag(help: "Start the next round even when the pipeline has plateaued.")
+    var force = false
+
     func run() async throws {
-        let outcome = try await withEngine(options, runOptions) { config, engine -> MergeOutcome in
+        let outcome = try await withEngine(options, runOptions) { config, engine -> MergeOutcome? in
+            if !force, try engine.hasPlateaued() {
+                plateaued(config, engine)
+                return nil
+            }
             let outcome = try await engine.merge(
                 expected: shards, pipeline: config.name, pipelineHash: try ShardPlan.pipelineHash(file: config.file),
                 folder: ShardFolder(storePath: engine.store.path))
@@ -90,6 +106,16 @@ struct Merge: AsyncParsableCommand {
             }
             return outcome
         }
-        try rejectExit(outcome.committed.map { [$0] } ?? [], runOptions)
+        try rejectExit(outcome?.committed.map { [$0] } ?? [], runOptions)
     }
+}
+
+/// Says that a plateaued pipeline starts no new round (as `round` says it).
+func plateaued(_ config: PipelineConfig, _ engine: RoundEngine) {
+    let plateau = (try? engine.plateau()) ?? Plateau(rounds: [], limit: nil)
+    FileHandle.standardError.write(
+        Data(
+            ("flywheel: pipeline `\(config.name)` has plateaued: \(plateau.roundsWithoutImprovement) committed rounds "
+                + "without an improved verdict (limit \(plateau.limit ?? 0)); no round started. Pass --force to start "
+                + "one anyway.\n").utf8))
 }
