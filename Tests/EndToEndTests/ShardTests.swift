@@ -322,4 +322,34 @@ struct ShardTests {
         try #require(run.exitCode == 0, "\(run)")
         try await Sharded.expectSame(sandbox, pipeline: pipeline, reference: reference, sharded: store, rounds: 1)
     }
+
+    @Test("the zstd dictionary: trained at the start of the training merge as at the start of a round, same frames")
+    func dictionary() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        var arith = ArithPipeline()
+        arith.roundSize = 300
+        arith.heldoutSize = 30
+        // Always right: round 1 commits well over the 128 examples a dictionary needs; round 2 uses it.
+        arith.solver = Repository.python("arith_solve.py", "--base", "100")
+        arith.extra = ["gate: always"]
+        let pipeline = try sandbox.write(arith)
+        let reference = sandbox.path("reference.sqlite")
+        let sharded = sandbox.path("sharded.sqlite")
+        let run = try await sandbox.flywheel(["run", pipeline, "--rounds", "2", "--store", reference])
+        try #require(run.exitCode == 0, "\(run)")
+        try await Sharded.run(sandbox, pipeline: pipeline, store: sharded, shards: 3, rounds: 2)
+        #expect(try await sandbox.sql("select created_round from dictionaries", store: sharded) == "2")
+        let framed = "select count(*) from examples where round = 2 and dictionary_id is not null"
+        #expect(try await sandbox.sqlInt(framed, store: sharded) > 0)
+        let frames = "select e.round, t.idx, hex(e.payload) from examples e join attempts a on a.id = e.attempt_id "
+            + "join tasks t on t.id = a.task_id order by 1, 2"
+        let want = try await sandbox.sql(frames, store: reference)
+        let got = try await sandbox.sql(frames, store: sharded)
+        #expect(got == want, "zstd frames differ: \(DurabilityTests.firstDifference(want, got))")
+        #expect(
+            try await sandbox.sql("select hex(bytes) from dictionaries", store: sharded)
+                == sandbox.sql("select hex(bytes) from dictionaries", store: reference))
+        try await Sharded.expectSame(sandbox, pipeline: pipeline, reference: reference, sharded: sharded, rounds: 2)
+    }
 }
