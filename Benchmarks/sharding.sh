@@ -1,16 +1,44 @@
 #!/usr/bin/env bash
 # Wall time of one listfn round (round 1 after a shared baseline) run unsharded and as 1, 2 and 4 local shards at
 # once (training phase, merge, evaluation phase, merge), and the merges' own cost; checks that every sharded
-# store exports the same bytes as the unsharded one. Usage: Benchmarks/sharding.sh PATH/TO/flywheel [PIPELINE]
+# store exports the same bytes as the unsharded one.
+#
+#   Benchmarks/sharding.sh PATH/TO/flywheel             # the embedded listfn pipeline (CPU-bound solver)
+#   Benchmarks/sharding.sh PATH/TO/flywheel latency     # external plugins, a solver taking LATENCY s a request
+#                                                      # (default 0.05; what an LLM server's latency looks like)
 set -euo pipefail
-bin=${1:?usage: sharding.sh FLYWHEEL_BINARY [PIPELINE]}
+bin=${1:?usage: sharding.sh FLYWHEEL_BINARY [listfn|latency]}
+mode=${2:-listfn}
 root=$(cd "$(dirname "$0")/.." && pwd)
-source_pipeline=${2:-$root/Pipelines/listfn.yaml}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# The pipeline with its checker found from anywhere.
-sed "s#listfn/check.py#$(dirname "$source_pipeline")/listfn/check.py#" "$source_pipeline" >"$work/listfn.yaml"
-pipeline="$work/listfn.yaml"
+pipeline="$work/bench.yaml"
+case "$mode" in
+listfn)
+    # The embedded pipeline, with its checker found from anywhere.
+    sed "s#listfn/check.py#$root/Pipelines/listfn/check.py#" "$root/Pipelines/listfn.yaml" >"$pipeline"
+    ;;
+latency)
+    cat >"$pipeline" <<YAML
+name: latency
+seed: 1
+round_size: 200
+parallelism: 4
+heldout:
+  size: 200
+generator:
+  command: [python3, -u, $root/Fixtures/plugins/arith_gen.py, --dup-every, "7"]
+solver:
+  command: [python3, -u, $root/Fixtures/plugins/arith_solve.py, --delay, "${LATENCY:-0.05}"]
+  workers: 2
+checker:
+  command: [python3, -u, $root/Fixtures/plugins/exact_check.py]
+  workers: 2
+gate: always
+YAML
+    ;;
+*) echo "sharding.sh: unknown mode $mode (listfn or latency)" >&2; exit 64 ;;
+esac
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
