@@ -61,6 +61,8 @@ extension RoundEngine {
                 if let contents { try foldEvaluation(contents, round: round) }
                 committed = try await commitEvaluated(record, folder: folder, seconds: monotonicNow() - start)
             }
+            // Shards on other machines read the store next: leave it whole in the main file.
+            try store.checkpoint()
             let seconds = monotonicNow() - start
             log.event("merge.done", [("round", round), ("phase", phase.rawValue), ("seconds", seconds)])
             if let committed {
