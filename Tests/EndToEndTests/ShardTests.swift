@@ -352,4 +352,49 @@ struct ShardTests {
                 == sandbox.sql("select hex(bytes) from dictionaries", store: reference))
         try await Sharded.expectSame(sandbox, pipeline: pipeline, reference: reference, sharded: sharded, rounds: 2)
     }
+
+    @Test("generator and solver failures (retried, then recorded) and two attempts a task: sharded equals run")
+    func failuresAndAttempts() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        func pipeline(_ label: String) throws -> String {
+            let state = sandbox.path("\(label)-state")
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+            var arith = ArithPipeline()
+            // Every 4th (by digit sum) generate request of round 1 and every 5th solve request get a bad answer,
+            // every time: retried, then recorded as an error, the same way in both runs.
+            arith.generator = Repository.python(
+                "flaky.py", "--state", state, "--mode", "garbage", "--always", "--match", "^r1-g", "--every", "4",
+                "--", "python3", "-u", Repository.plugin("arith_gen.py"), "--dup-every", "7")
+            arith.solver = Repository.python(
+                "flaky.py", "--state", state, "--mode", "wrongid", "--always", "--match", "^r1-s", "--every", "5",
+                "--", "python3", "-u", Repository.plugin("arith_solve.py"))
+            arith.extra = ["attempts: 2"]
+            return try sandbox.write(arith, as: "\(label).yaml")
+        }
+        let referenceFile = try pipeline("reference")
+        let shardedFile = try pipeline("sharded")
+        let reference = sandbox.path("reference.sqlite")
+        let sharded = sandbox.path("sharded.sqlite")
+        let run = try await sandbox.flywheel(["run", referenceFile, "--rounds", "1", "--store", reference])
+        try #require(run.exitCode == 0, "\(run)")
+        try await Sharded.run(sandbox, pipeline: shardedFile, store: sharded, shards: 3, rounds: 1)
+        #expect(try await sandbox.sqlInt("select count(*) from tasks where status = 'error'", store: sharded) > 0)
+        #expect(try await sandbox.sqlInt("select count(*) from attempts where error_kind is not null", store: sharded) > 0)
+        #expect(try await sandbox.sqlInt("select count(*) from attempts where attempt = 1", store: sharded) > 0)
+        let want = try await Sharded.export(sandbox, pipeline: referenceFile, store: reference, to: "a.jsonl")
+        let got = try await Sharded.export(sandbox, pipeline: shardedFile, store: sharded, to: "b.jsonl")
+        #expect(got == want)
+        let expected = try await Sharded.status(sandbox, pipeline: referenceFile, store: reference)
+        let actual = try await Sharded.status(sandbox, pipeline: shardedFile, store: sharded)
+        #expect(actual["rounds"] as? NSArray == expected["rounds"] as? NSArray)
+        for (label, query) in DurabilityTests.contents + [
+            ("retries", "select round, idx, retries from tasks order by 1, 2"),
+            ("errors", "select t.round, t.idx, a.attempt, a.error from attempts a join tasks t on t.id = a.task_id order by 1, 2, 3"),
+        ] {
+            let a = try await sandbox.sql(query, store: reference)
+            let b = try await sandbox.sql(query, store: sharded)
+            #expect(a == b, "\(label) differ: \(DurabilityTests.firstDifference(a, b))")
+        }
+    }
 }
