@@ -102,7 +102,9 @@ struct Merge: AsyncParsableCommand {
                 try runOptions.writeMetrics(committed, pipeline: config.name, store: engine.store)
                 try printCurve(config, engine.store)
             } else {
-                print("next: the \(outcome.phase == .train || outcome.phase == .heldout ? "evaluate" : "next") phase's shards, then merge")
+                print(
+                    "next: the \(outcome.phase == .train || outcome.phase == .heldout ? "evaluate" : "next") phase's shards, then merge"
+                )
             }
             return outcome
         }

@@ -42,9 +42,15 @@ struct KubernetesTests {
             #expect(value(job, "apiVersion") as? String == "batch/v1")
             #expect(value(job, "kind") as? String == "Job")
             #expect(value(job, "spec", "template", "spec", "restartPolicy") as? String == "Never")
-            #expect(value(job, "spec", "template", "spec", "volumes", "0", "persistentVolumeClaim", "claimName") as? String == "flywheel-data")
-            #expect(value(job, "spec", "template", "spec", "containers", "0", "volumeMounts", "0", "mountPath") as? String == "/data")
-            #expect(value(job, "spec", "template", "spec", "containers", "0", "image") as? String == "registry.example/flywheel:1.0")
+            #expect(
+                value(job, "spec", "template", "spec", "volumes", "0", "persistentVolumeClaim", "claimName") as? String
+                    == "flywheel-data")
+            #expect(
+                value(job, "spec", "template", "spec", "containers", "0", "volumeMounts", "0", "mountPath") as? String
+                    == "/data")
+            #expect(
+                value(job, "spec", "template", "spec", "containers", "0", "image") as? String
+                    == "registry.example/flywheel:1.0")
         }
         #expect(value(shards, "metadata", "name") as? String == "listfn-r1-train-shards")
         #expect(value(shards, "spec", "completionMode") as? String == "Indexed")
@@ -62,10 +68,11 @@ struct KubernetesTests {
         #expect(value(merge, "spec", "completions") as? Int == 1)
         let mergeCommand = try #require(
             value(merge, "spec", "template", "spec", "containers", "0", "command") as? [String])
-        #expect(mergeCommand == [
-            "flywheel", "merge", "/data/listfn.yaml", "--shards", "8", "--store", "/data/listfn.sqlite",
-            "--log-format", "json",
-        ])
+        #expect(
+            mergeCommand == [
+                "flywheel", "merge", "/data/listfn.yaml", "--shards", "8", "--store", "/data/listfn.sqlite",
+                "--log-format", "json",
+            ])
 
         // --part prints one Job: the shards are applied first, the merge once they are complete.
         for (part, name) in [("shards", "listfn-r1-train-shards"), ("merge", "listfn-r1-train-merge")] {
@@ -93,8 +100,10 @@ struct KubernetesTests {
             let command = try #require(
                 value(docs[0], "spec", "template", "spec", "containers", "0", "command") as? [String])
             let shard = try await sandbox.run(
-                ["env", "-u", "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX=\(index)", "FLYWHEEL_SHARDS=2",
-                 Repository.binary] + command.dropFirst())
+                [
+                    "env", "-u", "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX=\(index)", "FLYWHEEL_SHARDS=2",
+                    Repository.binary,
+                ] + command.dropFirst())
             #expect(shard.exitCode == 0, "\(shard)")
         }
         let mergeCommand = try #require(
@@ -108,7 +117,9 @@ struct KubernetesTests {
     func refusals() async throws {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
-        let base = ["--name", "x", "--image", "i", "--pipeline", "/data/p.yaml", "--store", "/data/s.sqlite", "--claim", "c"]
+        let base = [
+            "--name", "x", "--image", "i", "--pipeline", "/data/p.yaml", "--store", "/data/s.sqlite", "--claim", "c",
+        ]
         for (arguments, message) in [
             (base, "--shards is required"),
             (base + ["--shards", "0"], "--shards takes a count"),

@@ -149,7 +149,8 @@ struct ShardTests {
         // Round 1's training phase (step 2): the shard dies after a few generated, solved and checked items.
         let kill = Sharded.Kill(step: 2, shard: shards - 1, lines: shards == 7 ? 4 : 8)
         try await Sharded.run(sandbox, pipeline: pipeline, store: sharded, shards: shards, rounds: 2, kill: kill)
-        let duplicates = try await sandbox.sqlInt("select count(*) from tasks where status = 'duplicate'", store: sharded)
+        let duplicates = try await sandbox.sqlInt(
+            "select count(*) from tasks where status = 'duplicate'", store: sharded)
         #expect(duplicates > 0, "the arith generator makes duplicates across shards")
         try await Sharded.expectSame(sandbox, pipeline: pipeline, reference: reference, sharded: sharded, rounds: 2)
     }
@@ -261,8 +262,10 @@ struct ShardTests {
         let store = sandbox.store
         func shard(_ environment: [String], _ extra: [String] = []) async throws -> Outcome {
             try await sandbox.run(
-                ["env", "-u", "SLURM_ARRAY_TASK_ID", "-u", "SLURM_ARRAY_TASK_COUNT", "-u", "JOB_COMPLETION_INDEX",
-                 "-u", "FLYWHEEL_SHARDS"] + environment
+                [
+                    "env", "-u", "SLURM_ARRAY_TASK_ID", "-u", "SLURM_ARRAY_TASK_COUNT", "-u", "JOB_COMPLETION_INDEX",
+                    "-u", "FLYWHEEL_SHARDS",
+                ] + environment
                     + [Repository.binary, "round", pipeline, "--shard", "auto", "--store", store] + extra)
         }
         let slurm = try await shard(["SLURM_ARRAY_TASK_ID=1", "SLURM_ARRAY_TASK_COUNT=3"])
@@ -342,7 +345,8 @@ struct ShardTests {
         #expect(try await sandbox.sql("select created_round from dictionaries", store: sharded) == "2")
         let framed = "select count(*) from examples where round = 2 and dictionary_id is not null"
         #expect(try await sandbox.sqlInt(framed, store: sharded) > 0)
-        let frames = "select e.round, t.idx, hex(e.payload) from examples e join attempts a on a.id = e.attempt_id "
+        let frames =
+            "select e.round, t.idx, hex(e.payload) from examples e join attempts a on a.id = e.attempt_id "
             + "join tasks t on t.id = a.task_id order by 1, 2"
         let want = try await sandbox.sql(frames, store: reference)
         let got = try await sandbox.sql(frames, store: sharded)
@@ -380,7 +384,8 @@ struct ShardTests {
         try #require(run.exitCode == 0, "\(run)")
         try await Sharded.run(sandbox, pipeline: shardedFile, store: sharded, shards: 3, rounds: 1)
         #expect(try await sandbox.sqlInt("select count(*) from tasks where status = 'error'", store: sharded) > 0)
-        #expect(try await sandbox.sqlInt("select count(*) from attempts where error_kind is not null", store: sharded) > 0)
+        #expect(
+            try await sandbox.sqlInt("select count(*) from attempts where error_kind is not null", store: sharded) > 0)
         #expect(try await sandbox.sqlInt("select count(*) from attempts where attempt = 1", store: sharded) > 0)
         let want = try await Sharded.export(sandbox, pipeline: referenceFile, store: reference, to: "a.jsonl")
         let got = try await Sharded.export(sandbox, pipeline: shardedFile, store: sharded, to: "b.jsonl")
@@ -390,7 +395,10 @@ struct ShardTests {
         #expect(actual["rounds"] as? NSArray == expected["rounds"] as? NSArray)
         for (label, query) in DurabilityTests.contents + [
             ("retries", "select round, idx, retries from tasks order by 1, 2"),
-            ("errors", "select t.round, t.idx, a.attempt, a.error from attempts a join tasks t on t.id = a.task_id order by 1, 2, 3"),
+            (
+                "errors",
+                "select t.round, t.idx, a.attempt, a.error from attempts a join tasks t on t.id = a.task_id order by 1, 2, 3"
+            ),
         ] {
             let a = try await sandbox.sql(query, store: reference)
             let b = try await sandbox.sql(query, store: sharded)

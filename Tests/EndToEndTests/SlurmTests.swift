@@ -13,9 +13,10 @@ struct SlurmTests {
     static let programs = ["munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo"]
 
     static func installed(_ program: String) -> Bool {
-        Repository.onPath(program) || ["/usr/sbin/", "/usr/bin/", "/sbin/"].contains {
-            FileManager.default.isExecutableFile(atPath: $0 + program)
-        }
+        Repository.onPath(program)
+            || ["/usr/sbin/", "/usr/bin/", "/sbin/"].contains {
+                FileManager.default.isExecutableFile(atPath: $0 + program)
+            }
     }
 
     @Test("submit.sh on a real Slurm: shard arrays and merges chained by afterok equal an unsharded run")
@@ -77,7 +78,9 @@ struct SlurmTests {
         #expect(logs.count { $0.hasPrefix("shard-") } == 12, "\(logs.sorted())")
         #expect(logs.count { $0.hasPrefix("merge-") } == 4, "\(logs.sorted())")
         let (status, _) = try await sandbox.status(pipeline, store: sharded)
-        if status.rounds.count != 2 || status.rounds.contains(where: { $0.state != "promoted" && $0.state != "rejected" }) {
+        if status.rounds.count != 2
+            || status.rounds.contains(where: { $0.state != "promoted" && $0.state != "rejected" })
+        {
             for log in logs.sorted() where log.hasPrefix("merge-") {
                 let text = (try? String(contentsOfFile: sandbox.path("logs/" + log), encoding: .utf8)) ?? ""
                 Issue.record("\(log): \(text.suffix(1500))")

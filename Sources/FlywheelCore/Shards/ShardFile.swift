@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// One line of a shard file (JSON Lines): exactly one of the fields is set. The first line is the header; every
 /// later line records one finished request, appended as it finishes, so a shard killed at any moment resumes
@@ -162,7 +163,8 @@ public struct ShardFolder: Sendable {
             }
             if contents == nil {
                 guard let header = line.header else {
-                    throw FlywheelError(.runFailed, "the shard file \(file) has no header line; delete it and run that shard again")
+                    throw FlywheelError(
+                        .runFailed, "the shard file \(file) has no header line; delete it and run that shard again")
                 }
                 contents = ShardContents(header: header)
             } else {

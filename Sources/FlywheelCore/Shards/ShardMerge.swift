@@ -123,7 +123,8 @@ extension RoundEngine {
                 throw FlywheelError(
                     .shardsMissing,
                     "no shard files of round \(round)'s \(phase.rawValue) phase in \(folder.path)"
-                        + (partial.isEmpty ? "" : " (\(partial.count) still running or killed: \(partial.joined(separator: ", ")))")
+                        + (partial.isEmpty
+                            ? "" : " (\(partial.count) still running or killed: \(partial.joined(separator: ", ")))")
                         + "; run `flywheel round PIPELINE --shard I/N` for every I, then merge again")
             }
             throw FlywheelError(

@@ -131,7 +131,9 @@ public struct ShardPlan: Sendable, Codable, Equatable {
         if phase != other.phase { found.append("phase \(other.phase.rawValue) not \(phase.rawValue)") }
         if shards != other.shards { found.append("\(other.shards) shards not \(shards)") }
         if solverVersion != other.solverVersion {
-            found.append("solver version \(other.solverVersion.map(String.init) ?? "none") not \(solverVersion.map(String.init) ?? "none")")
+            found.append(
+                "solver version \(other.solverVersion.map(String.init) ?? "none") not \(solverVersion.map(String.init) ?? "none")"
+            )
         }
         if items != other.items { found.append("\(other.items) items not \(items)") }
         return found
