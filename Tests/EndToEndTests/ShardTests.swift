@@ -140,14 +140,14 @@ struct ShardTests {
         defer { sandbox.remove() }
         var arith = ArithPipeline()
         arith.parallelism = 2
-        arith.solver = Repository.python("arith_solve.py", "--delay", "0.02")
+        arith.solver = Repository.python("arith_solve.py", "--delay", "0.05")
         let pipeline = try sandbox.write(arith)
         let reference = sandbox.path("reference.sqlite")
         let sharded = sandbox.path("sharded.sqlite")
         let run = try await sandbox.flywheel(["run", pipeline, "--rounds", "2", "--store", reference])
         try #require(run.exitCode == 0, "\(run)")
         // Round 1's training phase (step 2): the shard dies after a few generated, solved and checked items.
-        let kill = Sharded.Kill(step: 2, shard: shards - 1, lines: shards == 7 ? 4 : 8)
+        let kill = Sharded.Kill(step: 2, shard: shards - 1, lines: shards == 7 ? 3 : 8)
         try await Sharded.run(sandbox, pipeline: pipeline, store: sharded, shards: shards, rounds: 2, kill: kill)
         let duplicates = try await sandbox.sqlInt(
             "select count(*) from tasks where status = 'duplicate'", store: sharded)
