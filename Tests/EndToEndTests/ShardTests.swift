@@ -14,25 +14,30 @@ enum Sharded {
     }
 
     /// Where one shard is killed with SIGKILL and then run again: at `step` (0 is round 0's held-out phase, then
-    /// evaluation, then round 1's training…), once its partial file holds `lines` lines.
+    /// evaluation, then round 1's training…), once its partial file has recorded `answers` solver answers.
     struct Kill {
         var step: Int
         var shard: Int
-        var lines: Int
+        var answers: Int
     }
 
     static func shardFiles(_ store: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: store + ".shards")) ?? []).sorted()
     }
 
-    static func lines(_ file: String) -> Int {
-        (try? Data(contentsOf: URL(fileURLWithPath: file)))?.count { $0 == UInt8(ascii: "\n") } ?? 0
+    /// The solver answers a shard file has recorded.
+    static func answers(_ file: String) -> Int {
+        ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n")
+            .count { $0.hasPrefix("{\"solved\":") }
     }
 
     /// Every phase of `rounds` rounds after the baseline: all shards at once, then merge.
+    /// - Returns: the ids of the solve requests the killed shard's file had recorded when it was killed.
+    @discardableResult
     static func run(
         _ sandbox: Sandbox, pipeline: String, store: String, shards: Int, rounds: Int, kill: Kill? = nil
-    ) async throws {
+    ) async throws -> [String] {
+        var recorded: [String] = []
         for step in 0..<(2 * (rounds + 1)) {
             if let kill, kill.step == step {
                 let child = try sandbox.startFlywheel([
@@ -40,9 +45,18 @@ enum Sharded {
                 ])
                 let outcome = await child.wait {
                     let file = shardFiles(store).first { $0.hasSuffix("-\(kill.shard)-of-\(shards).jsonl.partial") }
-                    return file.map { lines(store + ".shards/" + $0) >= kill.lines } ?? false
+                    return file.map { answers(store + ".shards/" + $0) >= kill.answers } ?? false
                 }
                 try #require(outcome.killedBySIGKILL, "the shard ended before the kill point: \(outcome)")
+                let partial = try #require(shardFiles(store).first { $0.hasSuffix(".partial") })
+                let text = try String(contentsOfFile: store + ".shards/" + partial, encoding: .utf8)
+                for line in text.split(separator: "\n") {
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                        let solved = object["solved"] as? [String: Any], let index = solved["index"] as? Int,
+                        let attempt = solved["attempt"] as? Int
+                    else { continue }
+                    recorded.append("r\(step / 2)-s\(index)-\(attempt)")
+                }
                 // A killed shard is not done: merge refuses and names it.
                 let early = try await sandbox.flywheel(["merge", pipeline, "--store", store, "--shards", "\(shards)"])
                 #expect(early.exitCode == 75, "\(early)")
@@ -50,6 +64,7 @@ enum Sharded {
             }
             try await phase(sandbox, pipeline: pipeline, store: store, shards: shards, label: "step \(step)")
         }
+        return recorded
     }
 
     /// One phase: every shard at once, then merge.
@@ -119,6 +134,35 @@ enum Sharded {
 
 @Suite("Sharded rounds", .serialized)
 struct ShardTests {
+    /// Logs the id of every request to LOG, then runs the real solver: `logging_solve.py LOG SCRIPT ARGS…`.
+    static let loggingSolver = """
+        import json, os, runpy, sys
+
+        log = sys.argv.pop(1)
+        sys.argv = sys.argv[1:]
+
+        class Logged:
+            def __init__(self, lines):
+                self.lines = lines
+            def __iter__(self):
+                for raw in self.lines:
+                    try:
+                        ident = str(json.loads(raw).get("id"))
+                    except ValueError:
+                        ident = "?"
+                    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    os.write(fd, (ident + "\\n").encode())
+                    os.close(fd)
+                    yield raw
+
+        class Stdin:
+            def __init__(self, real):
+                self.buffer = Logged(real.buffer)
+
+        sys.stdin = Stdin(sys.stdin)
+        runpy.run_path(sys.argv[0], run_name="__main__")
+        """
+
     @Test("listfn: round --shard I/N for every I plus merge equals run, byte for byte", arguments: [1, 3, 7])
     func listfn(shards: Int) async throws {
         let sandbox = try Sandbox()
@@ -140,15 +184,28 @@ struct ShardTests {
         defer { sandbox.remove() }
         var arith = ArithPipeline()
         arith.parallelism = 2
-        arith.solver = Repository.python("arith_solve.py", "--delay", "0.05")
+        try sandbox.write("logging_solve.py", Self.loggingSolver)
+        let calls = sandbox.path("solve.ids")
+        arith.solver = [
+            "python3", "-u", sandbox.path("logging_solve.py"), calls, Repository.plugin("arith_solve.py"), "--delay",
+            "0.05",
+        ]
         let pipeline = try sandbox.write(arith)
         let reference = sandbox.path("reference.sqlite")
         let sharded = sandbox.path("sharded.sqlite")
         let run = try await sandbox.flywheel(["run", pipeline, "--rounds", "2", "--store", reference])
         try #require(run.exitCode == 0, "\(run)")
         // Round 1's training phase (step 2): the shard dies after a few generated, solved and checked items.
-        let kill = Sharded.Kill(step: 2, shard: shards - 1, lines: shards == 7 ? 3 : 8)
-        try await Sharded.run(sandbox, pipeline: pipeline, store: sharded, shards: shards, rounds: 2, kill: kill)
+        let kill = Sharded.Kill(step: 2, shard: shards - 1, answers: shards == 7 ? 1 : 3)
+        let answered = try await Sharded.run(
+            sandbox, pipeline: pipeline, store: sharded, shards: shards, rounds: 2, kill: kill)
+        // Every solve the killed shard had recorded was asked once by the reference run and once by the shards:
+        // the rerun shard did not ask again.
+        let log = try String(contentsOfFile: calls, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(!answered.isEmpty, "the kill came before any recorded answer")
+        for id in answered {
+            #expect(log.count { $0 == id } == 2, "\(id) was asked \(log.count { $0 == id }) times")
+        }
         let duplicates = try await sandbox.sqlInt(
             "select count(*) from tasks where status = 'duplicate'", store: sharded)
         #expect(duplicates > 0, "the arith generator makes duplicates across shards")
