@@ -27,11 +27,21 @@ gate: always
 YAML
 store="$work/bench.sqlite"
 "$bin" round "$work/bench.yaml" --store "$store" >/dev/null 2>&1   # baseline
+# Side by side, interleaved: a Flywheel round, then the hand-written reference loop (Benchmarks/reference_loop.py)
+# on the same programs, items, workers and parallelism; the ratio is Flywheel's rate over the reference's.
 for round in 1 2; do
     start=$(date +%s%N)
     "$bin" round "$work/bench.yaml" --store "$store" >/dev/null 2>&1
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     echo "round $round: $items items (generate+solve+check+store, plus 50 held-out) in $ms ms = $(( items * 1000 / ms )) items/s"
+    rm -f "$work/reference.sqlite"*
+    reference=$(python3 -u "$root/Benchmarks/reference_loop.py" --items "$items" --parallelism 8 --workers 2 \
+        --store "$work/reference.sqlite" --generator "python3 -u $root/Fixtures/plugins/arith_gen.py" \
+        --solver "python3 -u $root/Fixtures/plugins/arith_solve.py --base 100" \
+        --checker "python3 -u $root/Fixtures/plugins/echo_check.py")
+    echo "$reference"
+    reference_ms=$(echo "$reference" | sed -E 's/.* in ([0-9]+) ms.*/\1/')
+    echo "round $round: Flywheel / reference loop = $(awk -v a="$reference_ms" -v b="$ms" 'BEGIN { printf "%.2f", a / b }')x"
 done
 sqlite3 "$store" "SELECT CASE WHEN dictionary_id IS NULL THEN 'without dictionary' ELSE 'with dictionary   ' END,
     count(*) || ' examples', printf('%.1f raw bytes', avg(raw_bytes)), printf('%.1f stored bytes per example', avg(length(payload)))

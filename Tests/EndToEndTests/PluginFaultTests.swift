@@ -140,10 +140,10 @@ struct PluginFaultTests {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
         flaky.solver =
-            Repository.python("flaky.py", "--state", solverState, "--mode", mode, "--every", "3", "--")
+            Repository.python("flaky.py", "--state", solverState, "--mode", mode, "--every", "3", "--match", "^r", "--")
             + clean.solver
         flaky.checker =
-            Repository.python("flaky.py", "--state", checkerState, "--mode", mode, "--every", "4", "--")
+            Repository.python("flaky.py", "--state", checkerState, "--mode", mode, "--every", "4", "--match", "^r", "--")
             + clean.checker
         let cleanStore = sandbox.path("clean.sqlite")
         let cleanFile = try sandbox.write(clean, as: "clean.yaml")

@@ -35,7 +35,8 @@ enum Sharded {
     /// - Returns: the ids of the solve requests the killed shard's file had recorded when it was killed.
     @discardableResult
     static func run(
-        _ sandbox: Sandbox, pipeline: String, store: String, shards: Int, rounds: Int, kill: Kill? = nil
+        _ sandbox: Sandbox, pipeline: String, store: String, shards: Int, rounds: Int, kill: Kill? = nil,
+        mergeArguments: [String] = []
     ) async throws -> [String] {
         var recorded: [String] = []
         for step in 0..<(2 * (rounds + 1)) {
@@ -62,15 +63,18 @@ enum Sharded {
                 #expect(early.exitCode == 75, "\(early)")
                 #expect(early.stderr.contains("--array="), "\(early)")
             }
-            try await phase(sandbox, pipeline: pipeline, store: store, shards: shards, label: "step \(step)")
+            try await phase(
+                sandbox, pipeline: pipeline, store: store, shards: shards, label: "step \(step)",
+                mergeArguments: mergeArguments)
         }
         return recorded
     }
 
     /// One phase: every shard at once, then merge.
-    static func phase(_ sandbox: Sandbox, pipeline: String, store: String, shards: Int, label: String = "")
-        async throws
-    {
+    static func phase(
+        _ sandbox: Sandbox, pipeline: String, store: String, shards: Int, label: String = "",
+        mergeArguments: [String] = []
+    ) async throws {
         try await withThrowingTaskGroup(of: Outcome.self) { group in
             for index in 0..<shards {
                 group.addTask {
@@ -83,7 +87,8 @@ enum Sharded {
                 #expect(outcome.exitCode == 0, "\(label): \(outcome)")
             }
         }
-        let merge = try await sandbox.flywheel(["merge", pipeline, "--store", store], timeout: .seconds(300))
+        let merge = try await sandbox.flywheel(
+            ["merge", pipeline, "--store", store] + mergeArguments, timeout: .seconds(300))
         try #require(merge.exitCode == 0, "\(label): \(merge)")
     }
 
@@ -461,5 +466,29 @@ struct ShardTests {
             let b = try await sandbox.sql(query, store: sharded)
             #expect(a == b, "\(label) differ: \(DurabilityTests.firstDifference(a, b))")
         }
+    }
+
+    @Test("a control run (--no-learning) reuses the promoted round's held-out results, with a checker audit: equal")
+    func controlWithAudit() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        var arith = ArithPipeline()
+        let auditor = Repository.python("echo_check.py")
+        arith.extra = [
+            "audit:", "  checker:",
+            "    command: [" + auditor.map { "\"\($0)\"" }.joined(separator: ", ") + "]",
+            "  fraction: 0.5",
+        ]
+        let pipeline = try sandbox.write(arith)
+        let reference = sandbox.path("reference.sqlite")
+        let sharded = sandbox.path("sharded.sqlite")
+        let run = try await sandbox.flywheel(["run", pipeline, "--rounds", "2", "--no-learning", "--store", reference])
+        try #require(run.exitCode == 0, "\(run)")
+        try await Sharded.run(
+            sandbox, pipeline: pipeline, store: sharded, shards: 3, rounds: 2, mergeArguments: ["--no-learning"])
+        // Rounds 1 and 2 evaluated nothing: their results are round 0's, copied by the training merge.
+        let copied = "select count(*) from heldout_results where round = 2"
+        #expect(try await sandbox.sqlInt(copied, store: sharded) == sandbox.sqlInt(copied, store: reference))
+        try await Sharded.expectSame(sandbox, pipeline: pipeline, reference: reference, sharded: sharded, rounds: 2)
     }
 }

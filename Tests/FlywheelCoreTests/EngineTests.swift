@@ -33,6 +33,8 @@ final class FakeSolver: Solver {
     let failures: Mutex<Int?>
     /// Every learning call's example prompts, in order.
     let learned = Mutex<[[String]]>([])
+    /// Solve requests by id, in the order they came.
+    let solved = Mutex<[String]>([])
 
     init(base: Int, gain: Int, failOnceInRound round: Int? = nil) {
         self.base = base
@@ -46,6 +48,7 @@ final class FakeSolver: Solver {
 
     func solve(_ request: SolveRequest, with skill: Int) async -> Result<Solution, PluginFailure> {
         #expect(request.task.reference == nil, "the solver must never see the reference")
+        solved.withLock { $0.append(request.id) }
         let right = StableHashForTests.percent(request.task.prompt) < skill
         return .success(Solution(answer: right ? "right" : "wrong"))
     }
@@ -130,6 +133,27 @@ func engine(
         #expect(outcomes[2].summary.vsPrevious?.round == (state == .promoted ? 1 : 0))
         let solvedWith = try #require(try run.store.version(round: state == .promoted ? 1 : 0))
         #expect(try run.store.existingRound(2).solverVersion == solvedWith.id)
+    }
+
+    @Test func aCandidateIdenticalToThePromotedVersionReusesItsHeldOutResults() async throws {
+        let folder = TemporaryDirectory()
+        let solver = FakeSolver(base: 50, gain: 10)
+        let run = try engine(folder, solver: solver, settings: .small { $0.learning = false })
+        let outcomes = try await run.run(rounds: 2)
+        // Only the training tasks were solved after the baseline: no held-out item was asked again.
+        let heldoutSolves = solver.solved.withLock { $0.filter { $0.contains("-h") } }
+        #expect(heldoutSolves.count == 200 && heldoutSolves.allSatisfy { $0.hasPrefix("r0-") })
+        let baseline = try run.store.heldoutResults(round: 0)
+        for round in [1, 2] {
+            #expect(try run.store.heldoutResults(round: round) == baseline.map { var result = $0; result.usage = nil; return result })
+            #expect(outcomes[round].summary.vsPrevious?.verdict == .noChange)
+            #expect(outcomes[round].summary.vsPrevious.map { $0.b + $0.c } == 0)
+        }
+        // With learning on, a changed candidate is evaluated for real.
+        let learning = FakeSolver(base: 50, gain: 10)
+        let other = TemporaryDirectory()
+        _ = try await engine(other, solver: learning, settings: .small()).run(rounds: 1)
+        #expect(learning.solved.withLock { $0.filter { $0.hasPrefix("r1-h") }.count } == 200)
     }
 
     @Test func duplicatesAndContaminationAreDecidedInIndexOrderWhateverOrderGenerationFinishes() async throws {

@@ -75,27 +75,27 @@ struct CountingSolver: Solver {
         let baseline = outcomes[0].summary
         let candidate = outcomes[1].summary
         // The trivial baselines, scored by the checker on the same held-out items: answering "1" gets 90%.
-        let baselines = try #require(candidate.baselines)
+        let baselines = try #require(candidate.trust.baselines)
         #expect(baselines["most-common-reference"] == 0.9)
         #expect(baselines["empty"] == 0)
         #expect(baselines["copy-input"] == 0)
-        #expect(baseline.baselines == baselines)
+        #expect(baseline.trust.baselines == baselines)
         // The paired test says improved, by a wide margin…
         #expect(candidate.vsPrevious?.verdict == .improved)
         #expect(candidate.heldout.score == 0.9)
         #expect(baseline.heldout.score < 0.7)
         // …but the candidate does not beat "always 1", and its answers collapsed to one value.
-        #expect(candidate.answers?.distinct == 1)
-        #expect(try #require(candidate.references).distinct > 1)
-        #expect(candidate.suspectedShortcut == true)
-        #expect(baseline.suspectedShortcut == false)
+        #expect(candidate.trust.answers?.distinct == 1)
+        #expect(try #require(candidate.trust.references).distinct > 1)
+        #expect(candidate.trust.suspectedShortcut == true)
+        #expect(baseline.trust.suspectedShortcut == false)
         #expect(outcomes[1].state == .promoted, "flagged, not blocked, unless the pipeline asks")
     }
 
     @Test func rejectShortcutsKeepsTheFlaggedCandidateOut() async throws {
         let outcomes = try await run(learned: "1") { $0.rejectShortcuts = true; $0.gate = .mustImprove }
         #expect(outcomes[1].summary.vsPrevious?.verdict == .improved)
-        #expect(outcomes[1].summary.suspectedShortcut == true)
+        #expect(outcomes[1].summary.trust.suspectedShortcut == true)
         #expect(outcomes[1].state == .rejected)
     }
 
@@ -104,14 +104,14 @@ struct CountingSolver: Solver {
         let candidate = outcomes[1].summary
         #expect(candidate.heldout.score == 1)
         #expect(candidate.vsPrevious?.verdict == .improved)
-        #expect(candidate.suspectedShortcut == false)
+        #expect(candidate.trust.suspectedShortcut == false)
         #expect(outcomes[1].state == .promoted)
         // Under the default error control the verdict was judged at α/21 and that is what was spent.
         let level = try #require(candidate.vsPrevious?.alpha)
         #expect(abs(level - 0.05 / 21) < 1e-12)
-        #expect(candidate.alphaSpent == level)
+        #expect(candidate.trust.alphaSpent == level)
         // 200 held-out items detect a gain of this size; the MDE is a share of items, below the gain seen.
-        let mde = try #require(candidate.mde)
+        let mde = try #require(candidate.trust.mde)
         #expect(mde > 0 && mde < candidate.vsPrevious!.meanDifference)
     }
 }

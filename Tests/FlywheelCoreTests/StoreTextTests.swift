@@ -88,11 +88,11 @@ import Testing
         #expect(try store.heldoutItems().last?.failure == PluginFailure(.refused, Self.nul("heldout error")))
         let results = [
             HeldoutResult(
-                index: 0, answer: Self.nul("heldout answer"), accept: false, score: 0,
-                reason: Self.nul("heldout reason"), failure: nil, usage: .object(["n": .string(Self.nul("u"))])),
+                index: 0, answer: Self.nul("heldout answer"),
+                outcome: .success(Judgement(accept: false, score: 0, reason: Self.nul("heldout reason"))),
+                usage: .object(["n": .string(Self.nul("u"))])),
             HeldoutResult(
-                index: 1, answer: nil, accept: false, score: 0, reason: nil,
-                failure: PluginFailure(.crash, Self.nul("heldout solve error"))),
+                index: 1, answer: nil, outcome: .failure(PluginFailure(.crash, Self.nul("heldout solve error")))),
         ]
         for result in results { try store.insertHeldoutResult(result, round: 1, solverVersion: version.id) }
         #expect(try store.heldoutResults(round: 1) == results)

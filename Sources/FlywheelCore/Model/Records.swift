@@ -95,17 +95,18 @@ public struct HeldoutResult: Sendable, Equatable, Codable {
     /// The solver's token usage for this item, when it reports one.
     public var usage: JSONValue? = nil
 
-    public init(
-        index: Int, answer: String?, accept: Bool, score: Double, reason: String?, failure: PluginFailure?,
-        usage: JSONValue? = nil
-    ) {
+    /// The result of an item the checker judged, or that the solver or the checker failed on (`answer` nil when
+    /// the solver failed).
+    public init(index: Int, answer: String?, outcome: Result<Judgement, PluginFailure>, usage: JSONValue? = nil) {
         self.index = index
         self.answer = answer
-        self.accept = accept
-        self.score = score
-        self.reason = reason
-        self.failure = failure
         self.usage = usage
+        switch outcome {
+        case .success(let judgement):
+            (accept, score, reason, failure) = (judgement.accept, judgement.score, judgement.reason, nil)
+        case .failure(let failure):
+            (accept, score, reason, self.failure) = (false, 0, nil, failure)
+        }
     }
 }
 

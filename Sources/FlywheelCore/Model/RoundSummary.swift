@@ -96,20 +96,8 @@ public struct RoundSummary: Codable, Sendable, Equatable {
     public var learnedFrom: Int
     public var learnSeconds: Double
     public var evaluateSeconds: Double
-    /// The share of `alpha` spent by this round's test and every earlier round's (nil for the baseline and for
-    /// rounds recorded before error control).
-    public var alphaSpent: Double?
-    /// The smallest gain in held-out score this round's test would detect with 80% power at its level, given the
-    /// held-out size and the observed discordance (nil when not even a gain of 100% would be).
-    public var mde: Double?
-    /// Held-out scores of trivial answers (`Shortcuts.Baseline` raw values): what a candidate must beat.
-    public var baselines: [String: Double]?
-    /// How varied the candidate's held-out answers are, and the references'.
-    public var answers: Shortcuts.Diversity?
-    public var references: Shortcuts.Diversity?
-    /// An "improved" verdict that may be a shortcut, not skill: the candidate does not beat the best trivial
-    /// baseline, or its answers collapsed.
-    public var suspectedShortcut: Bool?
+    /// Error control, power and the shortcut check (fields nil in rounds recorded before them).
+    public var trust: TrustMeasures
 
     public init(
         round: Int, difficulty: Int, dataPolicy: DataPolicy, gate: Gate, learning: Bool, solverVersion: Int64?,
@@ -131,12 +119,10 @@ public struct RoundSummary: Codable, Sendable, Equatable {
         self.learnedFrom = learnedFrom
         self.learnSeconds = learnSeconds
         self.evaluateSeconds = evaluateSeconds
-        self.alphaSpent = alphaSpent
-        self.mde = mde
-        baselines = shortcuts?.baselines
-        answers = shortcuts?.answers
-        references = shortcuts?.references
-        suspectedShortcut = shortcuts.map { $0.suspected(heldout: heldout.score, verdict: vsPrevious?.verdict) }
+        trust = TrustMeasures(
+            alphaSpent: alphaSpent, mde: mde, baselines: shortcuts?.baselines, answers: shortcuts?.answers,
+            references: shortcuts?.references,
+            suspectedShortcut: shortcuts.map { $0.suspected(heldout: heldout.score, verdict: vsPrevious?.verdict) })
     }
 
     /// Summaries written before the compared round moved into `vsPrevious` kept it beside it.
@@ -164,17 +150,7 @@ public struct RoundSummary: Codable, Sendable, Equatable {
         learnedFrom = try container.decode(Int.self, forKey: .learnedFrom)
         learnSeconds = try container.decode(Double.self, forKey: .learnSeconds)
         evaluateSeconds = try container.decode(Double.self, forKey: .evaluateSeconds)
-        alphaSpent = try container.decodeIfPresent(Double.self, forKey: .alphaSpent)
-        mde = try container.decodeIfPresent(Double.self, forKey: .mde)
-        baselines = try container.decodeIfPresent([String: Double].self, forKey: .baselines)
-        answers = try container.decodeIfPresent(Shortcuts.Diversity.self, forKey: .answers)
-        references = try container.decodeIfPresent(Shortcuts.Diversity.self, forKey: .references)
-        suspectedShortcut = try container.decodeIfPresent(Bool.self, forKey: .suspectedShortcut)
-    }
-
-    /// The best trivial baseline's name and held-out score.
-    public var bestBaseline: (name: String, score: Double)? {
-        baselines?.max { ($0.value, $1.key) < ($1.value, $0.key) }.map { ($0.key, $0.value) }
+        trust = try container.decodeIfPresent(TrustMeasures.self, forKey: .trust) ?? TrustMeasures()
     }
 
     /// Flat numbers for the `metrics` table and Prometheus.
@@ -199,10 +175,52 @@ public struct RoundSummary: Codable, Sendable, Equatable {
             values += [("b", Double(vsPrevious.b)), ("c", Double(vsPrevious.c)), ("p_value", vsPrevious.pValue)]
             if let alpha = vsPrevious.alpha { values.append(("alpha", alpha)) }
         }
-        if let alphaSpent { values.append(("alpha_spent", alphaSpent)) }
-        if let mde { values.append(("mde", mde)) }
-        if let best = bestBaseline { values.append(("best_baseline_score", best.score)) }
-        if let suspectedShortcut { values.append(("suspected_shortcut", suspectedShortcut ? 1 : 0)) }
+        if let alphaSpent = trust.alphaSpent { values.append(("alpha_spent", alphaSpent)) }
+        if let mde = trust.mde { values.append(("mde", mde)) }
+        if let best = trust.bestBaseline { values.append(("best_baseline_score", best.score)) }
+        if let suspected = trust.suspectedShortcut { values.append(("suspected_shortcut", suspected ? 1 : 0)) }
+        let cost = RoundCost(self, prices: nil)
+        values.append(("cost_seconds", cost.seconds))
+        if let share = cost.perAcceptedExample {
+            values += [("seconds_per_accepted", share.seconds), ("tokens_per_accepted", share.tokens)]
+        }
+        if let share = cost.perPointGained {
+            values += [("seconds_per_point", share.seconds), ("tokens_per_point", share.tokens)]
+        }
         return values
+    }
+}
+
+/// What a committed round measured for trust across rounds; each field is nil in rounds recorded before it existed.
+public struct TrustMeasures: Codable, Sendable, Equatable {
+    /// The share of `alpha` spent by this round's test and every earlier round's.
+    public var alphaSpent: Double?
+    /// The smallest gain in held-out score this round's test would detect with 80% power at its level, given the
+    /// held-out size and the observed discordance (nil when not even a gain of 100% would be).
+    public var mde: Double?
+    /// Held-out scores of trivial answers (`Shortcuts.Baseline` raw values): what a candidate must beat.
+    public var baselines: [String: Double]?
+    /// How varied the candidate's held-out answers are, and the references'.
+    public var answers: Shortcuts.Diversity?
+    public var references: Shortcuts.Diversity?
+    /// An "improved" verdict that may be a shortcut, not skill: the candidate does not beat the best trivial
+    /// baseline, or its answers collapsed.
+    public var suspectedShortcut: Bool?
+
+    public init(
+        alphaSpent: Double? = nil, mde: Double? = nil, baselines: [String: Double]? = nil,
+        answers: Shortcuts.Diversity? = nil, references: Shortcuts.Diversity? = nil, suspectedShortcut: Bool? = nil
+    ) {
+        self.alphaSpent = alphaSpent
+        self.mde = mde
+        self.baselines = baselines
+        self.answers = answers
+        self.references = references
+        self.suspectedShortcut = suspectedShortcut
+    }
+
+    /// The best trivial baseline's name and held-out score.
+    public var bestBaseline: (name: String, score: Double)? {
+        baselines?.max { ($0.value, $1.key) < ($1.value, $0.key) }.map { ($0.key, $0.value) }
     }
 }

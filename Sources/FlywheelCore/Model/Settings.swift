@@ -111,6 +111,8 @@ public struct RoundSettings: Sendable, Equatable {
     /// Committed rounds in a row without an "improved" verdict after which the pipeline has plateaued (`plateau`);
     /// nil: never.
     public var plateau: Int?
+    /// The share of each round's training verdicts the auditor judges again, chosen by seed (0: no audit).
+    public var auditFraction: Double = 0
 
     public init() {}
 }

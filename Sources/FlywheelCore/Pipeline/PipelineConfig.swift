@@ -38,6 +38,10 @@ public struct PipelineConfig: Sendable {
         }
     }
 
+    /// A second checker that judges a sampled share (`RoundSettings.auditFraction`) of the training verdicts again
+    /// (`audit: {checker: {command: […]}, fraction: F}`); nil: no audit.
+    public var auditor: CheckerSpec?
+
     /// What tokens cost, for the money column of a round's cost; nil: no money shown.
     public var prices: Prices?
     /// What each round does: sizes, seeds, gate, data policy, curriculum.

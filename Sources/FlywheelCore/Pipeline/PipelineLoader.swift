@@ -115,7 +115,7 @@ struct PipelineReader {
             allowed: [
                 "name", "seed", "rounds", "round_size", "attempts", "parallelism", "heldout", "generator", "solver",
                 "checker", "learning", "gate", "alpha", "data_policy", "decontamination", "difficulty", "curriculum",
-                "store", "max_error_rate", "error_control", "reject_shortcuts", "plateau", "prices",
+                "store", "max_error_rate", "error_control", "reject_shortcuts", "plateau", "prices", "audit",
             ], required: ["generator", "solver", "checker"])
         let baseName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var config = PipelineConfig(
@@ -149,6 +149,12 @@ struct PipelineReader {
         if let node = top["error_control"] { settings.errorControl = try errorControl(node) }
         if let node = top["reject_shortcuts"] { settings.rejectShortcuts = try bool(node, "reject_shortcuts") }
         if let node = top["plateau"] { settings.plateau = try int(node, "plateau", min: 1, max: 10_000) }
+        if let node = top["audit"] {
+            let audit = try mapping(node, "audit", allowed: ["checker", "fraction"], required: ["checker"])
+            config.auditor = try checker(audit["checker"]!, key: "audit.checker")
+            settings.auditFraction =
+                try audit["fraction"].map { try double($0, "audit.fraction", range: 0...1, exclusive: false) } ?? 0.1
+        }
         if let node = top["prices"] {
             let prices = try mapping(node, "prices", allowed: ["prompt", "completion"])
             config.prices = Prices(
@@ -279,15 +285,15 @@ struct PipelineReader {
         try section["examples"].map { try int($0, "solver.examples", min: 0, max: 1000) }
     }
 
-    private func checker(_ node: Node) throws -> PipelineConfig.CheckerSpec {
-        let section = try mapping(node, "checker", allowed: Self.commandKeys.union(["builtin", "openai"]))
-        switch try source(section, node, "checker") {
+    private func checker(_ node: Node, key: String = "checker") throws -> PipelineConfig.CheckerSpec {
+        let section = try mapping(node, key, allowed: Self.commandKeys.union(["builtin", "openai"]))
+        switch try source(section, node, key) {
         case .builtin(_, let nameNode):
-            throw fail(nameNode, "checker.builtin", "no built-in checker: use `command:` (the checker is a program)")
+            throw fail(nameNode, "\(key).builtin", "no built-in checker: use `command:` (the checker is a program)")
         case .command:
-            return .external(try command(section, "checker"))
+            return .external(try command(section, key))
         case .openai:
-            throw fail(node, "checker", "`command:` (an OpenAI-compatible endpoint can only be a solver)")
+            throw fail(node, key, "`command:` (an OpenAI-compatible endpoint can only be a solver)")
         }
     }
 

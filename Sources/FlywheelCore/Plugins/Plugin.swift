@@ -68,11 +68,14 @@ public struct Plugins: Sendable {
     public var generator: any Generator
     public var solver: any Solver
     public var checker: any Checker
+    /// The checker audit's second checker, if the pipeline has one.
+    public var auditor: (any Checker)?
 
-    public init(generator: any Generator, solver: any Solver, checker: any Checker) {
+    public init(generator: any Generator, solver: any Solver, checker: any Checker, auditor: (any Checker)? = nil) {
         self.generator = generator
         self.solver = solver
         self.checker = checker
+        self.auditor = auditor
     }
 
     /// Stops every plugin's workers.
@@ -80,6 +83,7 @@ public struct Plugins: Sendable {
         await generator.shutdown()
         await solver.shutdown()
         await checker.shutdown()
+        await auditor?.shutdown()
     }
 }
 

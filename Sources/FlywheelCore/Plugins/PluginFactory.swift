@@ -30,12 +30,18 @@ extension Plugins {
             }
             solver = OpenAISolver(config: settings, log: log)
         }
-        self.init(generator: generator, solver: solver, checker: Self.checker(config, log: log))
+        self.init(
+            generator: generator, solver: solver, checker: Self.checker(config.checker, log: log),
+            auditor: config.auditor.map { Self.checker($0, log: log) })
     }
 
     /// The pipeline's checker alone, for commands that only check (`reverify`).
     public static func checker(_ config: PipelineConfig, log: EventLog) -> any Checker {
-        switch config.checker {
+        checker(config.checker, log: log)
+    }
+
+    static func checker(_ spec: PipelineConfig.CheckerSpec, log: EventLog) -> any Checker {
+        switch spec {
         case .external(let command): ExternalChecker(command: command, log: log)
         }
     }

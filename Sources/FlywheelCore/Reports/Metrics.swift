@@ -69,6 +69,32 @@ public struct RoundMetrics: Sendable {
                     ([("verdict", $0.rawValue)], $0 == comparison.verdict ? 1 : 0)
                 })
             gauge("flywheel_verdict_p_value", "Two-sided p-value of the paired test.", comparison.pValue)
+            if let level = comparison.alpha {
+                gauge("flywheel_alpha", "Level the round's improved verdict had to reach (error control).", level)
+            }
+        }
+        if let spent = summary.trust.alphaSpent {
+            gauge("flywheel_alpha_spent", "Share of alpha spent by this round and every earlier one.", spent)
+        }
+        if let mde = summary.trust.mde {
+            gauge("flywheel_mde", "Smallest held-out gain the round's test detects with 80% power.", mde)
+        }
+        if let baselines = summary.trust.baselines, !baselines.isEmpty {
+            gauge(
+                "flywheel_baseline_score", "Held-out score of each trivial baseline.",
+                baselines.sorted { $0.key < $1.key }.map { ([("baseline", $0.key)], $0.value) })
+        }
+        if let suspected = summary.trust.suspectedShortcut {
+            gauge(
+                "flywheel_suspected_shortcut", "1 when an improved verdict may be a shortcut, not skill.",
+                suspected ? 1 : 0)
+        }
+        let cost = RoundCost(summary, prices: nil)
+        if let share = cost.perAcceptedExample {
+            gauge(
+                "flywheel_cost_per_accepted",
+                "Seconds (summed over items) and tokens the round spent per accepted example.",
+                [([("unit", "seconds")], share.seconds), ([("unit", "tokens")], share.tokens)])
         }
         gauge("flywheel_difficulty", "Difficulty of the round's training tasks.", Double(summary.difficulty))
         gauge(

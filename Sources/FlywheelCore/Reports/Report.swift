@@ -30,15 +30,11 @@ public struct QualityReport: Codable, Sendable, Equatable {
         public var checkerChanges: [Int]
     }
 
-    /// A committed round's error control, power, trivial baselines and cost.
+    /// A committed round's error control, power, shortcut check and cost.
     public struct RoundTrust: Codable, Sendable, Equatable {
+        /// The level its "improved" verdict had to reach.
         public var alpha: Double?
-        public var alphaSpent: Double?
-        public var mde: Double?
-        public var baselines: [String: Double]?
-        public var answers: Shortcuts.Diversity?
-        public var references: Shortcuts.Diversity?
-        public var suspectedShortcut: Bool?
+        public var measures: TrustMeasures
         public var cost: RoundCost
     }
 
@@ -74,6 +70,8 @@ public struct QualityReport: Codable, Sendable, Equatable {
         public var samples: Samples
         /// Nil until the round commits.
         public var trust: RoundTrust?
+        /// The checker audit of the round's training verdicts (nil when none was audited).
+        public var audit: AuditSummary?
     }
 
     /// Seconds per stage. Generate, solve and check are summed over items, so with parallel workers they exceed
@@ -160,11 +158,10 @@ extension QualityReport {
                         rejected: try store.sampleRejected(round: record.round, limit: samples)),
                     trust: summary.map { summary in
                         RoundTrust(
-                            alpha: summary.vsPrevious?.alpha, alphaSpent: summary.alphaSpent, mde: summary.mde,
-                            baselines: summary.baselines, answers: summary.answers, references: summary.references,
-                            suspectedShortcut: summary.suspectedShortcut,
+                            alpha: summary.vsPrevious?.alpha, measures: summary.trust,
                             cost: RoundCost(summary, prices: prices))
-                    }))
+                    },
+                    audit: try store.audits(round: record.round).nonEmpty.map(AuditSummary.init)))
         }
         return QualityReport(
             pipeline: pipeline, generatedAt: generatedAt.formatted(.iso8601),
@@ -178,7 +175,7 @@ extension QualityReport {
         let summaries = records.compactMap { $0.state.isCommitted ? $0.summary : nil }
         let gains = summaries.compactMap { $0.vsPrevious?.meanDifference }.filter { $0 > 0 }
         var warning: String?
-        if let mde = summaries.last?.mde, !gains.isEmpty {
+        if let mde = summaries.last?.trust.mde, !gains.isEmpty {
             let typical = gains.reduce(0, +) / Double(gains.count)
             if mde > typical {
                 warning = String(
@@ -191,7 +188,7 @@ extension QualityReport {
             alpha: settings.alpha, errorControl: settings.errorControl,
             alphaSpent: summaries.compactMap(\.vsPrevious?.alpha).reduce(0, +),
             plateau: Plateau(rounds: records, limit: settings.plateau),
-            suspectedShortcuts: summaries.filter { $0.suspectedShortcut == true }.map(\.round), powerWarning: warning,
+            suspectedShortcuts: summaries.filter { $0.trust.suspectedShortcut == true }.map(\.round), powerWarning: warning,
             checkerChanges: changes)
     }
 
@@ -254,4 +251,9 @@ extension QualityReport {
             positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return try decoder.decode(QualityReport.self, from: data)
     }
+}
+
+extension Array {
+    /// Nil when empty.
+    var nonEmpty: Self? { isEmpty ? nil : self }
 }

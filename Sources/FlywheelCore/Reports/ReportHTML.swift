@@ -49,6 +49,7 @@ extension QualityReport {
             <h2>Trust</h2>
             \(trustNotes.map { "<p class=\"note\">\(ReportEscaping.html($0))</p>" }.joined(separator: "\n"))
             \(Self.html(trustTable, rowClasses: rounds.filter { $0.trust != nil }.map { "state-\($0.state.rawValue)" }))
+            \(auditDisagreementTable.map { "<h3>Checker audit disagreements</h3>\n" + Self.html($0, rowClasses: $0.rows.map { _ in "" }) } ?? "")
             </section>
             <section>
             <h2>Samples</h2>

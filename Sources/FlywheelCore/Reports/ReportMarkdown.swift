@@ -22,6 +22,9 @@ extension QualityReport {
         out += "\n## Trust\n\n"
         out += trustNotes.map { ReportEscaping.markdownCell($0) + "\n\n" }.joined()
         out += Self.markdown(trustTable)
+        if let disagreements = auditDisagreementTable {
+            out += "\nChecker audit disagreements:\n\n" + Self.markdown(disagreements)
+        }
         out += "\n## Samples\n"
         for round in rounds {
             out += "\n### Round \(round.round) (\(ReportEscaping.markdownCell(Fmt.state(round))))\n\n"

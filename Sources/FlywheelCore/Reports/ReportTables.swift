@@ -129,28 +129,33 @@ extension QualityReport {
             headers: [
                 "round", "verdict", "level α", "α spent", "MDE (80%)", "best trivial baseline", "distinct answers",
                 "answer entropy", "reference entropy", "shortcut?", "s / accepted", "tokens / accepted",
-                "money / accepted", "s / point gained",
+                "money / accepted", "s / point gained", "audit agreement",
             ],
-            numeric: [0, 2, 3, 4, 6, 7, 8, 10, 11, 12, 13],
+            numeric: [0, 2, 3, 4, 6, 7, 8, 10, 11, 12, 13, 14],
             rows: committed.map { round in
                 let trust = round.trust!
-                let best = trust.baselines?.max { ($0.value, $1.key) < ($1.value, $0.key) }
+                let measures = trust.measures
+                let best = measures.bestBaseline
                 let perExample = trust.cost.perAcceptedExample
                 return [
                     .text("\(round.round)"),
                     .text(round.vsPrevious?.verdict.rawValue ?? (round.round == 0 ? "baseline" : "–")),
                     .text(trust.alpha.map { String(format: "%.4g", $0) } ?? "–"),
-                    .text(trust.alphaSpent.map { String(format: "%.4g", $0) } ?? "–"),
-                    .text(trust.mde.map(Fmt.score) ?? "–"),
-                    .text(best.map { "\($0.key) \(Fmt.score($0.value))" } ?? "–"),
-                    .text(trust.answers.map { "\($0.distinct)" } ?? "–"),
-                    .text(trust.answers.map { String(format: "%.2f", $0.entropy) } ?? "–"),
-                    .text(trust.references.map { String(format: "%.2f", $0.entropy) } ?? "–"),
-                    .text(trust.suspectedShortcut == true ? "SUSPECTED" : "no"),
+                    .text(measures.alphaSpent.map { String(format: "%.4g", $0) } ?? "–"),
+                    .text(measures.mde.map(Fmt.score) ?? "–"),
+                    .text(best.map { "\($0.name) \(Fmt.score($0.score))" } ?? "–"),
+                    .text(measures.answers.map { "\($0.distinct)" } ?? "–"),
+                    .text(measures.answers.map { String(format: "%.2f", $0.entropy) } ?? "–"),
+                    .text(measures.references.map { String(format: "%.2f", $0.entropy) } ?? "–"),
+                    .text(measures.suspectedShortcut == true ? "SUSPECTED" : "no"),
                     .text(perExample.map { String(format: "%.3g", $0.seconds) } ?? "–"),
                     .text(perExample.map { String(format: "%.3g", $0.tokens) } ?? "–"),
                     .text(perExample?.money.map { String(format: "%.3g", $0) } ?? "–"),
                     .text(trust.cost.perPointGained.map { String(format: "%.3g", $0.seconds) } ?? "–"),
+                    .text(
+                        round.audit.flatMap { audit in
+                            audit.agreement.map { Fmt.percent($0) + " of \(audit.checked)" }
+                        } ?? "–"),
                 ]
             }, rowIDs: committed.map { _ in nil })
     }
@@ -174,6 +179,15 @@ extension QualityReport {
                     + " improved without beating the best trivial baseline, or with collapsed answers.")
         }
         if let warning = trust.powerWarning { notes.append(warning) }
+        let audited = rounds.compactMap(\.audit)
+        if !audited.isEmpty {
+            let checked = audited.reduce(0) { $0 + $1.checked }
+            let agreed = audited.reduce(0) { $0 + $1.agreed }
+            notes.append(
+                "Checker audit: a second checker agreed with \(agreed) of \(checked) sampled verdicts"
+                    + (checked == 0 ? "." : String(format: " (%.1f%%).", 100 * Double(agreed) / Double(checked)))
+                    + (agreed < checked ? " The disagreements are listed below." : ""))
+        }
         if !trust.checkerChanges.isEmpty {
             notes.append(
                 "The checker changed before round(s) " + trust.checkerChanges.map(String.init).joined(separator: ", ")
@@ -181,6 +195,22 @@ extension QualityReport {
                     + "stored examples with the current one.")
         }
         return notes
+    }
+
+    /// The verdicts the checker audit's second checker judged otherwise, every round's (nil when there are none).
+    var auditDisagreementTable: ReportTable? {
+        let rows = rounds.flatMap { round in (round.audit?.disagreements ?? []).map { (round.round, $0) } }
+        guard !rows.isEmpty else { return nil }
+        return ReportTable(
+            headers: ["round", "task", "attempt", "prompt", "answer", "checker", "auditor", "auditor's reason"],
+            numeric: [0, 1, 2],
+            rows: rows.map { round, verdict in
+                [
+                    .text("\(round)"), .text("\(verdict.taskIndex)"), .text("\(verdict.attempt)"), .block(verdict.prompt),
+                    .block(verdict.answer), .text(verdict.checkerAccepted ? "accepted" : "rejected"),
+                    .text(verdict.auditAccepted == true ? "accepted" : "rejected"), .block(verdict.auditReason ?? ""),
+                ]
+            }, rowIDs: rows.map { _ in nil })
     }
 
     /// A round's sampled answers, accepted or rejected.

@@ -54,6 +54,14 @@ public struct Status: Encodable, Sendable {
         /// The fingerprint of the checker that judged the round (the last one, if it changed mid-round); nil for
         /// rounds recorded before fingerprints.
         public var checker: String?
+        /// The checker audit: verdicts a second checker judged, and how many it agreed with.
+        public var audit: Audit?
+    }
+
+    public struct Audit: Encodable, Sendable {
+        public var checked: Int
+        public var agreed: Int
+        public var errors: Int
     }
 
     public struct Heldout: Encodable, Sendable {
@@ -95,6 +103,9 @@ public struct Status: Encodable, Sendable {
             dataPolicy: record.dataPolicy, gate: record.gate, learning: record.learning, startedAt: record.startedAt,
             finishedAt: record.finishedAt)
         round.checker = try store.checkerFingerprints(round: record.round).last?.fingerprint
+        round.audit = try store.audits(round: record.round).nonEmpty.map(AuditSummary.init).map {
+            Audit(checked: $0.checked, agreed: $0.agreed, errors: $0.errors)
+        }
         if let summary = record.summary {
             round.heldout = Heldout(
                 n: summary.heldout.n, score: summary.heldout.score, ci: summary.heldout.ci,
@@ -106,11 +117,11 @@ public struct Status: Encodable, Sendable {
                 evaluationPrompt: counts.evaluationPromptTokens, evaluationCompletion: counts.evaluationCompletionTokens)
             round.vsPrevious = summary.vsPrevious
             round.alpha = summary.vsPrevious?.alpha
-            round.alphaSpent = summary.alphaSpent
-            round.mde = summary.mde
+            round.alphaSpent = summary.trust.alphaSpent
+            round.mde = summary.trust.mde
             round.cost = RoundCost(summary, prices: prices)
-            round.baselines = summary.baselines
-            round.suspectedShortcut = summary.suspectedShortcut
+            round.baselines = summary.trust.baselines
+            round.suspectedShortcut = summary.trust.suspectedShortcut
         }
         return round
     }

@@ -72,27 +72,20 @@ extension RoundEngine {
         let request = SolveRequest(
             id: "r\(round)-h\(index)", task: task, attempt: 0,
             seed: Seeds.derive(settings.seed, "heldout-solve", "\(index)"))
-        var result = HeldoutResult(index: index, answer: nil, accept: false, score: 0, reason: nil, failure: nil)
         let (solved, solveRetries) = await PluginRetries.counting { await solver.solve(request) }
         var retries = solveRetries
         var checkedBy: CheckerFingerprint?
+        let result: HeldoutResult
         switch try requireStarted(solved) {
-        case .failure(let failure): result.failure = failure
+        case .failure(let failure): result = HeldoutResult(index: index, answer: nil, outcome: .failure(failure))
         case .success(let solution):
-            result.answer = solution.answer
-            result.usage = solution.usage
             let (judged, checkRetries) = await PluginRetries.counting {
                 await plugins.checker.check(id: "r\(round)-hc\(index)", task: task, answer: solution.answer)
             }
             retries += checkRetries
             checkedBy = CheckerFingerprint(of: plugins.checker)
-            switch try requireStarted(judged) {
-            case .failure(let failure): result.failure = failure
-            case .success(let judgement):
-                result.accept = judgement.accept
-                result.score = judgement.score
-                result.reason = judgement.reason
-            }
+            result = HeldoutResult(
+                index: index, answer: solution.answer, outcome: try requireStarted(judged), usage: solution.usage)
         }
         return (result, retries, checkedBy)
     }
@@ -109,29 +102,37 @@ extension Result where Failure == PluginFailure {
 extension RoundEngine {
     /// The shortcut check of a round's held-out `results`: each trivial baseline's answers judged by the checker on
     /// the same kept held-out items (a checker failure scores 0), and the diversity of the candidate's answers
-    /// against the references'.
+    /// against the references'. The baselines' scores are the last round's when the same checker judged them: the
+    /// held-out set is frozen, so only a new checker can change them.
     func shortcutCheck(_ results: [HeldoutResult], round: Int) async throws -> ShortcutCheck {
         let items = try store.heldoutItems().compactMap { item in
             item.status == .kept ? item.task.map { (index: item.index, task: $0) } : nil
         }
+        let references = Shortcuts.Diversity(
+            items.map { $0.task.reference.map { $0.stringValue ?? $0.jsonText } ?? "" })
+        let answers = Shortcuts.Diversity(results.map { $0.answer ?? "" })
+        if let previous = try store.rounds().last(where: { $0.round < round && $0.summary?.trust.baselines != nil }),
+            try store.checkerFingerprints(round: previous.round).last?.fingerprint == plugins.checker.fingerprint,
+            let baselines = previous.summary?.trust.baselines
+        {
+            return ShortcutCheck(baselines: baselines, answers: answers, references: references)
+        }
         let mostCommon = Shortcuts.mostCommonReference(items.map(\.task.reference))
         var baselines: [String: Double] = [:]
         for baseline in Shortcuts.Baseline.allCases {
-            let answers = items.map { Shortcuts.answer(baseline, prompt: $0.task.prompt, mostCommon: mostCommon) }
-            guard !items.isEmpty, !answers.contains(nil) else { continue }
+            let given = items.map { Shortcuts.answer(baseline, prompt: $0.task.prompt, mostCommon: mostCommon) }
+            guard !items.isEmpty, !given.contains(nil) else { continue }
             let scores = Locked([Double](repeating: 0, count: items.count))
             try await forEachBounded(items.indices, width: settings.parallelism) { [self] position in
                 let item = items[position]
                 let judged = await plugins.checker.check(
-                    id: "r\(round)-\(baseline.rawValue)-h\(item.index)", task: item.task, answer: answers[position]!)
+                    id: "b\(round)-\(baseline.rawValue)-h\(item.index)", task: item.task, answer: given[position]!)
                 if case .success(let judgement) = try requireStarted(judged) {
                     scores.withLock { $0[position] = judgement.score }
                 }
             }
             baselines[baseline.rawValue] = scores.withLock { $0.reduce(0, +) } / Double(items.count)
         }
-        return ShortcutCheck(
-            baselines: baselines, answers: Shortcuts.Diversity(results.map { $0.answer ?? "" }),
-            references: Shortcuts.Diversity(items.map { $0.task.reference.map { $0.stringValue ?? $0.jsonText } ?? "" }))
+        return ShortcutCheck(baselines: baselines, answers: answers, references: references)
     }
 }

@@ -170,6 +170,7 @@ public final class RoundEngine: Sendable {
         try trainDictionaryIfDue(round: round)
         try await generateAndSolve(round: round, difficulty: record.difficulty, with: solvingVersion)
         try checkTrainingErrors(round: round)
+        try await auditVerdicts(round: round)
         let learned = try await learnCandidate(record)
         let evaluation = try await evaluate(learned.candidate, round: round)
         return try await decide(record, learned: learned, evaluation: evaluation)
@@ -211,6 +212,7 @@ public final class RoundEngine: Sendable {
         }
         let learnSeconds = monotonicNow() - learnStart
 
+        try reuseEvaluation(of: promoted, for: candidate, round: round)
         return Learned(candidate: candidate, learnedFrom: learnedFrom, seconds: learnSeconds)
     }
 
@@ -238,7 +240,7 @@ public final class RoundEngine: Sendable {
             mde: Power.minimumDetectableEffect(previous: paired.previous, current: paired.current, level: level),
             shortcuts: try await shortcutCheck(evaluation.results, round: round))
         var promote = record.gate.promotes(comparison.verdict)
-        if promote, settings.rejectShortcuts, summary.suspectedShortcut == true {
+        if promote, settings.rejectShortcuts, summary.trust.suspectedShortcut == true {
             promote = false
             log.event("gate.shortcut", [("round", round), ("heldout_score", summary.heldout.score)])
         }
@@ -246,6 +248,18 @@ public final class RoundEngine: Sendable {
         try store.commitRound(
             round, state: state, summary: summary, promote: promote ? candidate.id : nil, finishedAt: Timestamp.now())
         return RoundOutcome(round: round, state: state, summary: summary)
+    }
+
+    /// A candidate identical to the promoted version (nothing learned, or learning gave back the same state) is
+    /// not evaluated again: the promoted round's held-out results are recorded as this round's, as long as the
+    /// checker that judged them is still the pipeline's. Held-out solves are seeded by item alone, so a
+    /// deterministic solver would give the same answers; an LLM round saves minutes.
+    private func reuseEvaluation(of promoted: SolverVersion, for candidate: SolverVersion, round: Int) throws {
+        guard candidate.state == promoted.state, try store.heldoutResults(round: round).isEmpty,
+            try store.checkerFingerprints(round: promoted.round).last?.fingerprint == plugins.checker.fingerprint
+        else { return }
+        let copied = try store.copyHeldoutResults(from: promoted.round, to: round, solverVersion: candidate.id)
+        log.event("evaluate.reused", [("round", round), ("from_round", promoted.round), ("results", copied)])
     }
 
     /// The scores of the held-out items both rounds scored, item by item.

@@ -55,6 +55,7 @@ extension RoundEngine {
                 try trainDictionaryIfDue(round: round)
                 if let contents { try foldTraining(contents, record: record) }
                 try checkTrainingErrors(round: round)
+                try await auditVerdicts(round: round)
                 let learned = try await learnCandidate(record)
                 try? Data("\(learned.seconds)".utf8).write(to: learnSecondsFile(folder, round: round))
             case .evaluate:

@@ -206,8 +206,12 @@ extension RoundEngine {
             throw FlywheelError(.corruptStore, "round \(plan.round) has no candidate version to evaluate")
         }
         let solver = try plugins.solver.ready(version)
+        // Results already in the store (the training merge reused the promoted version's for an unchanged
+        // candidate) need no shard.
+        let stored = Set(try store.heldoutResults(round: plan.round).map(\.index))
         let items = try store.heldoutItems().filter {
             $0.status == .kept && shard.owns($0.index) && contents.evaluated[$0.index] == nil
+                && !stored.contains($0.index)
         }
         let progress = StageProgress(
             log: log, label: "round \(plan.round) held-out evaluate shard \(shard)", total: items.count,

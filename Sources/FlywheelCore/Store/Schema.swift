@@ -143,11 +143,7 @@ enum Schema {
                         id INTEGER PRIMARY KEY,
                         reverification INTEGER NOT NULL REFERENCES reverifications(id),
                         example_id INTEGER NOT NULL REFERENCES examples(id),
-                        accept INTEGER NOT NULL,
-                        score REAL NOT NULL,
-                        reason TEXT,
-                        error_kind TEXT,
-                        error TEXT,
+                        \(judgementColumns),
                         UNIQUE(reverification, example_id));
                     CREATE INDEX rechecks_example ON rechecks(example_id, id);
                     """)
@@ -164,10 +160,25 @@ enum Schema {
                         to_version INTEGER NOT NULL REFERENCES solver_versions(id));
                     """)
         }
+        migrator.registerMigration(audits) { db in
+            // A second checker's judgement of a sampled training verdict; one per verdict.
+            try db.execute(
+                sql: """
+                    CREATE TABLE audits (
+                        attempt_id INTEGER PRIMARY KEY REFERENCES attempts(id),
+                        checker_id INTEGER NOT NULL REFERENCES checkers(id),
+                        \(judgementColumns));
+                    """)
+        }
         return migrator
     }
 
     static let checkerFingerprints = "v4: checker fingerprints"
     static let reverification = "v5: re-verification"
     static let rollbacks = "v6: rollbacks"
+    static let audits = "v7: checker audit"
+    /// A checker's judgement or failure, as `rechecks` (v5) and `audits` (v7) store it. Migrations that shipped
+    /// use it: never change it.
+    static let judgementColumns =
+        "accept INTEGER NOT NULL, score REAL NOT NULL, reason TEXT, error_kind TEXT, error TEXT"
 }

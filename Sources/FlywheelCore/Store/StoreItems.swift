@@ -5,7 +5,7 @@ extension Store {
     // MARK: Tasks
 
     /// The columns a task row is read from (training tasks and held-out items share them).
-    private static let taskText = "\(text("prompt")), \(text("reference")), \(text("meta")), \(text("error"))"
+    static let taskText = "\(text("prompt")), \(text("reference")), \(text("meta")), \(text("error"))"
 
     public func tasks(round: Int) throws -> [TaskRecord] {
         try read { db in
@@ -54,7 +54,7 @@ extension Store {
         }
     }
 
-    private func taskSpec(_ row: Row, table: String, id: Int64) throws -> TaskSpec? {
+    func taskSpec(_ row: Row, table: String, id: Int64) throws -> TaskSpec? {
         guard let prompt = try text(row, "prompt", table: table, id: id) else { return nil }
         let reference = try text(row, "reference", table: table, id: id)
         let meta = try text(row, "meta", table: table, id: id)
@@ -67,7 +67,7 @@ extension Store {
     }
 
     /// The recorded failure of a row (its `error_kind` and free-text `error`), if it has one.
-    private func failure(_ row: Row, table: String, id: Any) throws -> PluginFailure? {
+    func failure(_ row: Row, table: String, id: Any) throws -> PluginFailure? {
         guard row["error_kind"] as String? != nil else { return nil }
         let kind: PluginFailure.Kind = try value(row, "error_kind", table: table, id: id)
         return PluginFailure(kind, try text(row, "error", table: table, id: id) ?? "")
@@ -221,11 +221,13 @@ extension Store {
                     """, arguments: [round]
             ).map { row in
                 let id = "\(round)/\(row["idx"] as Int)"
+                let judgement = Judgement(
+                    accept: row["accept"], score: row["score"],
+                    reason: try text(row, "reason", table: "heldout_results", id: id))
                 return HeldoutResult(
                     index: row["idx"], answer: try text(row, "answer", table: "heldout_results", id: id),
-                    accept: row["accept"], score: row["score"],
-                    reason: try text(row, "reason", table: "heldout_results", id: id),
-                    failure: try failure(row, table: "heldout_results", id: id),
+                    outcome: try failure(row, table: "heldout_results", id: id).map { .failure($0) }
+                        ?? .success(judgement),
                     usage: try text(row, "usage", table: "heldout_results", id: id).map(JSONValue.parse))
             }
         }
@@ -233,6 +235,23 @@ extension Store {
 
     /// - Parameter fingerprint: the checker that judged the answer; nil when none did (the solver failed) or none
     ///   is known (tests).
+    /// Records `from`'s held-out results again as round `to`'s, for a candidate identical to `from`'s version:
+    /// the same answers and judgements, with no retries and no token usage, since nothing was asked again.
+    /// - Returns: how many results were copied.
+    @discardableResult
+    public func copyHeldoutResults(from: Int, to round: Int, solverVersion: Int64) throws -> Int {
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,
+                                                error_kind, error, usage, retries, checker_id)
+                    SELECT ?, idx, ?, answer, accept, score, reason, error_kind, error, NULL, 0, checker_id
+                    FROM heldout_results WHERE round = ? ORDER BY idx
+                    """, arguments: [round, solverVersion, from])
+            return db.changesCount
+        }
+    }
+
     public func insertHeldoutResult(
         _ result: HeldoutResult, round: Int, solverVersion: Int64, retries: Int = 0,
         fingerprint: CheckerFingerprint? = nil
