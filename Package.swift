@@ -45,6 +45,8 @@ let package = Package(
             dependencies: ["FlywheelCore", "Processes"]
         ),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["FlywheelCore", "Processes"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["FlywheelCore", "Processes", .product(name: "Yams", package: "Yams")]),
     ]
 )

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages Flywheel needs on Debian (idempotent: does nothing when all are present).
-# With --test, also what the test suites use (chromium, zstd).
+# With --test, also what the test suites use (chromium, zstd, and Slurm with munge for the Slurm test).
 set -euo pipefail
 
 missing=()
@@ -13,6 +13,9 @@ if [ "${1:-}" = "--test" ]; then
     # The end-to-end suites also render the HTML report in a headless browser and read frames with zstd.
     command -v chromium >/dev/null || missing+=(chromium)
     command -v zstd >/dev/null || missing+=(zstd)
+    # The Slurm test runs a one-machine cluster (ops/slurm/local-cluster.sh).
+    [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/bin/sbatch ] || missing+=(slurm-wlm)
+    [ -x /usr/sbin/munged ] || missing+=(munge)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

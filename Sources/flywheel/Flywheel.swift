@@ -12,7 +12,7 @@ struct Flywheel: AsyncParsableCommand {
         abstract: "Runs a synthetic-data flywheel: generate, solve, verify, store, learn, evaluate, decide.",
         subcommands: [
             Run.self, Round.self, Status.self, Report.self, Export.self, VerifyStore.self, Init.self, Reverify.self,
-            Rollback.self,
+            Rollback.self, Merge.self,
         ])
 
     /// The one place errors become exit codes (SPEC §5).
@@ -20,7 +20,7 @@ struct Flywheel: AsyncParsableCommand {
         switch error.code {
         case .usage: return 64
         case .invalidPipeline: return 78
-        case .storeBusy: return 75
+        case .storeBusy, .shardsMissing: return 75
         case .corruptStore, .runFailed: return 1
         }
     }
@@ -223,7 +223,10 @@ struct Round: AsyncParsableCommand {
     @Flag(help: "Run the round even when the pipeline has plateaued.")
     var force = false
 
+    @OptionGroup var shardOptions: ShardOptions
+
     func run() async throws {
+        if shardOptions.shard != nil { return try await runShard(options, runOptions, shardOptions, force: force) }
         let outcome = try await withEngine(options, runOptions) { config, engine -> RoundOutcome? in
             if !force, try engine.hasPlateaued() {
                 let plateau = try engine.plateau()

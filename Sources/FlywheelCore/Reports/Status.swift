@@ -13,6 +13,8 @@ public struct Status: Encodable, Sendable {
     /// judged the last round (then `flywheel reverify` re-checks the stored examples with it).
     public var currentChecker: String
     public var checkerChanged: Bool
+    /// The current phase of a sharded round and its shards, while shard files of it exist.
+    public var shards: ShardProgress?
 
     public struct Round: Encodable, Sendable {
         public var round: Int
@@ -88,6 +90,7 @@ public struct Status: Encodable, Sendable {
         let current = pipeline.checkerFingerprint
         currentChecker = current
         checkerChanged = rounds.last { $0.checker != nil }.map { $0.checker != current } ?? false
+        shards = try store.flatMap { try ShardProgress.current(store: $0) }
     }
 
     static func round(_ record: RoundRecord, store: Store, prices: Prices?) throws -> Round {
@@ -160,6 +163,7 @@ public struct Status: Encodable, Sendable {
                 "checker changed: the pipeline's checker (\(currentChecker.prefix(12))) is not the one that judged the "
                     + "last round; `flywheel reverify` re-checks the stored examples with it")
         }
+        if let shards { lines.append(shards.line) }
         lines += rollbacks.map {
             "rollback after round \($0.afterRound): round \($0.toRound)'s version promoted again, replacing round "
                 + "\($0.fromRound)'s (\($0.at))"

@@ -47,25 +47,8 @@ extension RoundEngine {
         try await forEachBounded(pending.indices, width: settings.parallelism) { [self] position in
             let item = pending[position]
             guard let task = item.task else { return }
-            let request = SolveRequest(
-                id: "r\(round)-h\(item.index)", task: task, attempt: 0,
-                seed: Seeds.derive(settings.seed, "heldout-solve", "\(item.index)"))
-            let (solved, solveRetries) = await PluginRetries.counting { await solver.solve(request) }
-            var retries = solveRetries
-            var checkedBy: CheckerFingerprint?
-            let result: HeldoutResult
-            switch try requireStarted(solved) {
-            case .failure(let failure): result = HeldoutResult(index: item.index, answer: nil, outcome: .failure(failure))
-            case .success(let solution):
-                let (judged, checkRetries) = await PluginRetries.counting {
-                    await plugins.checker.check(id: "r\(round)-hc\(item.index)", task: task, answer: solution.answer)
-                }
-                retries += checkRetries
-                checkedBy = CheckerFingerprint(of: plugins.checker)
-                result = HeldoutResult(
-                    index: item.index, answer: solution.answer, outcome: try requireStarted(judged),
-                    usage: solution.usage)
-            }
+            let (result, retries, checkedBy) = try await evaluateItem(
+                task, index: item.index, round: round, solver: solver)
             try store.insertHeldoutResult(
                 result, round: round, solverVersion: version.id, retries: retries, fingerprint: checkedBy)
             progress.finished(accepted: result.accept ? 1 : 0, errors: result.failure == nil ? 0 : 1)
@@ -77,6 +60,34 @@ extension RoundEngine {
             heldout: Statistics.summarize(
                 scores: results.map(\.score), seed: Seeds.derive(settings.seed, "heldout-ci", "\(round)")),
             errors: results.count { $0.failure != nil }, seconds: monotonicNow() - start)
+    }
+}
+
+extension RoundEngine {
+    /// Solves and checks one held-out item; a plugin failure is part of the result, not an error.
+    /// - Returns: the result, the retries it took and the checker that judged it (nil when the solver failed).
+    func evaluateItem(_ task: TaskSpec, index: Int, round: Int, solver: ReadySolver) async throws
+        -> (result: HeldoutResult, retries: Int, checkedBy: CheckerFingerprint?)
+    {
+        let request = SolveRequest(
+            id: "r\(round)-h\(index)", task: task, attempt: 0,
+            seed: Seeds.derive(settings.seed, "heldout-solve", "\(index)"))
+        let (solved, solveRetries) = await PluginRetries.counting { await solver.solve(request) }
+        var retries = solveRetries
+        var checkedBy: CheckerFingerprint?
+        let result: HeldoutResult
+        switch try requireStarted(solved) {
+        case .failure(let failure): result = HeldoutResult(index: index, answer: nil, outcome: .failure(failure))
+        case .success(let solution):
+            let (judged, checkRetries) = await PluginRetries.counting {
+                await plugins.checker.check(id: "r\(round)-hc\(index)", task: task, answer: solution.answer)
+            }
+            retries += checkRetries
+            checkedBy = CheckerFingerprint(of: plugins.checker)
+            result = HeldoutResult(
+                index: index, answer: solution.answer, outcome: try requireStarted(judged), usage: solution.usage)
+        }
+        return (result, retries, checkedBy)
     }
 }
 

@@ -86,26 +86,34 @@ public final class RoundEngine: Sendable {
 
     /// The interrupted round, marked running again, or a new one recorded with today's settings.
     private func openRound() throws -> RoundRecord {
-        let rounds = try store.rounds()
-        if var open = rounds.first(where: { !$0.state.isCommitted }) {
-            var discarded = 0
-            if open.state == .failed {
-                // Whatever failed the round may have been fixed since: its failed items get another chance.
-                discarded = try store.discardErrors(round: open.round)
-                try store.setRoundState(open.round, .running)
-            }
-            open.state = .running
-            log.event("round.resume", [("round", open.round), ("retrying_errors", discarded)])
+        var (open, isNew) = try plannedRound()
+        if isNew {
+            try store.insertRound(open)
+            log.event("round.start", [("round", open.round)])
             return open
         }
+        var discarded = 0
+        if open.state == .failed {
+            // Whatever failed the round may have been fixed since: its failed items get another chance.
+            discarded = try store.discardErrors(round: open.round)
+            try store.setRoundState(open.round, .running)
+        }
+        open.state = .running
+        log.event("round.resume", [("round", open.round), ("retrying_errors", discarded)])
+        return open
+    }
+
+    /// The round `openRound` would open, without writing anything: the interrupted one as recorded, or the next
+    /// one with today's settings (`isNew`). Shards plan their share of a round with it.
+    func plannedRound() throws -> (record: RoundRecord, isNew: Bool) {
+        let rounds = try store.rounds()
+        if let open = rounds.first(where: { !$0.state.isCommitted }) { return (open, false) }
         let number = (rounds.last?.round ?? -1) + 1
         let record = RoundRecord(
             round: number, state: .running, solverVersion: try store.lastPromotedVersion()?.id,
             difficulty: difficulty(after: rounds.last), dataPolicy: settings.dataPolicy, gate: settings.gate,
             learning: settings.learning, startedAt: Timestamp.now())
-        try store.insertRound(record)
-        log.event("round.start", [("round", number)])
-        return record
+        return (record, true)
     }
 
     /// The curriculum moves difficulty by the previous committed round's acceptance rate (from round 2 on).
@@ -121,6 +129,13 @@ public final class RoundEngine: Sendable {
 
     private func runBaseline(_ record: RoundRecord) async throws -> RoundOutcome {
         try await generateHeldout()
+        let version = try baselineVersion()
+        let evaluation = try await evaluate(version, round: 0)
+        return try await commitBaseline(record, version: version, evaluation: evaluation)
+    }
+
+    /// The initial solver's version, once the held-out set holds a usable task.
+    func baselineVersion() throws -> SolverVersion {
         let items = try store.heldoutItems()
         guard items.contains(where: { $0.status == .kept }) else {
             let errors = items.filter { $0.status == .error }
@@ -129,9 +144,13 @@ public final class RoundEngine: Sendable {
                 "the generator produced no usable held-out task (\(errors.count) of \(items.count) failed"
                     + (errors.first?.failure.map { ", e.g. \($0)" } ?? "") + "); fix the generator and run again")
         }
-        let version = try store.version(round: 0)
+        return try store.version(round: 0)
             ?? store.insertVersion(round: 0, parent: nil, state: plugins.solver.encodedInitialState())
-        let evaluation = try await evaluate(version, round: 0)
+    }
+
+    func commitBaseline(_ record: RoundRecord, version: SolverVersion, evaluation: Evaluation) async throws
+        -> RoundOutcome
+    {
         try checkHeldoutErrors(evaluation.results, round: 0)
         let summary = RoundSummary(
             round: 0, difficulty: record.difficulty, dataPolicy: record.dataPolicy, gate: record.gate,
@@ -145,16 +164,31 @@ public final class RoundEngine: Sendable {
 
     private func runTraining(_ record: RoundRecord) async throws -> RoundOutcome {
         let round = record.round
-        guard let promoted = try store.lastPromotedVersion(), let solving = record.solverVersion,
-            let solvingVersion = try store.version(id: solving)
-        else {
+        guard let solving = record.solverVersion, let solvingVersion = try store.version(id: solving) else {
             throw FlywheelError(.corruptStore, "round \(round) has no promoted solver version to start from")
         }
         try trainDictionaryIfDue(round: round)
         try await generateAndSolve(round: round, difficulty: record.difficulty, with: solvingVersion)
         try checkTrainingErrors(round: round)
         try await auditVerdicts(round: round)
+        let learned = try await learnCandidate(record)
+        let evaluation = try await evaluate(learned.candidate, round: round)
+        return try await decide(record, learned: learned, evaluation: evaluation)
+    }
 
+    /// What learning made of a round's data.
+    struct Learned {
+        var candidate: SolverVersion
+        var learnedFrom: Int
+        var seconds: Double
+    }
+
+    /// Learns the round's candidate from the examples the recorded data policy allows, or finds it already learned.
+    func learnCandidate(_ record: RoundRecord) async throws -> Learned {
+        let round = record.round
+        guard let promoted = try store.lastPromotedVersion() else {
+            throw FlywheelError(.corruptStore, "round \(round) has no promoted solver version to start from")
+        }
         let learnStart = monotonicNow()
         // The policy recorded when the round started, not the file's current one: a resumed round stays the round
         // it began as.
@@ -179,7 +213,16 @@ public final class RoundEngine: Sendable {
         let learnSeconds = monotonicNow() - learnStart
 
         try reuseEvaluation(of: promoted, for: candidate, round: round)
-        let evaluation = try await evaluate(candidate, round: round)
+        return Learned(candidate: candidate, learnedFrom: learnedFrom, seconds: learnSeconds)
+    }
+
+    /// Pairs the candidate's held-out `evaluation` with the last promoted version's, applies the gate and commits.
+    func decide(_ record: RoundRecord, learned: Learned, evaluation: Evaluation) async throws -> RoundOutcome {
+        let round = record.round
+        let (candidate, learnedFrom, learnSeconds) = (learned.candidate, learned.learnedFrom, learned.seconds)
+        guard let promoted = try store.lastPromotedVersion(), let solving = record.solverVersion else {
+            throw FlywheelError(.corruptStore, "round \(round) has no promoted solver version to start from")
+        }
         try checkHeldoutErrors(evaluation.results, round: round)
         let level = settings.errorControl.level(round: round, alpha: settings.alpha)
         let paired = Self.pair(previous: try store.heldoutResults(round: promoted.round), current: evaluation.results)
@@ -226,7 +269,7 @@ public final class RoundEngine: Sendable {
         return (paired.map(\.0), paired.map(\.1))
     }
 
-    private func trainDictionaryIfDue(round: Int) throws {
+    func trainDictionaryIfDue(round: Int) throws {
         // Counted before anything is decompressed: most rounds start with too few examples or a dictionary.
         guard try store.currentDictionary() == nil,
             try store.count(.committed) >= ExampleCodec.dictionaryThreshold

@@ -11,6 +11,8 @@ public struct FlywheelError: Error, CustomStringConvertible, Sendable {
         case corruptStore
         /// A plugin or the run itself failed (exit 1).
         case runFailed
+        /// `merge` found shards missing; nothing was merged (exit 75, retry when they are done).
+        case shardsMissing
     }
 
     public var code: Code
