@@ -116,10 +116,7 @@ struct RunOptions: ParsableArguments {
             valueName: "path"))
     var metricsFile: String?
 
-    @Option(
-        help: ArgumentHelp(
-            "Stop (exit 0) once K committed rounds in a row had no improved verdict; overrides the pipeline's `plateau`.",
-            valueName: "K"))
+    @Option(help: "Stop (exit 0) after this many committed rounds in a row without an improved verdict.")
     var plateau: Int?
 
     func validate() throws {

@@ -76,26 +76,19 @@ extension RoundEngine {
         if let recorded {
             record = recorded
         } else {
-            let request = SolveRequest(
-                id: "r\(round)-s\(task.index)-\(attempt)", task: spec, attempt: attempt,
-                seed: Seeds.derive(settings.seed, "solve", "\(round)", "\(task.index)", "\(attempt)"))
-            let start = monotonicNow()
-            let (result, retries) = await PluginRetries.counting { await solver.solve(request) }
-            try requireStarted(result)
+            let (seed, result, seconds, retries) = try await solveAttempt(
+                spec, round: round, index: task.index, attempt: attempt, with: solver)
             let id = try store.insertAttempt(
-                taskID: task.id, attempt: attempt, seed: request.seed, solverVersion: solver.version.id,
-                result: result, seconds: monotonicNow() - start, retries: retries)
+                taskID: task.id, attempt: attempt, seed: seed, solverVersion: solver.version.id,
+                result: result, seconds: seconds, retries: retries)
             record = AttemptRecord(
                 id: id, taskID: task.id, attempt: attempt, solverVersion: solver.version.id,
                 solution: try? result.get(), failure: result.failure)
         }
         guard let solution = record.solution else { return (false, true) }
         if checked.contains(record.id) { return (false, false) }
-        let start = monotonicNow()
-        let (judged, retries) = await PluginRetries.counting {
-            await plugins.checker.check(id: "r\(round)-c\(task.index)-\(attempt)", task: spec, answer: solution.answer)
-        }
-        try requireStarted(judged)
+        let (judged, seconds, retries) = try await checkAttempt(
+            spec, answer: solution.answer, round: round, index: task.index, attempt: attempt)
         var example: CompressedExample?
         if case .success(let judgement) = judged, judgement.accept {
             example = try ExampleCodec.compress(
@@ -105,7 +98,33 @@ extension RoundEngine {
         }
         try store.insertVerdict(
             attemptID: record.id, round: round, result: judged, checker: plugins.checker.identity,
-            fingerprint: CheckerFingerprint(of: plugins.checker), seconds: monotonicNow() - start, example: example, retries: retries)
+            fingerprint: CheckerFingerprint(of: plugins.checker), seconds: seconds, example: example, retries: retries)
         return (example != nil, judged.failure != nil)
+    }
+
+    /// Solves attempt `attempt` of training task `index` with its derived id and seed, timed, its retries counted
+    /// (the unsharded round and a shard do it alike).
+    func solveAttempt(_ spec: TaskSpec, round: Int, index: Int, attempt: Int, with solver: ReadySolver) async throws
+        -> (seed: UInt64, result: Result<Solution, PluginFailure>, seconds: Double, retries: Int)
+    {
+        let request = SolveRequest(
+            id: "r\(round)-s\(index)-\(attempt)", task: spec, attempt: attempt,
+            seed: Seeds.derive(settings.seed, "solve", "\(round)", "\(index)", "\(attempt)"))
+        let start = monotonicNow()
+        let (result, retries) = await PluginRetries.counting { await solver.solve(request) }
+        try requireStarted(result)
+        return (request.seed, result, monotonicNow() - start, retries)
+    }
+
+    /// Checks the answer of attempt `attempt` of training task `index`, timed, its retries counted.
+    func checkAttempt(_ spec: TaskSpec, answer: String, round: Int, index: Int, attempt: Int) async throws
+        -> (result: Result<Judgement, PluginFailure>, seconds: Double, retries: Int)
+    {
+        let start = monotonicNow()
+        let (judged, retries) = await PluginRetries.counting {
+            await plugins.checker.check(id: "r\(round)-c\(index)-\(attempt)", task: spec, answer: answer)
+        }
+        try requireStarted(judged)
+        return (judged, monotonicNow() - start, retries)
     }
 }

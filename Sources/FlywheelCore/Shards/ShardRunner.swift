@@ -163,15 +163,11 @@ extension RoundEngine {
                     if let recorded = contents.solved[key] {
                         solved = recorded
                     } else {
-                        let request = SolveRequest(
-                            id: "r\(round)-s\(index)-\(attempt)", task: spec, attempt: attempt,
-                            seed: Seeds.derive(settings.seed, "solve", "\(round)", "\(index)", "\(attempt)"))
-                        let start = monotonicNow()
-                        let (result, retries) = await PluginRetries.counting { await solver.solve(request) }
-                        try requireStarted(result)
+                        let (seed, result, seconds, retries) = try await solveAttempt(
+                            spec, round: round, index: index, attempt: attempt, with: solver)
                         solved = .init(
-                            index: index, attempt: attempt, seed: request.seed, solution: try? result.get(),
-                            failure: result.failure, seconds: monotonicNow() - start, retries: retries)
+                            index: index, attempt: attempt, seed: seed, solution: try? result.get(),
+                            failure: result.failure, seconds: seconds, retries: retries)
                         try writer.append(ShardLine(solved: solved))
                     }
                     guard let solution = solved.solution else { continue }
@@ -179,18 +175,14 @@ extension RoundEngine {
                         accepted += recorded.judgement?.accept == true ? 1 : 0
                         continue
                     }
-                    let start = monotonicNow()
-                    let (judged, retries) = await PluginRetries.counting {
-                        await plugins.checker.check(
-                            id: "r\(round)-c\(index)-\(attempt)", task: spec, answer: solution.answer)
-                    }
-                    try requireStarted(judged)
+                    let (judged, seconds, retries) = try await checkAttempt(
+                        spec, answer: solution.answer, round: round, index: index, attempt: attempt)
                     try writer.append(
                         ShardLine(
                             checked: .init(
                                 index: index, attempt: attempt, judgement: try? judged.get(), failure: judged.failure,
                                 checker: plugins.checker.identity, fingerprint: CheckerFingerprint(of: plugins.checker),
-                                seconds: monotonicNow() - start, retries: retries)))
+                                seconds: seconds, retries: retries)))
                     accepted += (try? judged.get())?.accept == true ? 1 : 0
                 }
             }
