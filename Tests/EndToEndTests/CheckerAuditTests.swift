@@ -10,12 +10,7 @@ struct CheckerAuditTests {
         defer { sandbox.remove() }
         var arith = ArithPipeline()
         // The auditor accepts everything: it agrees with every acceptance and disagrees with every rejection.
-        let auditor = Repository.python("echo_check.py")
-        arith.extra = [
-            "audit:", "  checker:",
-            "    command: [" + auditor.map { "\"\($0)\"" }.joined(separator: ", ") + "]",
-            "  fraction: \(fraction)",
-        ]
+        arith.audit(Repository.python("echo_check.py"), fraction: fraction)
         let file = try sandbox.write(arith)
         let run = try await sandbox.flywheel(["run", file, "--rounds", "1", "--store", sandbox.store])
         try #require(run.exitCode == 0, "\(run)")

@@ -473,12 +473,7 @@ struct ShardTests {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
         var arith = ArithPipeline()
-        let auditor = Repository.python("echo_check.py")
-        arith.extra = [
-            "audit:", "  checker:",
-            "    command: [" + auditor.map { "\"\($0)\"" }.joined(separator: ", ") + "]",
-            "  fraction: 0.5",
-        ]
+        arith.audit(Repository.python("echo_check.py"), fraction: 0.5)
         let pipeline = try sandbox.write(arith)
         let reference = sandbox.path("reference.sqlite")
         let sharded = sandbox.path("sharded.sqlite")

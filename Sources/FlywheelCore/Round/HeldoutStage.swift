@@ -2,6 +2,8 @@ import Foundation
 
 extension RoundEngine {
     struct Evaluation {
+        /// The kept held-out items the results are for.
+        var items: [TaskRecord]
         var results: [HeldoutResult]
         var heldout: HeldoutSummary
         var errors: Int
@@ -54,12 +56,17 @@ extension RoundEngine {
             progress.finished(accepted: result.accept ? 1 : 0, errors: result.failure == nil ? 0 : 1)
         }
         progress.end()
+        return try evaluation(round: round, items: items, seconds: monotonicNow() - start)
+    }
+
+    /// The round's recorded held-out results on the kept `items`, summarized with their 95% interval.
+    func evaluation(round: Int, items: [TaskRecord], seconds: Double) throws -> Evaluation {
         let results = try store.heldoutResults(round: round)
         return Evaluation(
-            results: results,
+            items: items, results: results,
             heldout: Statistics.summarize(
                 scores: results.map(\.score), seed: Seeds.derive(settings.seed, "heldout-ci", "\(round)")),
-            errors: results.count { $0.failure != nil }, seconds: monotonicNow() - start)
+            errors: results.count { $0.failure != nil }, seconds: seconds)
     }
 }
 
@@ -104,14 +111,13 @@ extension RoundEngine {
     /// the same kept held-out items (a checker failure scores 0), and the diversity of the candidate's answers
     /// against the references'. The baselines' scores are the last round's when the same checker judged them: the
     /// held-out set is frozen, so only a new checker can change them.
-    func shortcutCheck(_ results: [HeldoutResult], round: Int) async throws -> ShortcutCheck {
-        let items = try store.heldoutItems().compactMap { item in
-            item.status == .kept ? item.task.map { (index: item.index, task: $0) } : nil
-        }
+    /// - Parameter earlier: the rounds before this one.
+    func shortcutCheck(_ evaluation: Evaluation, round: Int, earlier: [RoundRecord]) async throws -> ShortcutCheck {
+        let items = evaluation.items.compactMap { item in item.task.map { (index: item.index, task: $0) } }
         let references = Shortcuts.Diversity(
             items.map { $0.task.reference.map { $0.stringValue ?? $0.jsonText } ?? "" })
-        let answers = Shortcuts.Diversity(results.map { $0.answer ?? "" })
-        if let previous = try store.rounds().last(where: { $0.round < round && $0.summary?.trust.baselines != nil }),
+        let answers = Shortcuts.Diversity(evaluation.results.map { $0.answer ?? "" })
+        if let previous = earlier.last(where: { $0.summary?.trust.baselines != nil }),
             try store.checkerFingerprints(round: previous.round).last?.fingerprint == plugins.checker.fingerprint,
             let baselines = previous.summary?.trust.baselines
         {

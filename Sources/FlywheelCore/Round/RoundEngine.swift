@@ -157,7 +157,7 @@ public final class RoundEngine: Sendable {
             learning: record.learning, solverVersion: nil, candidateVersion: version.id,
             counts: try store.counts(round: 0), heldout: evaluation.heldout, heldoutErrors: evaluation.errors,
             vsPrevious: nil, learnedFrom: 0, learnSeconds: 0, evaluateSeconds: evaluation.seconds,
-            shortcuts: try await shortcutCheck(evaluation.results, round: 0))
+            shortcuts: try await shortcutCheck(evaluation, round: 0, earlier: []))
         try store.commitRound(0, state: .promoted, summary: summary, promote: version.id, finishedAt: Timestamp.now())
         return RoundOutcome(round: 0, state: .promoted, summary: summary)
     }
@@ -230,15 +230,15 @@ public final class RoundEngine: Sendable {
             previous: paired.previous, current: paired.current, alpha: settings.alpha, improvementLevel: level,
             seed: Seeds.derive(settings.seed, "compare", "\(round)"))
         comparison.round = promoted.round
-        let spentBefore = try store.rounds().compactMap { $0.round < round ? $0.summary?.vsPrevious?.alpha : nil }
+        let earlier = try store.rounds().filter { $0.round < round }
         let summary = RoundSummary(
             round: round, difficulty: record.difficulty, dataPolicy: record.dataPolicy, gate: record.gate,
             learning: record.learning, solverVersion: solving, candidateVersion: candidate.id,
             counts: try store.counts(round: round), heldout: evaluation.heldout, heldoutErrors: evaluation.errors,
             vsPrevious: comparison, learnedFrom: learnedFrom, learnSeconds: learnSeconds,
-            evaluateSeconds: evaluation.seconds, alphaSpent: spentBefore.reduce(level, +),
+            evaluateSeconds: evaluation.seconds, alphaSpent: earlier.compactMap(\.summary?.vsPrevious?.alpha).reduce(level, +),
             mde: Power.minimumDetectableEffect(previous: paired.previous, current: paired.current, level: level),
-            shortcuts: try await shortcutCheck(evaluation.results, round: round))
+            shortcuts: try await shortcutCheck(evaluation, round: round, earlier: earlier))
         var promote = record.gate.promotes(comparison.verdict)
         if promote, settings.rejectShortcuts, summary.trust.suspectedShortcut == true {
             promote = false

@@ -265,12 +265,8 @@ extension RoundEngine {
         -> RoundOutcome
     {
         let round = record.round
-        let results = try store.heldoutResults(round: round)
-        let evaluation = Evaluation(
-            results: results,
-            heldout: Statistics.summarize(
-                scores: results.map(\.score), seed: Seeds.derive(settings.seed, "heldout-ci", "\(round)")),
-            errors: results.count { $0.failure != nil }, seconds: seconds)
+        let evaluation = try self.evaluation(
+            round: round, items: try store.heldoutItems().filter { $0.status == .kept }, seconds: seconds)
         if round == 0 {
             guard let version = try store.version(round: 0) else {
                 throw FlywheelError(.corruptStore, "round 0 has no baseline version")

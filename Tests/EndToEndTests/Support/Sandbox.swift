@@ -72,6 +72,14 @@ struct ArithPipeline {
     /// Extra top-level lines, e.g. `gate: always`.
     var extra: [String] = []
 
+    /// Adds a checker audit: `checker` judges again a share `fraction` of each round's training verdicts.
+    mutating func audit(_ checker: [String], fraction: Double) {
+        extra += [
+            "audit:", "  checker:", "    command: [" + checker.map { "\"\($0)\"" }.joined(separator: ", ") + "]",
+            "  fraction: \(fraction)",
+        ]
+    }
+
     var yaml: String {
         func list(_ argv: [String]) -> String {
             // JSON string literals are valid YAML double-quoted scalars.
