@@ -53,7 +53,8 @@ struct WeightsKeysTests {
         let folder = TemporaryDirectory()
         let config = try Self.load(
             Self.pipeline(
-                "learn: both\nweights: {epochs: 2, learning_rate: 0.001, context: 512, max_examples: 8, folder: models}"),
+                "learn: both\nweights: {epochs: 2, learning_rate: 0.001, context: 512, max_examples: 8, folder: models}"
+            ),
             in: folder)
         guard case .openai(let openai) = config.solver else {
             Issue.record("not an openai solver: \(config.solver)")

@@ -18,7 +18,9 @@ struct WeightsLLMTests {
             let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
             if parts.count == 2 { values[parts[0]] = parts[1] }
         }
-        for key in ["FLYWHEEL_LLAMA_SERVER", "FLYWHEEL_LLM_MODEL", "FLYWHEEL_LLAMA_FINETUNE", "FLYWHEEL_LLAMA_QUANTIZE"] {
+        for key in [
+            "FLYWHEEL_LLAMA_SERVER", "FLYWHEEL_LLM_MODEL", "FLYWHEEL_LLAMA_FINETUNE", "FLYWHEEL_LLAMA_QUANTIZE",
+        ] {
             try #require(values[key] != nil, "ops/install-llm.sh printed no \(key): \(outcome)")
         }
         return values
@@ -94,14 +96,16 @@ struct WeightsLLMTests {
         let folder = TemporaryDirectory()
         let original = try String(contentsOfFile: Repository.root + "/Pipelines/words-train.yaml", encoding: .utf8)
         // `must-improve` on 16 held-out items: the candidate is rejected (deterministically so, at temperature 0).
-        let yaml = original
+        let yaml =
+            original
             .replacingOccurrences(of: "round_size: 40", with: "round_size: 16")
             .replacingOccurrences(of: "size: 80", with: "size: 16")
             .replacingOccurrences(of: "gate: no-regression", with: "gate: must-improve")
             .replacingOccurrences(of: "learning_rate: 0.0001", with: "learning_rate: 0.0005")
             .replacingOccurrences(of: "words/words.py", with: Repository.root + "/Pipelines/words/words.py")
             .replacingOccurrences(of: "      max_examples: 24", with: "      max_examples: 24\n      folder: trained")
-        #expect(yaml.contains("folder: trained") && yaml.contains("size: 16"), "Pipelines/words-train.yaml changed shape")
+        #expect(
+            yaml.contains("folder: trained") && yaml.contains("size: 16"), "Pipelines/words-train.yaml changed shape")
         let file = folder.file("words-train.yaml")
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
         let config = try PipelineConfig.load(path: file)

@@ -17,12 +17,14 @@ extension PipelineReader {
         case .weights, .both:
             if let given {
                 throw fail(
-                    given, "solver.openai", "no `base_url` or `base_url_env` with `learn: \(learn.rawValue)` "
+                    given, "solver.openai",
+                    "no `base_url` or `base_url_env` with `learn: \(learn.rawValue)` "
                         + "(the solver starts a llama-server for each version's weights)")
             }
             if let train {
                 throw fail(
-                    train, "solver.train", "no `train` command with `learn: \(learn.rawValue)` "
+                    train, "solver.train",
+                    "no `train` command with `learn: \(learn.rawValue)` "
                         + "(weights are learned by llama-finetune)")
             }
         }

@@ -110,7 +110,8 @@ actor ModelServers {
         let (data, status) = try await send(url, path, body: body)
         guard status == 200, let value = (try? JSONValue.parse(data))?[field]?.stringValue else {
             throw FlywheelError(
-                .runFailed, "llama-server at \(url)\(path) gave no `\(field)`: "
+                .runFailed,
+                "llama-server at \(url)\(path) gave no `\(field)`: "
                     + String(decoding: data.prefix(300), as: UTF8.self))
         }
         return value
@@ -145,18 +146,23 @@ actor ModelServers {
                         "-c", "\(2048 * slots)", "--no-webui",
                     ], captureDirectory: NSTemporaryDirectory())
             } catch {
-                throw PluginFailure(.cannotStart, "llama-server could not be started: \(error.message); run ops/install-llm.sh")
+                throw PluginFailure(
+                    .cannotStart, "llama-server could not be started: \(error.message); run ops/install-llm.sh")
             }
             let deadline = monotonicSeconds() + startTimeout
             while monotonicSeconds() < deadline {
                 if let outcome = child.poll() {
-                    failure = "llama-server -m \(model) exited (\(outcome.statusDescription)): \(outcome.stderr.suffix(800))"
+                    failure =
+                        "llama-server -m \(model) exited (\(outcome.statusDescription)): \(outcome.stderr.suffix(800))"
                     break
                 }
                 if await healthy(url, session: session) {
                     log.event(
                         "llama.start",
-                        [("pid", Int(child.pid)), ("url", url), ("model", model), ("seconds", monotonicSeconds() - begin)])
+                        [
+                            ("pid", Int(child.pid)), ("url", url), ("model", model),
+                            ("seconds", monotonicSeconds() - begin),
+                        ])
                     return Server(child: child, url: url)
                 }
                 try? await Task.sleep(for: .milliseconds(100))
@@ -165,7 +171,8 @@ actor ModelServers {
                 let outcome = child.killGroup()
                 throw PluginFailure(
                     .cannotStart,
-                    "llama-server -m \(model) was not healthy after \(Int(startTimeout)) s: \(outcome.stderr.suffix(800))")
+                    "llama-server -m \(model) was not healthy after \(Int(startTimeout)) s: \(outcome.stderr.suffix(800))"
+                )
             }
             guard failure.contains("bind") || failure.contains("address already in use") else { break }
         }

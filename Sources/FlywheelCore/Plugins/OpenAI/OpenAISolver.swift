@@ -206,9 +206,9 @@ public struct OpenAISolver: Solver {
         state.weights = previous.weights
         if let trainer, !examples.isEmpty {
             let used = Array(examples.suffix(trainer.settings.maxExamples))
-            state.weights = try await TrainCommand.logged(round: round, examples: used.count, log: log) {
+            state.weights = try await TrainCommand.logged(round: round, examples: used.count, log: log, name: \.path) {
                 try await trainer.learn(from: used.map(conversation), previous: previous.weights, round: round)
-            } model: { $0.path }
+            }
         }
         return state
     }

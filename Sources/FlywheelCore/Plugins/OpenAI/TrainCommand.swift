@@ -32,9 +32,9 @@ public struct TrainCommand: Sendable, Equatable {
             lines.append(0x0A)
         }
         try lines.write(to: URL(fileURLWithPath: input))
-        return try await Self.logged(round: round, examples: examples.count, log: log) {
+        return try await Self.logged(round: round, examples: examples.count, log: log, name: \.self) {
             try await run(input: input, folder: folder)
-        } model: { $0 }
+        }
     }
 
     private func run(input: String, folder: URL) async throws -> String {
@@ -62,7 +62,7 @@ public struct TrainCommand: Sendable, Equatable {
     /// Runs one fine-tune between the events `train.start` (round, examples) and `train.end` (round, model,
     /// seconds): the train command and weight-level learning report their cost alike.
     static func logged<Model>(
-        round: Int, examples: Int, log: EventLog, _ body: () async throws -> Model, model name: (Model) -> String
+        round: Int, examples: Int, log: EventLog, name: (Model) -> String, _ body: () async throws -> Model
     ) async throws -> Model {
         log.event("train.start", [("round", round), ("examples", examples)])
         let start = monotonicSeconds()

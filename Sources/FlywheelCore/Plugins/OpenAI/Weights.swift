@@ -88,7 +88,8 @@ public struct WeightTrainer: Sendable {
             case .environment(let variable):
                 guard let value = environment[variable], !value.isEmpty else {
                     throw FlywheelError(
-                        .usage, "`solver.openai.weights.\(key)_env` names \(variable), which is not set: run "
+                        .usage,
+                        "`solver.openai.weights.\(key)_env` names \(variable), which is not set: run "
                             + "ops/install-llm.sh and export what it prints (set -a; eval \"$(ops/install-llm.sh)\")")
                 }
                 path = value
@@ -98,7 +99,8 @@ public struct WeightTrainer: Sendable {
                 ? FileManager.default.isReadableFile(atPath: path) : FileManager.default.isExecutableFile(atPath: path)
             guard usable else {
                 throw FlywheelError(
-                    .usage, "`solver.openai.weights.\(key)`: no \(file ? "readable file" : "executable") at \(path): "
+                    .usage,
+                    "`solver.openai.weights.\(key)`: no \(file ? "readable file" : "executable") at \(path): "
                         + "run ops/install-llm.sh (it builds llama-server, llama-finetune and llama-quantize)")
             }
             return path
