@@ -32,7 +32,7 @@ demo-llm: build
 
 # The words pipeline learning by its weights: each round fine-tunes the promoted model with llama-finetune on its
 # verified answers, and every version answers from its own model file through a llama-server the solver starts and
-# stops by PID (docs/llm.md). About 3-4 minutes a round on 2 cores.
+# stops by PID (docs/llm.md). About 5 minutes on 2 cores.
 demo-train: build
 	@set -a; eval "$$(ops/install-llm.sh)"; set +a; \
 	$(BIN)/flywheel run Pipelines/words-train.yaml --rounds 3
