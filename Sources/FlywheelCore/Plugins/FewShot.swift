@@ -15,9 +15,12 @@ public enum FewShot {
             self.model = model
         }
 
-        /// The state learning makes: the last `poolLimit` of the examples learning may see.
+        /// The state learning makes: the last `poolLimit` of the examples learning may see, each prompt and answer
+        /// once (several accepted attempts at a task can answer it alike).
         public init(learningFrom examples: [Example], model: String? = nil) {
-            self.init(examples: Array(examples.suffix(FewShot.poolLimit)), model: model)
+            var seen = Set<[String]>()
+            let distinct = examples.reversed().filter { seen.insert([$0.prompt, $0.answer]).inserted }.reversed()
+            self.init(examples: Array(distinct.suffix(FewShot.poolLimit)), model: model)
         }
     }
 

@@ -7,18 +7,27 @@ public protocol Generator: Sendable, PluginDiagnostics {
     func shutdown() async
 }
 
-/// One solve request. `task` never carries the reference: that is for the checker alone.
+/// One solve request. `task` never carries the reference: that is for the checker alone; only a rationalization
+/// attempt is given the answer, as `hint`.
 public struct SolveRequest: Sendable, Equatable {
     public var id: String
     public var task: TaskSpec
     public var attempt: Int
     public var seed: UInt64
+    /// The temperature to sample at; nil: the solver's own (always so for held-out items).
+    public var temperature: Double?
+    /// The task's answer, given only to a rationalization attempt (`Exploration.rationalize`).
+    public var hint: String?
 
-    public init(id: String, task: TaskSpec, attempt: Int, seed: UInt64) {
+    public init(
+        id: String, task: TaskSpec, attempt: Int, seed: UInt64, temperature: Double? = nil, hint: String? = nil
+    ) {
         self.id = id
         self.task = task.withoutReference
         self.attempt = attempt
         self.seed = seed
+        self.temperature = temperature
+        self.hint = hint
     }
 }
 

@@ -192,7 +192,8 @@ public final class RoundEngine: Sendable {
         let learnStart = monotonicNow()
         // The policy recorded when the round started, not the file's current one: a resumed round stays the round
         // it began as.
-        let selection = ExampleSelection.learning(round: round, policy: record.dataPolicy)
+        let selection = ExampleSelection.learning(
+            round: round, policy: record.dataPolicy, rationalized: settings.exploration.learnRationalized)
         let learnedFrom: Int
         let candidate: SolverVersion
         if let existing = try store.version(round: round) {
@@ -200,7 +201,8 @@ public final class RoundEngine: Sendable {
             candidate = existing
             learnedFrom = record.learning ? try store.count(selection) : 0
         } else if record.learning {
-            let examples = try store.learningExamples(round: round, policy: record.dataPolicy)
+            let examples = try store.learningExamples(
+                round: round, policy: record.dataPolicy, rationalized: settings.exploration.learnRationalized)
             learnedFrom = examples.count
             log.event("learn.start", [("round", round), ("examples", examples.count)])
             let state = try await plugins.solver.learn(from: examples, previous: promoted, round: round)

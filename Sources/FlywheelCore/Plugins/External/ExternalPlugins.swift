@@ -56,10 +56,12 @@ public struct ExternalSolver: Solver {
         let examples = index.select(for: request.task, k: exampleCount).map {
             JSONValue.object(["prompt": .string($0.prompt), "answer": .string($0.answer)])
         }
-        let fields: [String: JSONValue] = [
+        var fields: [String: JSONValue] = [
             "op": "solve", "task": .object(taskObject), "examples": .array(examples),
             "attempt": .number(Double(request.attempt)), "seed": .number(Double(request.seed)),
         ]
+        if let temperature = request.temperature { fields["temperature"] = .number(temperature) }
+        if let hint = request.hint { fields["hint"] = .string(hint) }
         return await pool.request(fields, id: request.id) { response in
             guard let answer = response["answer"]?.stringValue else {
                 return .failure(malformed("a solve response needs a string `answer`", got: response["answer"]))

@@ -19,6 +19,9 @@ public struct OpenAIConfig: Sendable, Equatable {
     public var system: String?
     /// The user message; `{prompt}` is replaced by the task's prompt.
     public var template: String = "{prompt}"
+    /// The user message of a rationalization attempt (`exploration.rationalize`): `{prompt}` as in `template`,
+    /// `{hint}` the task's answer.
+    public var hintTemplate: String = "{prompt}\nThe correct answer is: {hint}"
     /// How the answer is taken from the reply: `trim` (default), `first_line`, or a regex (its first group if it
     /// has one, else the whole match; the first line when it does not match).
     public var extract: Extraction = .trim
@@ -78,11 +81,16 @@ public struct OpenAISolver: Solver {
             messages.append(["role": "user", "content": .string(userMessage(example.prompt))])
             messages.append(["role": "assistant", "content": .string(example.answer)])
         }
-        messages.append(["role": "user", "content": .string(userMessage(request.task.prompt))])
+        var question = userMessage(request.task.prompt)
+        if let hint = request.hint {
+            question = config.hintTemplate.replacingOccurrences(of: "{prompt}", with: question)
+                .replacingOccurrences(of: "{hint}", with: hint)
+        }
+        messages.append(["role": "user", "content": .string(question)])
         var body = config.extraBody
         body["model"] = .string(index.model ?? config.model)
         body["messages"] = .array(messages)
-        body["temperature"] = .number(config.temperature)
+        body["temperature"] = .number(request.temperature ?? config.temperature)
         body["max_tokens"] = .number(Double(config.maxTokens))
         body["seed"] = .number(Double(request.seed & 0x7FFF_FFFF))
         let payload = JSONValue.object(body).encoded()
