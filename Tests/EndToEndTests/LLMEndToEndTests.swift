@@ -78,4 +78,32 @@ struct LLMEndToEndTests {
             controlStatus.rounds.dropFirst().allSatisfy { $0.vsPrevious?.b == 0 && $0.vsPrevious?.c == 0 },
             "without retrieval, temperature 0 and no prompt cache, every round answers the same: \(controlStatus.rounds)")
     }
+
+    @Test("cold start: a reasoning-gym family the model never answers right greedily gets accepted examples in round 1")
+    func coldStartWithExplorationAndRationalization() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        let server = try await Self.startServer(sandbox)
+        defer { if let pid = pid_t(server.pid) { kill(pid, SIGTERM) } }
+
+        let original = try String(
+            contentsOfFile: Repository.root + "/Pipelines/reasoning-gym-explore.yaml", encoding: .utf8)
+        let yaml = original
+            .replacingOccurrences(of: "base_url_env: FLYWHEEL_LLM_URL", with: "base_url: \"\(server.url)\"")
+            .replacingOccurrences(of: "round_size: 40", with: "round_size: 12")
+            .replacingOccurrences(of: "size: 60", with: "size: 20")
+            .replacingOccurrences(of: "../Plugins/", with: Repository.root + "/Plugins/")
+        #expect(yaml.contains(server.url) && yaml.contains("size: 20"), "Pipelines/reasoning-gym-explore.yaml changed shape")
+        let file = try sandbox.write("explore.yaml", yaml)
+        let run = try await sandbox.flywheel(["run", file, "--rounds", "1", "--store", sandbox.store], timeout: .seconds(900))
+        try #require(run.exitCode == 0, "\(run)")
+
+        // Greedy and unhinted, the model answers no held-out item right at round 0…
+        #expect(try await sandbox.sqlInt("SELECT count(*) FROM heldout_results WHERE round = 0 AND accept = 1") == 0)
+        // …yet round 1's training, with sampled attempts and rationalization, has accepted examples.
+        let (_, raw) = try await sandbox.status(file)
+        let round = try #require((raw["rounds"] as? [[String: Any]])?.last)
+        #expect(round["round"] as? Int == 1)
+        #expect((round["accepted"] as? Int ?? 0) > 0, "no training answer was accepted: \(round)")
+    }
 }

@@ -21,7 +21,9 @@ public struct OpenAIConfig: Sendable, Equatable {
     public var template: String = "{prompt}"
     /// The user message of a rationalization attempt (`exploration.rationalize`): `{prompt}` as in `template`,
     /// `{hint}` the task's answer.
-    public var hintTemplate: String = "{prompt}\nThe correct answer is: {hint}"
+    /// The default was the one of five tried that made SmolLM2-135M state the answer (quoted) instead of echoing
+    /// the question (docs/llm.md).
+    public var hintTemplate: String = "{prompt}\nThe answer is \"{hint}\". Reply with the answer only."
     /// How the answer is taken from the reply: `trim` (default), `first_line`, or a regex (its first group if it
     /// has one, else the whole match; the first line when it does not match).
     public var extract: Extraction = .trim
