@@ -10,7 +10,7 @@ TESTABLE = $(if $(filter debug,$(CONFIG)),,--disable-testable-imports)
 # unbounded number of them starve one another past their plugins' timeouts.
 TEST_WIDTH ?= 3
 
-.PHONY: deps build demo demo-llm test bench clean
+.PHONY: deps build demo demo-llm demo-train test bench clean
 
 deps:
 	@ops/install-deps.sh
@@ -29,6 +29,13 @@ demo-llm: build
 	@set -a; eval "$$(ops/llm-server.sh start)"; set +a; \
 	$(BIN)/flywheel run Pipelines/words.yaml --rounds 3; status=$$?; \
 	ops/llm-server.sh stop "$$FLYWHEEL_LLM_PID"; exit $$status
+
+# The words pipeline learning by its weights: each round fine-tunes the promoted model with llama-finetune on its
+# verified answers, and every version answers from its own model file through a llama-server the solver starts and
+# stops by PID (docs/llm.md). About 3-4 minutes a round on 2 cores.
+demo-train: build
+	@set -a; eval "$$(ops/install-llm.sh)"; set +a; \
+	$(BIN)/flywheel run Pipelines/words-train.yaml --rounds 3
 
 test: build
 	@ops/install-deps.sh --test

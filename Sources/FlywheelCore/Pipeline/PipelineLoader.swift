@@ -395,17 +395,18 @@ struct PipelineReader {
             node, "solver.openai",
             allowed: [
                 "base_url", "base_url_env", "model", "api_key_env", "temperature", "max_tokens", "system", "template",
-                "hint_template", "extract", "extra_body",
+                "hint_template", "extract", "extra_body", "learn", "weights",
             ], required: ["model"])
-        guard (fields["base_url"] == nil) != (fields["base_url_env"] == nil) else {
-            throw fail(node, "solver.openai", "exactly one of `base_url` or `base_url_env`")
-        }
+        let learn = try fields["learn"].map { try choice($0, "solver.openai.learn", LearningMode.self) } ?? .retrieval
+        try checkEndpoint(node, fields, learn: learn, train: section["train"])
         var config = OpenAIConfig(
             baseURL: try fields["base_url"].map { try string($0, "solver.openai.base_url") } ?? "",
             model: try string(fields["model"]!, "solver.openai.model"))
         if let value = fields["base_url"], URL(string: config.baseURL)?.scheme?.hasPrefix("http") != true {
             throw fail(value, "solver.openai.base_url", "an http(s) URL")
         }
+        config.learn = learn
+        config.weights = try weights(fields["weights"], learn: learn)
         config.baseURLEnvironment = try fields["base_url_env"].map { try string($0, "solver.openai.base_url_env") }
         config.apiKeyEnvironment = try fields["api_key_env"].map { try string($0, "solver.openai.api_key_env") }
         if let value = fields["temperature"] {

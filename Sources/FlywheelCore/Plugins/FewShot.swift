@@ -4,15 +4,18 @@ public enum FewShot {
     /// Examples a version's pool keeps: the most recent ones, in store order.
     public static let poolLimit = 256
 
-    /// A few-shot solver version's state: `{"examples": [{prompt, answer, meta?}], "model"?}`.
+    /// A few-shot solver version's state: `{"examples": [{prompt, answer, meta?}], "model"?, "weights"?}`.
     public struct State: Codable, Sendable, Equatable {
         public var examples: [Example]
         /// The model a `train` command made for this version; nil means the configured model.
         public var model: String?
+        /// The model file weight-level learning made for this version; nil means the base model.
+        public var weights: ModelFile?
 
-        public init(examples: [Example] = [], model: String? = nil) {
+        public init(examples: [Example] = [], model: String? = nil, weights: ModelFile? = nil) {
             self.examples = examples
             self.model = model
+            self.weights = weights
         }
 
         /// The state learning makes: the last `poolLimit` of the examples learning may see, each prompt and answer
@@ -27,10 +30,12 @@ public enum FewShot {
     /// A version's pool ready for selection: each example's family and difficulty read once.
     public struct Index: Sendable {
         public let model: String?
+        public let weights: ModelFile?
         private let entries: [(example: Example, family: String?, difficulty: Double?)]
 
         public init(_ state: State) {
             model = state.model
+            weights = state.weights
             entries = state.examples.map {
                 ($0, $0.meta?["family"]?.stringValue, $0.meta?["difficulty"]?.doubleValue)
             }

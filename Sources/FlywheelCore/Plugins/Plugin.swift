@@ -46,6 +46,9 @@ public protocol Solver: Sendable, PluginDiagnostics {
     func solve(_ request: SolveRequest, with version: Prepared) async -> Result<Solution, PluginFailure>
     /// A candidate next state from `examples` (already filtered by the data policy), deterministic given its inputs.
     func learn(from examples: [Example], previous: State, round: Int) async throws -> State
+    /// Frees what only a rejected candidate needed (its model file, its server); called once the round that learned
+    /// it is committed as rejected, and only when its state differs from `promoted`, whose resources must stay.
+    func discard(_ rejected: State, promoted: State) async
     /// Stops any worker processes or connections; called once when the run ends.
     func shutdown() async
 }
@@ -110,6 +113,17 @@ public struct ReadySolver: Sendable {
 }
 
 extension Solver {
+    /// Nothing to free by default.
+    public func discard(_ rejected: State, promoted: State) async {}
+
+    /// `discard` for stored states; a state that does not decode has nothing this solver could free.
+    public func discard(_ rejected: SolverVersion, promoted: SolverVersion) async {
+        guard let rejectedState = try? JSON.decoder.decode(State.self, from: rejected.state),
+            let promotedState = try? JSON.decoder.decode(State.self, from: promoted.state)
+        else { return }
+        await discard(rejectedState, promoted: promotedState)
+    }
+
     /// The baseline state as the store keeps it.
     public func encodedInitialState() throws -> Data { try JSON.encoder.encode(initialState) }
 

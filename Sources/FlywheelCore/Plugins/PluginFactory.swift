@@ -2,7 +2,8 @@ import Foundation
 
 extension Plugins {
     /// The one place a pipeline file becomes plugins: it picks each stage's implementation and resolves what the
-    /// environment supplies (an endpoint's base URL named by `base_url_env`).
+    /// environment supplies (an endpoint's base URL named by `base_url_env`, the llama.cpp programs and model of
+    /// weight-level learning).
     /// - Parameter environment: the process environment, or a test's.
     /// - Throws: `FlywheelError(.usage)` when a variable the pipeline names is not set.
     public init(
@@ -28,7 +29,11 @@ extension Plugins {
                 }
                 settings.baseURL = value
             }
-            solver = OpenAISolver(config: settings, log: log)
+            let trainer =
+                settings.learn == .retrieval
+                ? nil
+                : try WeightTrainer(settings.weights, slots: settings.concurrency, environment: environment, log: log)
+            solver = OpenAISolver(config: settings, log: log, trainer: trainer)
         }
         self.init(
             generator: generator, solver: solver, checker: Self.checker(config.checker, log: log),

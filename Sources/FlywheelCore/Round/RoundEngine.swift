@@ -249,6 +249,9 @@ public final class RoundEngine: Sendable {
         let state: RoundState = promote ? .promoted : .rejected
         try store.commitRound(
             round, state: state, summary: summary, promote: promote ? candidate.id : nil, finishedAt: Timestamp.now())
+        if !promote, candidate.state != promoted.state {
+            await plugins.solver.discard(candidate, promoted: promoted)
+        }
         return RoundOutcome(round: round, state: state, summary: summary)
     }
 

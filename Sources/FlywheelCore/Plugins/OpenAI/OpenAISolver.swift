@@ -41,6 +41,10 @@ public struct OpenAIConfig: Sendable, Equatable {
     public var examples: Int = 4
     /// The optional fine-tuning command; its model name becomes the candidate version's model.
     public var train: TrainCommand?
+    /// Retrieval, weight-level learning (`weights`), or both.
+    public var learn: LearningMode = .retrieval
+    /// How weights are learned and served, when `learn` is `weights` or `both`.
+    public var weights = WeightsConfig()
 
     public enum Extraction: Sendable, Equatable {
         case trim, firstLine
@@ -54,17 +58,20 @@ public struct OpenAIConfig: Sendable, Equatable {
 }
 
 /// A solver behind an OpenAI-compatible `/v1/chat/completions` endpoint (vLLM, llama-server, Ollama, TGI, hosted).
-/// It learns through few-shot examples retrieved from the accepted data (`FewShot`), and optionally through a
-/// `train` command that fine-tunes on the exported examples and answers with a new model name.
+/// It learns through few-shot examples retrieved from the accepted data (`FewShot`), optionally through a
+/// `train` command that fine-tunes on the exported examples and answers with a new model name, or through its own
+/// weights (`WeightTrainer`: llama-finetune, and a llama-server per version instead of `base_url`).
 public struct OpenAISolver: Solver {
     let config: OpenAIConfig
     let log: EventLog
+    let trainer: WeightTrainer?
     private let limiter: AsyncSemaphore
     private let session: URLSession
 
-    public init(config: OpenAIConfig, log: EventLog) {
+    public init(config: OpenAIConfig, log: EventLog, trainer: WeightTrainer? = nil) {
         self.config = config
         self.log = log
+        self.trainer = trainer
         limiter = AsyncSemaphore(permits: config.concurrency)
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = config.timeout
@@ -96,17 +103,24 @@ public struct OpenAISolver: Solver {
         body["max_tokens"] = .number(Double(config.maxTokens))
         body["seed"] = .number(Double(request.seed & 0x7FFF_FFFF))
         let payload = JSONValue.object(body).encoded()
-        return await limiter.withPermit { await post(payload, id: request.id) }.flatMap(parse)
+        return await limiter.withPermit { await post(payload, id: request.id, weights: index.weights) }.flatMap(parse)
     }
 
     private func userMessage(_ prompt: String) -> String {
         config.template.replacingOccurrences(of: "{prompt}", with: prompt)
     }
 
-    /// POSTs with retries; the outcome of the last try decides.
-    private func post(_ payload: Data, id: String) async -> Result<Data, PluginFailure> {
-        guard let url = URL(string: config.baseURL.trimmingCharacters(in: ["/"]) + "/v1/chat/completions") else {
-            return .failure(PluginFailure(.malformed, "the base URL \(config.baseURL) is not a URL"))
+    /// POSTs with retries to the server answering with `weights` (with learned weights) or to `base_url`; the
+    /// outcome of the last try decides.
+    private func post(_ payload: Data, id: String, weights: ModelFile?) async -> Result<Data, PluginFailure> {
+        let baseURL: String
+        do {
+            baseURL = try await trainer?.endpoint(weights) ?? config.baseURL
+        } catch {
+            return .failure(error as? PluginFailure ?? PluginFailure(.cannotStart, "\(error)"))
+        }
+        guard let url = URL(string: baseURL.trimmingCharacters(in: ["/"]) + "/v1/chat/completions") else {
+            return .failure(PluginFailure(.malformed, "the base URL \(baseURL) is not a URL"))
         }
         var request = URLRequest(url: url, timeoutInterval: config.timeout)
         request.httpMethod = "POST"
@@ -198,10 +212,31 @@ public struct OpenAISolver: Solver {
         if let train = config.train {
             model = try await train.run(examples: examples, round: round, log: log)
         }
-        return FewShot.State(learningFrom: examples, model: model)
+        var state = FewShot.State(learningFrom: config.learn == .weights ? [] : examples, model: model)
+        state.weights = previous.weights
+        if let trainer, !examples.isEmpty {
+            let used = Array(examples.suffix(trainer.settings.maxExamples))
+            state.weights = try await TrainCommand.logged(round: round, examples: used.count, log: log, name: \.path) {
+                try await trainer.learn(from: used.map(conversation), previous: previous.weights, round: round)
+            }
+        }
+        return state
+    }
+
+    /// An example as the model is trained on it: the messages a 0-shot solve of its prompt sends, and the answer.
+    private func conversation(_ example: Example) -> (messages: [JSONValue], answer: String) {
+        var messages: [JSONValue] = []
+        if let system = config.system { messages.append(["role": "system", "content": .string(system)]) }
+        messages.append(["role": "user", "content": .string(userMessage(example.prompt))])
+        return (messages, example.answer)
+    }
+
+    public func discard(_ rejected: FewShot.State, promoted: FewShot.State) async {
+        if let trainer, let file = rejected.weights { await trainer.discard(file, promoted: promoted.weights) }
     }
 
     public func shutdown() async {
+        await trainer?.shutdown()
         session.invalidateAndCancel()
     }
 }

@@ -32,7 +32,12 @@ public struct TrainCommand: Sendable, Equatable {
             lines.append(0x0A)
         }
         try lines.write(to: URL(fileURLWithPath: input))
-        log.event("train.start", [("round", round), ("examples", examples.count)])
+        return try await Self.logged(round: round, examples: examples.count, log: log, name: \.self) {
+            try await run(input: input, folder: folder)
+        }
+    }
+
+    private func run(input: String, folder: URL) async throws -> String {
         let child: ChildProcess
         do {
             child = try ChildProcess(argv + [input], in: directory, captureDirectory: folder.path)
@@ -51,7 +56,18 @@ public struct TrainCommand: Sendable, Equatable {
         else {
             throw FlywheelError(.runFailed, "the train command printed no model name on stdout")
         }
-        log.event("train.end", [("round", round), ("model", model)])
+        return model
+    }
+
+    /// Runs one fine-tune between the events `train.start` (round, examples) and `train.end` (round, model,
+    /// seconds): the train command and weight-level learning report their cost alike.
+    static func logged<Model>(
+        round: Int, examples: Int, log: EventLog, name: (Model) -> String, _ body: () async throws -> Model
+    ) async throws -> Model {
+        log.event("train.start", [("round", round), ("examples", examples)])
+        let start = monotonicSeconds()
+        let model = try await body()
+        log.event("train.end", [("round", round), ("model", name(model)), ("seconds", monotonicSeconds() - start)])
         return model
     }
 }
