@@ -33,7 +33,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "flywheel",
-            dependencies: ["FlywheelCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["FlywheelCore", "Processes", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "listfn-bench", dependencies: ["ListFn"], path: "Benchmarks/ListFnBench"),
         .executableTarget(
