@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "ListFnTests", dependencies: ["ListFn", "Processes"]),
         .testTarget(
             name: "FlywheelCoreTests",
-            dependencies: ["FlywheelCore", "Processes"]
+            dependencies: ["FlywheelCore", "ListFn", "Processes"]
         ),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
         .testTarget(

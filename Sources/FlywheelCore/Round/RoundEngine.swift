@@ -201,11 +201,8 @@ public final class RoundEngine: Sendable {
             candidate = existing
             learnedFrom = record.learning ? try store.count(selection) : 0
         } else if record.learning {
-            let examples = try store.learningExamples(
-                round: round, policy: record.dataPolicy, rationalized: settings.exploration.learnRationalized)
-            learnedFrom = examples.count
-            log.event("learn.start", [("round", round), ("examples", examples.count)])
-            let state = try await plugins.solver.learn(from: examples, previous: promoted, round: round)
+            learnedFrom = try store.count(selection)
+            let state = try await learnedState(record, from: promoted, allowed: learnedFrom)
             candidate = try store.insertVersion(round: round, parent: promoted.id, state: state)
         } else {
             // The control run: the candidate is the promoted version unchanged, and nothing is learned from.
@@ -216,6 +213,27 @@ public final class RoundEngine: Sendable {
 
         try reuseEvaluation(of: promoted, for: candidate, round: round)
         return Learned(candidate: candidate, learnedFrom: learnedFrom, seconds: learnSeconds)
+    }
+
+    /// The candidate's state, learned from the `allowed` examples of the round's recorded data policy. Under
+    /// `accumulate`, when the promoted version summarizes exactly the allowed examples other than the round's own
+    /// (`Solver.absorbed`: no policy change, promoted control round or re-verification flip since), only the round's
+    /// own are read and added to it, so learning costs what the round brought, not the whole history; otherwise
+    /// every allowed example is read and learned from.
+    private func learnedState(_ record: RoundRecord, from promoted: SolverVersion, allowed: Int) async throws -> Data {
+        let round = record.round
+        let rationalized = settings.exploration.learnRationalized
+        let own = ExampleSelection.learning(round: round, policy: .replace, rationalized: rationalized)
+        if record.dataPolicy == .accumulate, let absorbed = try plugins.solver.absorbed(by: promoted),
+            try absorbed + store.count(own) == allowed
+        {
+            let examples = try store.learningExamples(round: round, policy: .replace, rationalized: rationalized)
+            log.event("learn.start", [("round", round), ("examples", allowed), ("added", examples.count)])
+            return try await plugins.solver.learn(adding: examples, to: promoted, round: round)
+        }
+        let examples = try store.learningExamples(round: round, policy: record.dataPolicy, rationalized: rationalized)
+        log.event("learn.start", [("round", round), ("examples", examples.count)])
+        return try await plugins.solver.learn(from: examples, previous: promoted, round: round)
     }
 
     /// Pairs the candidate's held-out `evaluation` with the last promoted version's, applies the gate and commits.

@@ -46,7 +46,7 @@ public struct ExternalSolver: Solver {
         self.exampleCount = exampleCount
     }
 
-    public var initialState: FewShot.State { FewShot.State() }
+    public var initialState: FewShot.State { FewShot.State(learningFrom: []) }
 
     public func prepare(_ state: FewShot.State) throws -> FewShot.Index { FewShot.Index(state) }
 
@@ -74,6 +74,14 @@ public struct ExternalSolver: Solver {
 
     public func learn(from examples: [Example], previous: FewShot.State, round: Int) async throws -> FewShot.State {
         FewShot.State(learningFrom: examples)
+    }
+
+    public func absorbed(by state: FewShot.State) -> Int? { state.absorbed }
+
+    public func learn(adding examples: [Example], to previous: FewShot.State, round: Int) async throws
+        -> FewShot.State
+    {
+        try FewShot.State.adding(examples, to: previous)
     }
 
     public func shutdown() async { await pool.shutdown() }

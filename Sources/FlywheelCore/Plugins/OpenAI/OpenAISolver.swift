@@ -79,7 +79,7 @@ public struct OpenAISolver: Solver {
         session = URLSession(configuration: configuration)
     }
 
-    public var initialState: FewShot.State { FewShot.State() }
+    public var initialState: FewShot.State { FewShot.State(learningFrom: []) }
 
     public func prepare(_ state: FewShot.State) throws -> FewShot.Index { FewShot.Index(state) }
 
@@ -221,6 +221,18 @@ public struct OpenAISolver: Solver {
             }
         }
         return state
+    }
+
+    /// Retrieval alone keeps sufficient statistics (the pool); a `train` command or weight-level learning trains on
+    /// the allowed examples each round, so it reads them all.
+    public func absorbed(by state: FewShot.State) -> Int? {
+        config.train == nil && config.learn == .retrieval ? state.absorbed : nil
+    }
+
+    public func learn(adding examples: [Example], to previous: FewShot.State, round: Int) async throws
+        -> FewShot.State
+    {
+        try FewShot.State.adding(examples, to: previous)
     }
 
     /// An example as the model is trained on it: the messages a 0-shot solve of its prompt sends, and the answer.
