@@ -45,13 +45,15 @@ test: build
 		--experimental-maximum-parallelization-width $(TEST_WIDTH)
 
 # Enumerator candidates/s and a simulated 5-round run; the real 5-round listfn run, timed; store throughput and
-# bytes per example with and without the zstd dictionary; one round unsharded vs 1, 2 and 4 local shards.
+# bytes per example with and without the zstd dictionary; one round unsharded vs 1, 2 and 4 local shards; learn
+# time and peak RSS over 20 cron rounds.
 bench: build
 	$(BIN)/listfn-bench
 	rm -rf .build/bench && mkdir -p .build/bench
 	time $(BIN)/flywheel run Pipelines/listfn.yaml --rounds 5 --store .build/bench/listfn.sqlite 2>/dev/null
 	Benchmarks/throughput.sh $(BIN)/flywheel 3000
 	Benchmarks/sharding.sh $(BIN)/flywheel
+	Benchmarks/learning-growth.sh $(BIN)/flywheel 20
 
 clean:
 	rm -rf .build .flywheel

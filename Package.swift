@@ -33,7 +33,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "flywheel",
-            dependencies: ["FlywheelCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["FlywheelCore", "Processes", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "listfn-bench", dependencies: ["ListFn"], path: "Benchmarks/ListFnBench"),
         .executableTarget(
@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "ListFnTests", dependencies: ["ListFn", "Processes"]),
         .testTarget(
             name: "FlywheelCoreTests",
-            dependencies: ["FlywheelCore", "Processes"]
+            dependencies: ["FlywheelCore", "ListFn", "Processes"]
         ),
         .testTarget(name: "ProcessesTests", dependencies: ["Processes"]),
         .testTarget(

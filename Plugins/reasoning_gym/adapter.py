@@ -8,8 +8,10 @@ Run it with any python3: it re-executes itself in the reasoning-gym venv made by
 
 generate: the task is item 0 of create_dataset(FAMILY, size=1, seed=SEED, **CONFIG), so the same
           (family, config, seed) always gives the same task. prompt = the question;
-          reference = {"family", "config", "seed", "rg_version"} (not the entry: its metadata is not always
-          JSON-serialisable and some scorers break after a JSON round trip); meta = {"family", "difficulty"}.
+          reference = {"family", "config", "seed", "rg_version", "answer"} (not the entry: its metadata is not
+          always JSON-serialisable and some scorers break after a JSON round trip; "answer" is the entry's answer,
+          for rationalization hints only: the checker scores against the rebuilt entry); meta = {"family",
+          "difficulty"}.
 check:    rebuilds the entry from the reference, makes sure its question is the task's prompt, and
           accepts only ds.score_answer(answer, entry) == 1.0 exactly (the score itself is reported).
 
@@ -196,7 +198,7 @@ class Adapter:
             "task": {
                 "prompt": question,
                 "reference": {"family": self.family, "config": config, "seed": seed,
-                              "rg_version": self.rg_version},
+                              "rg_version": self.rg_version, "answer": plain(entry.get("answer"))},
                 "meta": {"family": self.family, "difficulty": difficulty},
             }
         }

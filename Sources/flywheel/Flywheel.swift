@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import FlywheelCore
+import Processes
 import Foundation
 
 @main
@@ -35,6 +36,8 @@ struct Flywheel: AsyncParsableCommand {
     static func main() async {
         // A plugin that dies must not take the CLI with it through SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
+        // Stopped by a signal, the CLI first stops the servers it started (a run with `learn: weights`).
+        ServerChildren.stopOnTermination()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -65,6 +65,9 @@ struct Export: AsyncParsableCommand {
     @Option(help: "chat (messages) or prompt-completion.")
     var format: ExportFormat = .chat
 
+    @Flag(help: "Leave out examples the solver answered after being shown the answer (exploration.rationalize).")
+    var excludeRationalized = false
+
     func parsedRounds() throws -> [Int]? {
         guard let rounds else { return nil }
         let parts = rounds.split(separator: ",", omittingEmptySubsequences: false).map {
@@ -84,7 +87,8 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         let store = try options.readStore(for: try options.load())
         let path = output.path
-        let summary = try ExampleExporter.export(store: store, to: path, rounds: try parsedRounds(), format: format)
+        let summary = try ExampleExporter.export(
+            store: store, to: path, rounds: try parsedRounds(), format: format, rationalized: !excludeRationalized)
         let rounds =
             summary.rounds.isEmpty
             ? "no promoted rounds" : "rounds " + summary.rounds.map(String.init).joined(separator: ",")

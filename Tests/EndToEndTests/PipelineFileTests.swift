@@ -54,6 +54,9 @@ struct PipelineFileTests {
             "program-not-on-path.yaml", line: 11, "`checker.command`", "no program `flywheel-no-such-checker` on PATH"),
         BadPipeline("max-error-rate-out-of-range.yaml", line: 12, "`max_error_rate`", "between 0", "and 1", "\"1.5\""),
         BadPipeline(
+            "exploration-temperature-out-of-range.yaml", line: 16, "`exploration.temperature`", "between 0", "and 2",
+            "\"5\""),
+        BadPipeline(
             "retries-on-builtin-solver.yaml", line: 10, "`solver.retries`", "no `retries` on a `builtin:` solver",
             "`command:` or `openai:` plugin"),
     ]

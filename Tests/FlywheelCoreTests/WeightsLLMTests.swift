@@ -78,6 +78,12 @@ struct WeightsLLMTests {
         let before = try await solver.solve(probe, with: solver.prepare(solver.initialState)).get()
         let after = try await solver.solve(probe, with: solver.prepare(state)).get()
         #expect(before.trace != after.trace, "the fine-tuned model answered exactly as the base model: \(after)")
+        // It takes prompts longer than the context it was trained with (256 tokens), as the base model does.
+        let long = SolveRequest(
+            id: "long", task: TaskSpec(prompt: String(repeating: "apple garden pencil ", count: 120) + Self.prompt("apple")),
+            attempt: 0, seed: 1)
+        let longAnswer = await solver.solve(long, with: try solver.prepare(state))
+        #expect((try? longAnswer.get()) != nil, "a 400-token prompt failed on the fine-tuned model: \(longAnswer)")
         let served = lines.all.filter { $0.contains(" llama.start ") }
         #expect(served.contains { $0.contains("model=\(file.path)") }, "no server ran the new file: \(served)")
 

@@ -47,3 +47,28 @@ struct GrammarTests {
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(Grammar.self, from: bad) }
     }
 }
+
+@Suite struct GrammarCountsTests {
+    static let programs = [
+        "(map (+ $0 1) $in)", "(filter (> $0 2) $in)", "(sort $in)", "not a program", "", "(reverse $in)",
+        "(map (* $0 2) $in)",
+    ]
+
+    @Test("adding programs to a fit equals fitting all of them, and the counts survive encoding")
+    func addingEqualsFittingEverything() throws {
+        let all = Grammar.fit(programs: Self.programs)
+        for split in 0...Self.programs.count {
+            let first = Grammar.fit(programs: Array(Self.programs.prefix(split)))
+            let added = try #require(first.adding(programs: Array(Self.programs.dropFirst(split))))
+            #expect(added == all, "split at \(split)")
+        }
+        #expect(all.programs == Self.programs.count)
+        #expect(all != Grammar.initial)
+        let decoded = try JSONDecoder().decode(Grammar.self, from: try JSONEncoder().encode(all))
+        #expect(decoded == all)
+        #expect(decoded.adding(programs: ["(sort $in)"]) == Grammar.fit(programs: Self.programs + ["(sort $in)"]))
+        // A grammar stored before counts were kept decodes without them, and cannot be added to.
+        let legacy = try JSONDecoder().decode(Grammar.self, from: Data(#"{"contexts": {}}"#.utf8))
+        #expect(legacy.programs == nil && legacy.adding(programs: ["(sort $in)"]) == nil)
+    }
+}

@@ -17,6 +17,18 @@ public struct TaskSpec: Sendable, Codable, Equatable {
 
     /// What the solver may see.
     public var withoutReference: TaskSpec { TaskSpec(prompt: prompt, reference: nil, meta: meta) }
+
+    /// The answer a rationalization attempt is shown: the reference when it is a string, else its `answer` field
+    /// (a string, or any other JSON as text); nil when the reference names no answer.
+    public var hint: String? {
+        switch reference {
+        case .string(let answer): return answer
+        case .object(let fields):
+            guard let answer = fields["answer"], answer != .null else { return nil }
+            return answer.stringValue ?? answer.jsonText
+        default: return nil
+        }
+    }
 }
 
 /// A solved example shown to a solver (few-shot) or given to learning.

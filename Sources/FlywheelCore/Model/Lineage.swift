@@ -13,6 +13,8 @@ public struct ExampleLineage: Sendable, Equatable, Codable {
     public var solverVersion: Int64
     /// The checker that judged it, as recorded with the verdict.
     public var checker: String
+    /// Whether the solver was shown the task's answer as a hint (STaR's rationalization) before answering.
+    public var rationalized = false
 }
 
 /// One checked answer with its task and the checker's judgement, as the report samples it.

@@ -74,6 +74,8 @@ public struct AttemptRecord: Sendable, Equatable, Codable {
     public var attempt: Int
     /// The version that answered.
     public var solverVersion: Int64
+    /// Whether the attempt was shown the task's answer as a hint (`Exploration.rationalize`).
+    public var rationalized = false
     public var solution: Solution?
     public var failure: PluginFailure?
 }

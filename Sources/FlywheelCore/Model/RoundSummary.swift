@@ -11,6 +11,8 @@ public struct RoundCounts: Codable, Sendable, Equatable {
     public var checked = 0
     public var checkErrors = 0
     public var accepted = 0
+    /// Accepted answers of rationalization attempts (shown the answer as a hint), counted in `accepted` too.
+    public var rationalized = 0
     /// Errors of every stage by kind (`timeout`, `crash`, `malformed`, …).
     public var errorsByKind: [String: Int] = [:]
     /// Requests plugins sent again after a crash, timeout or wrong id (HTTP: 429, 5xx, no connection), over the
@@ -61,6 +63,7 @@ public struct RoundCounts: Codable, Sendable, Equatable {
         checked = try value(.checked, 0)
         checkErrors = try value(.checkErrors, 0)
         accepted = try value(.accepted, 0)
+        rationalized = try value(.rationalized, 0)
         errorsByKind = try value(.errorsByKind, [:])
         retries = try value(.retries, 0)
         promptTokens = try value(.promptTokens, 0)

@@ -75,6 +75,25 @@ public struct Curriculum: Sendable, Equatable, Codable {
     }
 }
 
+/// How training tasks are explored beyond the solver's greedy answer (`exploration:`): the `attempts` sample at a
+/// temperature of their own, and when none of them is accepted, one more attempt is shown the task's answer as a
+/// hint and must still pass the checker (STaR's rationalization). Held-out items are always solved at the solver's
+/// own settings, with no hint.
+public struct Exploration: Sendable, Equatable {
+    /// The temperature training attempts sample at; nil: the solver's own.
+    public var temperature: Double?
+    /// When no attempt at a task is accepted, one more attempt sees the answer (`TaskSpec.hint`) as a hint.
+    public var rationalize = false
+    /// Whether learning sees rationalized examples (they are always stored, marked, and judged by the checker).
+    public var learnRationalized = true
+
+    public init(temperature: Double? = nil, rationalize: Bool = false, learnRationalized: Bool = true) {
+        self.temperature = temperature
+        self.rationalize = rationalize
+        self.learnRationalized = learnRationalized
+    }
+}
+
 /// What a round does, independent of which plugins do it. Defaults are the pipeline file's defaults
 /// (`docs/pipelines.md`).
 public struct RoundSettings: Sendable, Equatable {
@@ -84,6 +103,8 @@ public struct RoundSettings: Sendable, Equatable {
     public var roundSize: Int = 100
     /// Solver attempts per training task.
     public var attempts: Int = 1
+    /// Sampling and rationalization of training attempts (`exploration:`).
+    public var exploration = Exploration()
     /// Items in flight at once; each stage's own limit is its worker count.
     public var parallelism: Int = 4
     /// Held-out items generated at round 0 and frozen.

@@ -116,6 +116,7 @@ struct PipelineReader {
                 "name", "seed", "rounds", "round_size", "attempts", "parallelism", "heldout", "generator", "solver",
                 "checker", "learning", "gate", "alpha", "data_policy", "decontamination", "difficulty", "curriculum",
                 "store", "max_error_rate", "error_control", "reject_shortcuts", "plateau", "prices", "audit",
+                "exploration",
             ], required: ["generator", "solver", "checker"])
         let baseName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var config = PipelineConfig(
@@ -127,6 +128,7 @@ struct PipelineReader {
         if let node = top["rounds"] { config.rounds = try int(node, "rounds", min: 1, max: 10_000) }
         if let node = top["round_size"] { settings.roundSize = try int(node, "round_size", min: 1, max: 10_000_000) }
         if let node = top["attempts"] { settings.attempts = try int(node, "attempts", min: 1, max: 100) }
+        if let node = top["exploration"] { settings.exploration = try exploration(node) }
         if let node = top["parallelism"] { settings.parallelism = try int(node, "parallelism", min: 1, max: 1024) }
         if let node = top["heldout"] {
             let heldout = try mapping(node, "heldout", allowed: ["size"], required: ["size"])
@@ -163,6 +165,20 @@ struct PipelineReader {
         }
         config.settings = settings
         return config
+    }
+
+    /// `{temperature: T, rationalize: BOOL, learn_rationalized: BOOL}`, each optional.
+    private func exploration(_ node: Node) throws -> Exploration {
+        let section = try mapping(node, "exploration", allowed: ["temperature", "rationalize", "learn_rationalized"])
+        var exploration = Exploration()
+        exploration.temperature = try section["temperature"].map {
+            try double($0, "exploration.temperature", range: 0...2)
+        }
+        if let value = section["rationalize"] { exploration.rationalize = try bool(value, "exploration.rationalize") }
+        if let value = section["learn_rationalized"] {
+            exploration.learnRationalized = try bool(value, "exploration.learn_rationalized")
+        }
+        return exploration
     }
 
     /// `per-round`, `spending` (over the default horizon) or `{spending: HORIZON}`.
@@ -379,7 +395,7 @@ struct PipelineReader {
             node, "solver.openai",
             allowed: [
                 "base_url", "base_url_env", "model", "api_key_env", "temperature", "max_tokens", "system", "template",
-                "extract", "extra_body", "learn", "weights",
+                "hint_template", "extract", "extra_body", "learn", "weights",
             ], required: ["model"])
         let learn = try fields["learn"].map { try choice($0, "solver.openai.learn", LearningMode.self) } ?? .retrieval
         try checkEndpoint(node, fields, learn: learn, train: section["train"])
@@ -402,6 +418,12 @@ struct PipelineReader {
             config.template = try string(value, "solver.openai.template")
             guard config.template.contains("{prompt}") else {
                 throw fail(value, "solver.openai.template", "a template containing {prompt}")
+            }
+        }
+        if let value = fields["hint_template"] {
+            config.hintTemplate = try string(value, "solver.openai.hint_template")
+            guard config.hintTemplate.contains("{hint}") else {
+                throw fail(value, "solver.openai.hint_template", "a template containing {hint}")
             }
         }
         if let value = fields["extract"] {

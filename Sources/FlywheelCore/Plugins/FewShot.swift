@@ -11,6 +11,9 @@ public enum FewShot {
         public var model: String?
         /// The model file weight-level learning made for this version; nil means the base model.
         public var weights: ModelFile?
+        /// How many examples learning gave this state, whose pool is the last `poolLimit` of them: what learning
+        /// from more needs (`adding(_:to:)`). Nil in a state stored before it was kept.
+        public var absorbed: Int?
 
         public init(examples: [Example] = [], model: String? = nil, weights: ModelFile? = nil) {
             self.examples = examples
@@ -18,9 +21,25 @@ public enum FewShot {
             self.weights = weights
         }
 
-        /// The state learning makes: the last `poolLimit` of the examples learning may see.
+        /// The state learning makes: the last `poolLimit` of the examples learning may see, each prompt and answer
+        /// once (several accepted attempts at a task can answer it alike).
         public init(learningFrom examples: [Example], model: String? = nil) {
-            self.init(examples: Array(examples.suffix(FewShot.poolLimit)), model: model)
+            var seen = Set<[String]>()
+            let distinct = examples.reversed().filter { seen.insert([$0.prompt, $0.answer]).inserted }.reversed()
+            self.init(examples: Array(distinct.suffix(FewShot.poolLimit)), model: model)
+            absorbed = examples.count
+        }
+
+        /// The state `init(learningFrom: E + more)` makes, where `previous` was learned from `E`: the same pool, as
+        /// long as no example of `more` repeats one of `E` (admission drops a prompt seen in an earlier round).
+        public static func adding(_ more: [Example], to previous: State) throws -> State {
+            guard let absorbed = previous.absorbed else {
+                throw FlywheelError(.runFailed, "the promoted few-shot version keeps no count to add to")
+            }
+            var state = State(learningFrom: previous.examples + more, model: previous.model)
+            state.weights = previous.weights
+            state.absorbed = absorbed + more.count
+            return state
         }
     }
 

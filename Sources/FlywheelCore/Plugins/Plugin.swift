@@ -7,18 +7,27 @@ public protocol Generator: Sendable, PluginDiagnostics {
     func shutdown() async
 }
 
-/// One solve request. `task` never carries the reference: that is for the checker alone.
+/// One solve request. `task` never carries the reference: that is for the checker alone; only a rationalization
+/// attempt is given the answer, as `hint`.
 public struct SolveRequest: Sendable, Equatable {
     public var id: String
     public var task: TaskSpec
     public var attempt: Int
     public var seed: UInt64
+    /// The temperature to sample at; nil: the solver's own (always so for held-out items).
+    public var temperature: Double?
+    /// The task's answer, given only to a rationalization attempt (`Exploration.rationalize`).
+    public var hint: String?
 
-    public init(id: String, task: TaskSpec, attempt: Int, seed: UInt64) {
+    public init(
+        id: String, task: TaskSpec, attempt: Int, seed: UInt64, temperature: Double? = nil, hint: String? = nil
+    ) {
         self.id = id
         self.task = task.withoutReference
         self.attempt = attempt
         self.seed = seed
+        self.temperature = temperature
+        self.hint = hint
     }
 }
 
@@ -37,6 +46,12 @@ public protocol Solver: Sendable, PluginDiagnostics {
     func solve(_ request: SolveRequest, with version: Prepared) async -> Result<Solution, PluginFailure>
     /// A candidate next state from `examples` (already filtered by the data policy), deterministic given its inputs.
     func learn(from examples: [Example], previous: State, round: Int) async throws -> State
+    /// How many examples `state` summarizes in sufficient statistics — what `learn(adding:to:round:)` builds on —
+    /// or nil (the default) when it does not; then learning always reads every example the data policy allows.
+    func absorbed(by state: State) -> Int?
+    /// Incremental learning: the state `learn(from: E + examples, …)` would make, from `previous`, which summarizes
+    /// `E` (`absorbed(by:)`), and only the new `examples`. Called only for a state with `absorbed(by:)` non-nil.
+    func learn(adding examples: [Example], to previous: State, round: Int) async throws -> State
     /// Frees what only a rejected candidate needed (its model file, its server); called once the round that learned
     /// it is committed as rejected, and only when its state differs from `promoted`, whose resources must stay.
     func discard(_ rejected: State, promoted: State) async
@@ -104,6 +119,13 @@ public struct ReadySolver: Sendable {
 }
 
 extension Solver {
+    /// No sufficient statistics by default: learning reads every allowed example.
+    public func absorbed(by state: State) -> Int? { nil }
+
+    public func learn(adding examples: [Example], to previous: State, round: Int) async throws -> State {
+        preconditionFailure("learn(adding:to:round:) called for a solver whose states absorb nothing")
+    }
+
     /// Nothing to free by default.
     public func discard(_ rejected: State, promoted: State) async {}
 
@@ -135,13 +157,23 @@ extension Solver {
 
     /// Learns from `examples` starting at `previous` (a stored state), and returns the candidate's stored state.
     public func learn(from examples: [Example], previous: SolverVersion, round: Int) async throws -> Data {
-        let state: State
+        try JSON.encoder.encode(try await learn(from: examples, previous: try decode(previous), round: round))
+    }
+
+    /// How many examples the stored state of `version` summarizes (`absorbed(by:)`).
+    public func absorbed(by version: SolverVersion) throws -> Int? { absorbed(by: try decode(version)) }
+
+    /// `learn(adding:to:round:)` for a stored state.
+    public func learn(adding examples: [Example], to previous: SolverVersion, round: Int) async throws -> Data {
+        try JSON.encoder.encode(try await learn(adding: examples, to: try decode(previous), round: round))
+    }
+
+    private func decode(_ version: SolverVersion) throws -> State {
         do {
-            state = try JSON.decoder.decode(State.self, from: previous.state)
+            return try JSON.decoder.decode(State.self, from: version.state)
         } catch {
             throw FlywheelError(
-                .corruptStore, "solver version \(previous.id) (round \(previous.round)) does not decode: \(error)")
+                .corruptStore, "solver version \(version.id) (round \(version.round)) does not decode: \(error)")
         }
-        return try JSON.encoder.encode(try await learn(from: examples, previous: state, round: round))
     }
 }

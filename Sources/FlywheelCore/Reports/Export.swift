@@ -25,16 +25,17 @@ public struct ExportSummary: Sendable, Equatable {
 public enum ExampleExporter {
     /// Exports to `path` atomically: the file appears whole or not at all.
     /// - Parameter rounds: the rounds to export; nil for every promoted round. Each one named must be promoted.
+    /// - Parameter rationalized: false leaves out examples answered after the solver was shown the answer.
     /// - Throws: `FlywheelError(.usage)` when a named round is missing or was not promoted;
     ///   `FlywheelError(.corruptStore)` when an example cannot be read or traced to its training task.
     @discardableResult
-    public static func export(store: Store, to path: String, rounds: [Int]? = nil, format: ExportFormat = .chat)
-        throws -> ExportSummary
-    {
+    public static func export(
+        store: Store, to path: String, rounds: [Int]? = nil, format: ExportFormat = .chat, rationalized: Bool = true
+    ) throws -> ExportSummary {
         let chosen = try promotedRounds(store: store, requested: rounds)
         let file = try ReportFile(path: path)
         var summary = ExportSummary(examples: 0, rounds: chosen, perRound: [:])
-        try forEachLine(store: store, rounds: chosen, format: format) { round, line in
+        try forEachLine(store: store, rounds: chosen, format: format, rationalized: rationalized) { round, line in
             try file.write(line)
             summary.examples += 1
             summary.perRound[round, default: 0] += 1
@@ -46,13 +47,14 @@ public enum ExampleExporter {
     /// The JSONL lines of `rounds` (already checked to be promoted), each ending in a newline, in round, task and
     /// attempt order.
     static func forEachLine(
-        store: Store, rounds: [Int], format: ExportFormat, _ body: (Int, Data) throws -> Void
+        store: Store, rounds: [Int], format: ExportFormat, rationalized: Bool = true,
+        _ body: (Int, Data) throws -> Void
     ) throws {
         let heldout = try store.heldoutPromptHashes()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         for round in rounds {
-            let examples = try store.examplesWithLineage(round: round)
+            let examples = try store.examplesWithLineage(round: round, rationalized: rationalized)
             for (origin, example) in examples {
                 guard !heldout.contains(PromptNormalizer.hash(example.prompt)) else {
                     throw FlywheelError(
@@ -128,7 +130,7 @@ public enum ExampleExporter {
             case solverVersion = "solver_version"
             case checker, seeds, attempt
             case taskIndex = "task_index"
-            case meta
+            case meta, rationalized
         }
 
         struct Message: Encodable {
@@ -158,6 +160,8 @@ public enum ExampleExporter {
             try nested.encode(lineage.attempt, forKey: .attempt)
             try nested.encode(lineage.taskIndex, forKey: .taskIndex)
             try nested.encode(example.meta ?? .null, forKey: .meta)
+            // Only when true: lines of runs without rationalization stay as they were.
+            if lineage.rationalized { try nested.encode(true, forKey: .rationalized) }
         }
     }
 }

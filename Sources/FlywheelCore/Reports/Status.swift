@@ -21,6 +21,8 @@ public struct Status: Encodable, Sendable {
         public var state: RoundState
         public var generated: Int
         public var accepted: Int
+        /// Accepted answers of rationalization attempts (in `accepted` too).
+        public var rationalized: Int
         public var duplicates: Int
         public var contaminated: Int
         public var attempts: Int
@@ -97,7 +99,7 @@ public struct Status: Encodable, Sendable {
         let counts = try record.summary?.counts ?? store.counts(round: record.round)
         var round = Round(
             round: record.round, state: record.state, generated: counts.generated, accepted: counts.accepted,
-            duplicates: counts.duplicates, contaminated: counts.contaminated, attempts: counts.attempts,
+            rationalized: counts.rationalized, duplicates: counts.duplicates, contaminated: counts.contaminated, attempts: counts.attempts,
             errors: counts.errors, retries: counts.retries, acceptanceRate: counts.acceptanceRate,
             difficulty: record.difficulty,
             dataPolicy: record.dataPolicy, gate: record.gate, learning: record.learning, startedAt: record.startedAt,

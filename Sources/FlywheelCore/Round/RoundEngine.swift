@@ -192,7 +192,8 @@ public final class RoundEngine: Sendable {
         let learnStart = monotonicNow()
         // The policy recorded when the round started, not the file's current one: a resumed round stays the round
         // it began as.
-        let selection = ExampleSelection.learning(round: round, policy: record.dataPolicy)
+        let selection = ExampleSelection.learning(
+            round: round, policy: record.dataPolicy, rationalized: settings.exploration.learnRationalized)
         let learnedFrom: Int
         let candidate: SolverVersion
         if let existing = try store.version(round: round) {
@@ -200,11 +201,9 @@ public final class RoundEngine: Sendable {
             candidate = existing
             learnedFrom = record.learning ? try store.count(selection) : 0
         } else if record.learning {
-            let examples = try store.learningExamples(round: round, policy: record.dataPolicy)
-            learnedFrom = examples.count
-            log.event("learn.start", [("round", round), ("examples", examples.count)])
-            let state = try await plugins.solver.learn(from: examples, previous: promoted, round: round)
-            candidate = try store.insertVersion(round: round, parent: promoted.id, state: state)
+            let learned = try await learnedState(record, from: promoted)
+            learnedFrom = learned.examples
+            candidate = try store.insertVersion(round: round, parent: promoted.id, state: learned.state)
         } else {
             // The control run: the candidate is the promoted version unchanged, and nothing is learned from.
             learnedFrom = 0
@@ -214,6 +213,39 @@ public final class RoundEngine: Sendable {
 
         try reuseEvaluation(of: promoted, for: candidate, round: round)
         return Learned(candidate: candidate, learnedFrom: learnedFrom, seconds: learnSeconds)
+    }
+
+    /// The candidate's state, learned from the examples the round's recorded data policy allows, and how many
+    /// those are. Under `accumulate`, when the promoted version summarizes all of them but the round's own
+    /// (`summarizesItsLineage`), only the round's own are read and added to it, so learning costs what the round
+    /// brought, not the whole history; otherwise every allowed example is read and learned from.
+    private func learnedState(_ record: RoundRecord, from promoted: SolverVersion) async throws
+        -> (state: Data, examples: Int)
+    {
+        let round = record.round
+        let rationalized = settings.exploration.learnRationalized
+        if record.dataPolicy == .accumulate, let absorbed = try plugins.solver.absorbed(by: promoted),
+            try summarizesItsLineage(promoted, absorbed: absorbed)
+        {
+            let own = try store.learningExamples(round: round, policy: .replace, rationalized: rationalized)
+            log.event("learn.start", [("round", round), ("examples", absorbed + own.count), ("added", own.count)])
+            return (try await plugins.solver.learn(adding: own, to: promoted, round: round), absorbed + own.count)
+        }
+        let examples = try store.learningExamples(round: round, policy: record.dataPolicy, rationalized: rationalized)
+        log.event("learn.start", [("round", round), ("examples", examples.count)])
+        return (try await plugins.solver.learn(from: examples, previous: promoted, round: round), examples.count)
+    }
+
+    /// Whether `version`, whose state summarizes `absorbed` examples, summarizes every example its lineage lets a
+    /// later round learn from under `accumulate`: the baseline summarizes none; a learned version, the examples its
+    /// own round learned from under `accumulate` — unless a re-verification has rejected an example since.
+    private func summarizesItsLineage(_ version: SolverVersion, absorbed: Int) throws -> Bool {
+        guard try !store.anyRecheckRejected() else { return false }
+        guard version.round > 0 else { return absorbed == 0 }
+        guard let record = try store.round(version.round), record.learning, record.dataPolicy == .accumulate else {
+            return false
+        }
+        return record.summary?.learnedFrom == absorbed
     }
 
     /// Pairs the candidate's held-out `evaluation` with the last promoted version's, applies the gate and commits.

@@ -9,7 +9,8 @@ extension RoundEngine {
             uniqueKeysWithValues: try store.attempts(round: round).map {
                 (AttemptKey(task: $0.taskID, attempt: $0.attempt), $0)
             })
-        let checked = Set(try store.verdicts(round: round).map(\.attemptID))
+        let judged = Dictionary(
+            uniqueKeysWithValues: try store.verdicts(round: round).map { ($0.attemptID, $0.judgement?.accept == true) })
         let heldout = try store.heldoutItems().filter { $0.status == .kept }
         let admission = Locked(
             TaskAdmission(
@@ -52,7 +53,16 @@ extension RoundEngine {
                 for attempt in 0..<settings.attempts {
                     let outcome = try await solveAndCheck(
                         spec, task: task, attempt: attempt, round: round, solver: solver,
-                        recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], checked: checked,
+                        recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
+                        dictionary: dictionary)
+                    accepted += outcome.accepted ? 1 : 0
+                    errors += outcome.error ? 1 : 0
+                }
+                if accepted == 0, settings.exploration.rationalize, spec.hint != nil {
+                    let attempt = settings.attempts
+                    let outcome = try await solveAndCheck(
+                        spec, task: task, attempt: attempt, rationalized: true, round: round, solver: solver,
+                        recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
                         dictionary: dictionary)
                     accepted += outcome.accepted ? 1 : 0
                     errors += outcome.error ? 1 : 0
@@ -68,25 +78,26 @@ extension RoundEngine {
         var attempt: Int
     }
 
+    /// Solves and checks one attempt, or takes what the store recorded of it; `accepted` also for a recorded verdict.
     private func solveAndCheck(
-        _ spec: TaskSpec, task: TaskRecord, attempt: Int, round: Int, solver: ReadySolver,
-        recorded: AttemptRecord?, checked: Set<Int64>, dictionary: ExampleDictionary?
+        _ spec: TaskSpec, task: TaskRecord, attempt: Int, rationalized: Bool = false, round: Int, solver: ReadySolver,
+        recorded: AttemptRecord?, judged: [Int64: Bool], dictionary: ExampleDictionary?
     ) async throws -> (accepted: Bool, error: Bool) {
         var record: AttemptRecord
         if let recorded {
             record = recorded
         } else {
             let (seed, result, seconds, retries) = try await solveAttempt(
-                spec, round: round, index: task.index, attempt: attempt, with: solver)
+                spec, round: round, index: task.index, attempt: attempt, rationalized: rationalized, with: solver)
             let id = try store.insertAttempt(
                 taskID: task.id, attempt: attempt, seed: seed, solverVersion: solver.version.id,
-                result: result, seconds: seconds, retries: retries)
+                rationalized: rationalized, result: result, seconds: seconds, retries: retries)
             record = AttemptRecord(
                 id: id, taskID: task.id, attempt: attempt, solverVersion: solver.version.id,
-                solution: try? result.get(), failure: result.failure)
+                rationalized: rationalized, solution: try? result.get(), failure: result.failure)
         }
         guard let solution = record.solution else { return (false, true) }
-        if checked.contains(record.id) { return (false, false) }
+        if let accepted = judged[record.id] { return (accepted, false) }
         let (judged, seconds, retries) = try await checkAttempt(
             spec, answer: solution.answer, round: round, index: task.index, attempt: attempt)
         var example: CompressedExample?
@@ -103,13 +114,15 @@ extension RoundEngine {
     }
 
     /// Solves attempt `attempt` of training task `index` with its derived id and seed, timed, its retries counted
-    /// (the unsharded round and a shard do it alike).
-    func solveAttempt(_ spec: TaskSpec, round: Int, index: Int, attempt: Int, with solver: ReadySolver) async throws
-        -> (seed: UInt64, result: Result<Solution, PluginFailure>, seconds: Double, retries: Int)
-    {
+    /// (the unsharded round and a shard do it alike): at the exploration's temperature, and shown the task's answer
+    /// when `rationalized`.
+    func solveAttempt(
+        _ spec: TaskSpec, round: Int, index: Int, attempt: Int, rationalized: Bool = false, with solver: ReadySolver
+    ) async throws -> (seed: UInt64, result: Result<Solution, PluginFailure>, seconds: Double, retries: Int) {
         let request = SolveRequest(
             id: "r\(round)-s\(index)-\(attempt)", task: spec, attempt: attempt,
-            seed: Seeds.derive(settings.seed, "solve", "\(round)", "\(index)", "\(attempt)"))
+            seed: Seeds.derive(settings.seed, "solve", "\(round)", "\(index)", "\(attempt)"),
+            temperature: settings.exploration.temperature, hint: rationalized ? spec.hint : nil)
         let start = monotonicNow()
         let (result, retries) = await PluginRetries.counting { await solver.solve(request) }
         try requireStarted(result)

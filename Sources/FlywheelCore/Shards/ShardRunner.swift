@@ -29,6 +29,12 @@ extension RoundEngine {
     public func currentPlan(shards: Int, pipeline: String, pipelineHash: String) throws -> (
         plan: ShardPlan, record: RoundRecord, isNew: Bool
     ) {
+        guard !settings.exploration.rationalize else {
+            throw FlywheelError(
+                .invalidPipeline,
+                "`exploration.rationalize` is not supported in a sharded round yet: run the round unsharded "
+                    + "(flywheel round without --shard) or turn rationalization off")
+        }
         let (record, isNew) = try plannedRound()
         let (_, phase) = try ShardPhase.current(store: store)
         var plan = ShardPlan(

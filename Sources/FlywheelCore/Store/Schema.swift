@@ -170,6 +170,10 @@ enum Schema {
                         \(judgementColumns));
                     """)
         }
+        migrator.registerMigration(rationalization) { db in
+            // 1 for an attempt that was shown the task's answer as a hint (`exploration.rationalize`).
+            try db.execute(sql: "ALTER TABLE attempts ADD COLUMN rationalized INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -177,6 +181,7 @@ enum Schema {
     static let reverification = "v5: re-verification"
     static let rollbacks = "v6: rollbacks"
     static let audits = "v7: checker audit"
+    static let rationalization = "v8: rationalized attempts"
     /// A checker's judgement or failure, as `rechecks` (v5) and `audits` (v7) store it. Migrations that shipped
     /// use it: never change it.
     static let judgementColumns =

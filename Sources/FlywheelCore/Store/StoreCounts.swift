@@ -38,7 +38,9 @@ extension Store {
                            coalesce(sum(json_extract(a.usage, '$.prompt_tokens')), 0) AS prompt_tokens,
                            coalesce(sum(json_extract(a.usage, '$.completion_tokens')), 0) AS completion_tokens,
                            count(v.attempt_id) AS checked, count(v.error_kind) AS check_errors,
-                           coalesce(sum(v.accept), 0) AS accepted, coalesce(sum(v.seconds), 0) AS check_seconds
+                           coalesce(sum(v.accept), 0) AS accepted, coalesce(sum(v.seconds), 0) AS check_seconds,
+                           coalesce(sum(v.accept * \(column("a.rationalized", addedBy: Schema.rationalization))), 0)
+                               AS rationalized
                     FROM attempts a JOIN tasks t ON t.id = a.task_id LEFT JOIN verdicts v ON v.attempt_id = a.id
                     WHERE t.round = ?
                     """, arguments: [round])!
@@ -50,6 +52,7 @@ extension Store {
             counts.checked = items["checked"]
             counts.checkErrors = items["check_errors"]
             counts.accepted = items["accepted"]
+            counts.rationalized = items["rationalized"]
             counts.checkSeconds = items["check_seconds"]
             let kinds = try Row.fetchAll(
                 db,

@@ -9,12 +9,13 @@ public enum ExampleSelection: Sendable, Equatable {
     case round(Int)
     /// Those of committed (promoted or rejected) rounds: what a dictionary is trained on.
     case committed
-    /// What learning sees in `round` under `policy`: never an example a re-verification flipped, and under
-    /// `accumulate` only the promoted rounds on the lineage of the version the round started from (a rollback sets
-    /// the rounds after its target aside).
-    case learning(round: Int, policy: DataPolicy)
-    /// What `export` writes of one round: its examples that no re-verification flipped.
-    case export(round: Int)
+    /// What learning sees in `round` under `policy`: never an example a re-verification flipped, nor a rationalized
+    /// one unless `rationalized`, and under `accumulate` only the promoted rounds on the lineage of the version the
+    /// round started from (a rollback sets the rounds after its target aside).
+    case learning(round: Int, policy: DataPolicy, rationalized: Bool = true)
+    /// What `export` writes of one round: its examples that no re-verification flipped (and no rationalized one
+    /// unless `rationalized`).
+    case export(round: Int, rationalized: Bool = true)
     /// Those of the given attempts.
     case attempts([Int64])
 }
@@ -54,8 +55,8 @@ extension Store {
     }
 
     /// Examples learning may see in `round`: its own plus, under `accumulate`, every promoted round's.
-    public func learningExamples(round: Int, policy: DataPolicy) throws -> [Example] {
-        try examples(.learning(round: round, policy: policy)).map {
+    public func learningExamples(round: Int, policy: DataPolicy, rationalized: Bool = true) throws -> [Example] {
+        try examples(.learning(round: round, policy: policy, rationalized: rationalized)).map {
             Example(prompt: $0.prompt, answer: $0.answer, meta: $0.meta)
         }
     }
@@ -79,15 +80,18 @@ extension Store {
         case .all: ("1", [])
         case .round(let round): ("e.round = ?", [round])
         case .committed: ("r.state IN ('promoted', 'rejected')", [])
-        case .learning(let round, .accumulate):
+        case .learning(let round, .accumulate, let rationalized):
             (
                 """
                 (e.round = ? OR (r.state = 'promoted' AND e.round > 0 AND e.round IN (\(Self.lineageRounds(
                     from: "(SELECT solver_version FROM rounds WHERE round = ?)"))))) AND \(notFlipped)
+                    AND \(rationalizedAllowed(rationalized))
                 """, [round, round]
             )
-        case .learning(let round, .replace): ("e.round = ? AND \(notFlipped)", [round])
-        case .export(let round): ("e.round = ? AND \(notFlipped)", [round])
+        case .learning(let round, .replace, let rationalized):
+            ("e.round = ? AND \(notFlipped) AND \(rationalizedAllowed(rationalized))", [round])
+        case .export(let round, let rationalized):
+            ("e.round = ? AND \(notFlipped) AND \(rationalizedAllowed(rationalized))", [round])
         case .attempts(let ids): ("e.attempt_id IN (\(ids.map { "\($0)" }.joined(separator: ",")))", [])
         }
     }
@@ -97,6 +101,11 @@ extension Store {
     private var notFlipped: String {
         guard migrations.contains(Schema.reverification) else { return "1" }
         return "\(Self.latestJudgedRecheck) IS NOT 0"
+    }
+
+    /// True for every example when `allowed`, else for those of attempts that were not rationalized.
+    private func rationalizedAllowed(_ allowed: Bool) -> String {
+        allowed || !migrations.contains(Schema.rationalization) ? "1" : "a.rationalized = 0"
     }
 
     private func exampleRows(_ selection: ExampleSelection) throws -> [(attemptID: Int64, example: StoredExample)] {
@@ -135,9 +144,11 @@ extension Store {
     /// A round's accepted examples with their lineage, in task and attempt order: what `export` writes (flipped
     /// examples left out).
     /// - Throws: `FlywheelError(.corruptStore)` when an example cannot be traced to its task, attempt and verdict.
-    public func examplesWithLineage(round: Int) throws -> [(lineage: ExampleLineage, example: StoredExample)] {
+    public func examplesWithLineage(round: Int, rationalized: Bool = true) throws
+        -> [(lineage: ExampleLineage, example: StoredExample)]
+    {
         let lineage = try exampleLineage(round: round)
-        return try exampleRows(.export(round: round)).map { row in
+        return try exampleRows(.export(round: round, rationalized: rationalized)).map { row in
             guard let origin = lineage[row.attemptID] else {
                 throw corrupt("examples", "of attempt \(row.attemptID)", "round \(round)'s example has no training task, attempt or verdict")
             }
@@ -156,7 +167,8 @@ extension Store {
                 db,
                 sql: """
                     SELECT e.attempt_id, t.round, t.idx, t.seed AS task_seed, a.attempt, a.seed AS attempt_seed,
-                           a.solver_version, \(Self.text("v.checker"))
+                           a.solver_version, \(Self.text("v.checker")),
+                           \(column("a.rationalized", addedBy: Schema.rationalization)) AS rationalized
                     FROM examples e JOIN attempts a ON a.id = e.attempt_id JOIN tasks t ON t.id = a.task_id
                     JOIN verdicts v ON v.attempt_id = a.id
                     WHERE e.round = ?
@@ -254,7 +266,8 @@ extension Store {
             round: row["round"], taskIndex: row["idx"], taskSeed: UInt64(bitPattern: row["task_seed"]),
             attempt: row["attempt"], attemptSeed: UInt64(bitPattern: row["attempt_seed"]),
             solverVersion: row["solver_version"],
-            checker: try text(row, "checker", table: "verdicts", id: row["attempt_id"] as Int64) ?? "")
+            checker: try text(row, "checker", table: "verdicts", id: row["attempt_id"] as Int64) ?? "",
+            rationalized: row["rationalized"] ?? false)
     }
 
     /// `limit` items at even steps through `items`, first one included; all of them when there are few.

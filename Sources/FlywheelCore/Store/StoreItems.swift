@@ -81,6 +81,7 @@ extension Store {
                 db,
                 sql: """
                     SELECT a.id, a.task_id, a.attempt, a.solver_version, a.error_kind, \(Self.text("a.answer")),
+                           \(column("a.rationalized", addedBy: Schema.rationalization)) AS rationalized,
                            \(Self.text("a.trace")), \(Self.text("a.usage")), \(Self.text("a.error"))
                     FROM attempts a JOIN tasks t ON t.id = a.task_id WHERE t.round = ?
                     ORDER BY a.task_id, a.attempt
@@ -91,6 +92,7 @@ extension Store {
                 let usage = try text(row, "usage", table: "attempts", id: id)
                 return AttemptRecord(
                     id: id, taskID: row["task_id"], attempt: row["attempt"], solverVersion: row["solver_version"],
+                    rationalized: row["rationalized"] ?? false,
                     solution: try answer.map {
                         Solution(
                             answer: $0, trace: try text(row, "trace", table: "attempts", id: id),
@@ -101,17 +103,18 @@ extension Store {
     }
 
     public func insertAttempt(
-        taskID: Int64, attempt: Int, seed: UInt64, solverVersion: Int64, result: Result<Solution, PluginFailure>,
-        seconds: Double, retries: Int = 0
+        taskID: Int64, attempt: Int, seed: UInt64, solverVersion: Int64, rationalized: Bool = false,
+        result: Result<Solution, PluginFailure>, seconds: Double, retries: Int = 0
     ) throws -> Int64 {
         let solution = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
         return try write { db in
             try db.execute(
                 literal: """
-                    INSERT INTO attempts(task_id, attempt, seed, solver_version, answer, trace, usage, error_kind,
-                                         error, seconds, retries)
-                    VALUES (\(taskID), \(attempt), \(Int64(seed)), \(solverVersion), \(text: solution?.answer),
+                    INSERT INTO attempts(task_id, attempt, seed, solver_version, rationalized, answer, trace, usage,
+                                         error_kind, error, seconds, retries)
+                    VALUES (\(taskID), \(attempt), \(Int64(seed)), \(solverVersion), \(rationalized),
+                            \(text: solution?.answer),
                             \(text: solution?.trace), \(text: solution?.usage?.jsonText), \(failure?.kind.rawValue),
                             \(text: failure?.message), \(seconds), \(retries))
                     """)

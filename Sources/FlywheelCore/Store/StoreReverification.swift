@@ -99,6 +99,16 @@ extension Store {
         (SELECT k.accept FROM rechecks k WHERE k.example_id = e.id AND k.error_kind IS NULL ORDER BY k.id DESC LIMIT 1)
         """
 
+    /// Whether a re-verification ever judged a stored example wrong (later re-checks aside): cheaper than
+    /// `flippedExamples()`, and enough to know that learning from summaries of earlier examples is unsafe.
+    public func anyRecheckRejected() throws -> Bool {
+        guard migrations.contains(Schema.reverification) else { return false }
+        return try read { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS(SELECT 1 FROM rechecks WHERE accept = 0 AND error_kind IS NULL)") ?? false
+        }
+    }
+
     /// The `examples` ids a re-verification has flipped: their latest judged re-check rejected them. Learning and
     /// export leave these out.
     public func flippedExamples() throws -> Set<Int64> {

@@ -11,16 +11,32 @@ import Foundation
 public struct Grammar: Codable, Sendable, Equatable {
     /// Log-weights, `contextCount × weightCount`, row-major by context.
     var logWeights: [Double]
+    /// The production counts `fit` derived the weights from, and how many programs it was given: what learning from
+    /// more programs needs (`adding(programs:)`). Nil in a grammar that was not fitted (the generator's), or one
+    /// stored before they were kept.
+    var counts: [Int]?
+    public private(set) var programs: Int?
+
+    /// Grammars are equal when they give every program the same probability and add the same counts to more
+    /// programs; how many programs (parsed or not) they were fitted to is bookkeeping.
+    public static func == (lhs: Grammar, rhs: Grammar) -> Bool {
+        lhs.logWeights == rhs.logWeights && lhs.counts == rhs.counts
+    }
 
     init(logWeights: [Double]) {
         precondition(logWeights.count == Primitive.contextCount * Primitive.weightCount)
         self.logWeights = logWeights
     }
 
-    /// The uninformed prior: every production equally likely in every context.
-    public static var initial: Grammar {
-        Grammar(logWeights: [Double](repeating: 0, count: Primitive.contextCount * Primitive.weightCount))
+    private init(counts: [Int], programs: Int, pseudocount: Double) {
+        let alpha = max(pseudocount, 1e-9)
+        self.init(logWeights: counts.map { log(Double($0) + alpha) })
+        self.counts = counts
+        self.programs = programs
     }
+
+    /// The uninformed prior: every production equally likely in every context; the fit of no programs.
+    public static var initial: Grammar { fit(programs: []) }
 
     /// Re-fits the grammar to accepted programs: the smoothed MAP estimate under a symmetric Dirichlet prior,
     /// `w[context][p] = log(count(context, p) + pseudocount)`.
@@ -30,15 +46,29 @@ public struct Grammar: Codable, Sendable, Equatable {
     ///     probability under the grammar's depth limit are ignored. Duplicates count as often as they occur.
     ///   - pseudocount: added to every count; with no programs the result is `Grammar.initial`. Must be > 0.
     public static func fit(programs: [String], pseudocount: Double = 1.0) -> Grammar {
-        let alpha = max(pseudocount, 1e-9)
-        var counts = [Double](repeating: 0, count: Primitive.contextCount * Primitive.weightCount)
+        let counts = [Int](repeating: 0, count: Primitive.contextCount * Primitive.weightCount)
+        return Grammar(counts: count(programs, into: counts), programs: programs.count, pseudocount: pseudocount)
+    }
+
+    /// The fit of the programs this grammar was fitted to plus `programs`, from its counts alone: equal to `fit` of
+    /// all of them (the same counts, so the same weights), at the cost of the new programs only. Nil for a grammar
+    /// without counts.
+    public func adding(programs more: [String], pseudocount: Double = 1.0) -> Grammar? {
+        guard let counts, let programs else { return nil }
+        return Grammar(
+            counts: Self.count(more, into: counts), programs: programs + more.count, pseudocount: pseudocount)
+    }
+
+    /// `counts` plus each production use of `programs` (those that do not parse or type-check are skipped).
+    private static func count(_ programs: [String], into counts: [Int]) -> [Int] {
+        var counts = counts
         for source in programs {
             guard let program = try? ListFnProgram(parsing: source),
                 let uses = GrammarWalk.uses(of: program.code, type: program.type)
             else { continue }
             for use in uses { counts[use.context * Primitive.weightCount + use.weight] += 1 }
         }
-        return Grammar(logWeights: counts.map { log($0 + alpha) })
+        return counts
     }
 
     /// The log-probability of a program under this grammar.
@@ -79,9 +109,10 @@ public struct Grammar: Codable, Sendable, Equatable {
         return logWeights[c * Primitive.weightCount + w]
     }
 
-    // MARK: Codable: {"contexts": {"root": {"map": 0.0, …}, "map#0": {…}, …}}
+    // MARK: Codable: {"contexts": {"root": {"map": 0.0, …}, "map#0": {…}, …}, "counts": {…}, "programs": N}
+    // The non-zero counts by context and production, like the weights; both absent in a grammar without counts.
 
-    private enum CodingKeys: String, CodingKey { case contexts }
+    private enum CodingKeys: String, CodingKey { case contexts, counts, programs }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -102,6 +133,23 @@ public struct Grammar: Codable, Sendable, Equatable {
             }
         }
         self.init(logWeights: weights)
+        guard let programs = try container.decodeIfPresent(Int.self, forKey: .programs) else { return }
+        let table = try container.decodeIfPresent([String: [String: Int]].self, forKey: .counts) ?? [:]
+        var counts = [Int](repeating: 0, count: Primitive.contextCount * Primitive.weightCount)
+        for (contextName, row) in table {
+            for (name, count) in row {
+                guard let c = Primitive.contextNames.firstIndex(of: contextName),
+                    let k = Primitive.weightNames.firstIndex(of: name), count >= 0
+                else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .counts, in: container,
+                        debugDescription: "bad count '\(name)' in context '\(contextName)'")
+                }
+                counts[c * Primitive.weightCount + k] = count
+            }
+        }
+        self.counts = counts
+        self.programs = programs
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -115,6 +163,14 @@ public struct Grammar: Codable, Sendable, Equatable {
         }
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(contexts, forKey: .contexts)
+        guard let counts, let programs else { return }
+        var table: [String: [String: Int]] = [:]
+        for (index, count) in counts.enumerated() where count > 0 {
+            table[Primitive.contextNames[index / Primitive.weightCount], default: [:]][
+                Primitive.weightNames[index % Primitive.weightCount]] = count
+        }
+        try container.encode(table, forKey: .counts)
+        try container.encode(programs, forKey: .programs)
     }
 }
 

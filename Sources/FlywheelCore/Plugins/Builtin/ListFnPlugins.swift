@@ -47,8 +47,19 @@ public struct ListFnProgramSolver: Solver {
         return .success(Solution(answer: solution.program ?? "", usage: usage))
     }
 
+    /// The grammar fitted to the examples' programs (an empty or unparsable answer adds no counts).
     public func learn(from examples: [Example], previous: Grammar, round: Int) async throws -> Grammar {
-        Grammar.fit(programs: examples.map(\.answer).filter { !$0.isEmpty })
+        Grammar.fit(programs: examples.map(\.answer))
+    }
+
+    /// A fitted grammar keeps its production counts: learning adds the new programs' to them.
+    public func absorbed(by state: Grammar) -> Int? { state.programs }
+
+    public func learn(adding examples: [Example], to previous: Grammar, round: Int) async throws -> Grammar {
+        guard let grammar = previous.adding(programs: examples.map(\.answer)) else {
+            throw FlywheelError(.runFailed, "the listfn grammar of the promoted version keeps no counts to add to")
+        }
+        return grammar
     }
 
     public func shutdown() async {}

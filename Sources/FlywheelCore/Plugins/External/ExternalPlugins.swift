@@ -46,7 +46,7 @@ public struct ExternalSolver: Solver {
         self.exampleCount = exampleCount
     }
 
-    public var initialState: FewShot.State { FewShot.State() }
+    public var initialState: FewShot.State { FewShot.State(learningFrom: []) }
 
     public func prepare(_ state: FewShot.State) throws -> FewShot.Index { FewShot.Index(state) }
 
@@ -56,10 +56,12 @@ public struct ExternalSolver: Solver {
         let examples = index.select(for: request.task, k: exampleCount).map {
             JSONValue.object(["prompt": .string($0.prompt), "answer": .string($0.answer)])
         }
-        let fields: [String: JSONValue] = [
+        var fields: [String: JSONValue] = [
             "op": "solve", "task": .object(taskObject), "examples": .array(examples),
             "attempt": .number(Double(request.attempt)), "seed": .number(Double(request.seed)),
         ]
+        if let temperature = request.temperature { fields["temperature"] = .number(temperature) }
+        if let hint = request.hint { fields["hint"] = .string(hint) }
         return await pool.request(fields, id: request.id) { response in
             guard let answer = response["answer"]?.stringValue else {
                 return .failure(malformed("a solve response needs a string `answer`", got: response["answer"]))
@@ -72,6 +74,14 @@ public struct ExternalSolver: Solver {
 
     public func learn(from examples: [Example], previous: FewShot.State, round: Int) async throws -> FewShot.State {
         FewShot.State(learningFrom: examples)
+    }
+
+    public func absorbed(by state: FewShot.State) -> Int? { state.absorbed }
+
+    public func learn(adding examples: [Example], to previous: FewShot.State, round: Int) async throws
+        -> FewShot.State
+    {
+        try FewShot.State.adding(examples, to: previous)
     }
 
     public func shutdown() async { await pool.shutdown() }

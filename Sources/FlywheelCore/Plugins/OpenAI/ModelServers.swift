@@ -62,6 +62,7 @@ actor ModelServers {
     func stop(_ model: String) async {
         started.removeAll { $0 == model }
         guard let task = servers.removeValue(forKey: model), let server = try? await task.value else { return }
+        ServerChildren.remove(server.child.pid)
         server.child.kill()
         _ = await server.child.wait(timeout: .seconds(10))
         log.event("llama.stop", [("pid", Int(server.child.pid)), ("model", model)])
@@ -145,6 +146,7 @@ actor ModelServers {
                         binary, "-m", model, "--host", "127.0.0.1", "--port", "\(port)", "-t", "1", "-np", "\(slots)",
                         "-c", "\(2048 * slots)", "--no-webui",
                     ], captureDirectory: NSTemporaryDirectory())
+                ServerChildren.add(child.pid)
             } catch {
                 throw PluginFailure(
                     .cannotStart, "llama-server could not be started: \(error.message); run ops/install-llm.sh")
@@ -167,6 +169,7 @@ actor ModelServers {
                 }
                 try? await Task.sleep(for: .milliseconds(100))
             }
+            ServerChildren.remove(child.pid)
             if child.poll() == nil {
                 let outcome = child.killGroup()
                 throw PluginFailure(

@@ -19,6 +19,11 @@ public struct OpenAIConfig: Sendable, Equatable {
     public var system: String?
     /// The user message; `{prompt}` is replaced by the task's prompt.
     public var template: String = "{prompt}"
+    /// The user message of a rationalization attempt (`exploration.rationalize`): `{prompt}` as in `template`,
+    /// `{hint}` the task's answer.
+    /// The default was the one of five tried that made SmolLM2-135M state the answer (quoted) instead of echoing
+    /// the question (docs/llm.md).
+    public var hintTemplate: String = "{prompt}\nThe answer is \"{hint}\". Reply with the answer only."
     /// How the answer is taken from the reply: `trim` (default), `first_line`, or a regex (its first group if it
     /// has one, else the whole match; the first line when it does not match).
     public var extract: Extraction = .trim
@@ -74,7 +79,7 @@ public struct OpenAISolver: Solver {
         session = URLSession(configuration: configuration)
     }
 
-    public var initialState: FewShot.State { FewShot.State() }
+    public var initialState: FewShot.State { FewShot.State(learningFrom: []) }
 
     public func prepare(_ state: FewShot.State) throws -> FewShot.Index { FewShot.Index(state) }
 
@@ -85,11 +90,16 @@ public struct OpenAISolver: Solver {
             messages.append(["role": "user", "content": .string(userMessage(example.prompt))])
             messages.append(["role": "assistant", "content": .string(example.answer)])
         }
-        messages.append(["role": "user", "content": .string(userMessage(request.task.prompt))])
+        var question = userMessage(request.task.prompt)
+        if let hint = request.hint {
+            question = config.hintTemplate.replacingOccurrences(of: "{prompt}", with: question)
+                .replacingOccurrences(of: "{hint}", with: hint)
+        }
+        messages.append(["role": "user", "content": .string(question)])
         var body = config.extraBody
         body["model"] = .string(index.model ?? config.model)
         body["messages"] = .array(messages)
-        body["temperature"] = .number(config.temperature)
+        body["temperature"] = .number(request.temperature ?? config.temperature)
         body["max_tokens"] = .number(Double(config.maxTokens))
         body["seed"] = .number(Double(request.seed & 0x7FFF_FFFF))
         let payload = JSONValue.object(body).encoded()
@@ -211,6 +221,18 @@ public struct OpenAISolver: Solver {
             }
         }
         return state
+    }
+
+    /// Retrieval alone keeps sufficient statistics (the pool); a `train` command or weight-level learning trains on
+    /// the allowed examples each round, so it reads them all.
+    public func absorbed(by state: FewShot.State) -> Int? {
+        config.train == nil && config.learn == .retrieval ? state.absorbed : nil
+    }
+
+    public func learn(adding examples: [Example], to previous: FewShot.State, round: Int) async throws
+        -> FewShot.State
+    {
+        try FewShot.State.adding(examples, to: previous)
     }
 
     /// An example as the model is trained on it: the messages a 0-shot solve of its prompt sends, and the answer.

@@ -170,7 +170,9 @@ public struct WeightTrainer: Sendable {
                 "-b", context, "-ub", context, "-t", "\(settings.threads)", "--epochs", "\(settings.epochs)",
                 "-lr", "\(settings.learningRate)", "-val-split", "0", "--seed", "\(seed)",
             ], timeout: settings.timeout, in: work, what: "llama-finetune")
-        try await convert(work + "/out.F32.gguf", to: work + "/out.gguf", type: Self.servingType)
+        // llama-finetune records `-c` as the model's context length, which llama-server would cap every slot to.
+        let overrides = GGUF.contextLength(of: model).map { ["--override-kv", "\($0.key)=int:\($0.value)"] } ?? []
+        try await convert(work + "/out.F32.gguf", to: work + "/out.gguf", type: Self.servingType, options: overrides)
         return try await store(work + "/out.gguf")
     }
 
@@ -202,9 +204,11 @@ public struct WeightTrainer: Sendable {
         }
     }
 
-    private func convert(_ source: String, to destination: String, type: String) async throws {
+    private func convert(_ source: String, to destination: String, type: String, options: [String] = [])
+        async throws
+    {
         try await run(
-            [quantize, "--allow-requantize", source, destination, type], timeout: 600, in: folder,
+            [quantize, "--allow-requantize"] + options + [source, destination, type], timeout: 600, in: folder,
             what: "llama-quantize")
     }
 
