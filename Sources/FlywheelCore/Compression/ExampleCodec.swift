@@ -1,8 +1,19 @@
 import Foundation
 
+/// A stored dictionary, digested once for every frame that uses it.
 public struct ExampleDictionary: Sendable, Equatable {
     public var id: Int64
-    public var bytes: Data
+    public var prepared: Zstd.Dictionary
+    public var bytes: Data { prepared.bytes }
+
+    public init(id: Int64, prepared: Zstd.Dictionary) {
+        self.id = id
+        self.prepared = prepared
+    }
+
+    public static func == (lhs: ExampleDictionary, rhs: ExampleDictionary) -> Bool {
+        lhs.id == rhs.id && lhs.bytes == rhs.bytes
+    }
 }
 
 /// An accepted example ready to be written: a zstd frame naming the dictionary it used.
@@ -24,15 +35,15 @@ public enum ExampleCodec {
     public static func compress(_ example: StoredExample, dictionary: ExampleDictionary?) throws -> CompressedExample {
         let raw = try JSON.encode(example)
         return CompressedExample(
-            payload: try Zstd.compress(raw, dictionary: dictionary?.bytes), dictionaryID: dictionary?.id,
+            payload: try Zstd.compress(raw, dictionary: dictionary?.prepared), dictionaryID: dictionary?.id,
             rawBytes: raw.count, checksum: StableHash.hex(raw))
     }
 
     /// - Throws: `FlywheelError(.corruptStore)` when the frame does not decompress or its checksum differs.
-    public static func decompress(payload: Data, dictionaryID: Int64?, dictionaries: [Int64: Data], checksum: String)
+    public static func decompress(payload: Data, dictionaryID: Int64?, dictionaries: [Int64: Zstd.Dictionary], checksum: String)
         throws -> Data
     {
-        var dictionary: Data?
+        var dictionary: Zstd.Dictionary?
         if let dictionaryID {
             guard let bytes = dictionaries[dictionaryID] else {
                 throw FlywheelError(.corruptStore, "an example names dictionary \(dictionaryID), which is missing")

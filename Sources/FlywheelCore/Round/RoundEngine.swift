@@ -305,6 +305,7 @@ public final class RoundEngine: Sendable {
     }
 
     func trainDictionaryIfDue(round: Int) throws {
+        try store.trainTaskDictionaryIfDue(round: round)
         // Counted before anything is decompressed: most rounds start with too few examples or a dictionary.
         guard try store.currentDictionary() == nil,
             try store.count(.committed) >= ExampleCodec.dictionaryThreshold

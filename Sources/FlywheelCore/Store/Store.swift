@@ -24,6 +24,8 @@ public final class Store: Sendable {
     /// The migrations this store has had. A read-only open adds none, so a query of a column that a later migration
     /// added asks `column(_:addedBy:)`.
     let migrations: Set<String>
+    /// The store's zstd dictionaries, each digested once.
+    let dictionaryCache = DictionaryCache()
 
     /// The tables every Flywheel store has had since the first schema.
     static let tables: Set<String> = [
@@ -61,6 +63,11 @@ public final class Store: Sendable {
                 migrations = Set(Schema.migrator.migrations)
             } catch let error as DatabaseError {
                 throw Self.failure(error, path: path)
+            } catch let error as TaskTextError {
+                throw FlywheelError(
+                    .corruptStore,
+                    "\(path): \(error.table) row \(error.id): \(error.problem); the store cannot be upgraded and "
+                        + "was left as it is: run `flywheel verify-store` with the Flywheel that wrote it")
             }
         case .readOnly:
             guard FileManager.default.fileExists(atPath: path) else {
@@ -283,12 +290,10 @@ public final class Store: Sendable {
     {
         try write { db in
             if let existing = try version(db, sql: "WHERE round = ?", [round]) { return existing }
-            // The state is the solver's JSON: kept as text, byte for byte.
+            // The state is the solver's JSON, kept byte for byte in a zstd frame.
             try db.execute(
-                literal: """
-                    INSERT INTO solver_versions(round, parent, state, promoted)
-                    VALUES (\(round), \(parent), \(sql: "CAST(? AS TEXT)", arguments: [state]), \(promoted))
-                    """)
+                sql: "INSERT INTO solver_versions(round, parent, state, promoted) VALUES (?, ?, ?, ?)",
+                arguments: [round, parent, try SolverState.compress(state), promoted])
             return SolverVersion(
                 id: db.lastInsertedRowID, round: round, parent: parent, state: state, promoted: promoted)
         }
@@ -315,9 +320,22 @@ public final class Store: Sendable {
                 arguments: arguments)
         else { return nil }
         let id: Int64 = row["id"]
-        guard let state = row["state"] as Data? else { throw corrupt("solver_versions", id, "`state` is NULL") }
+        let state = try solverState(row, id: id)
         return SolverVersion(
             id: id, round: row["round"], parent: row["parent"], state: state, promoted: row["promoted"])
+    }
+
+    /// A version's state from a row that selected `state` through `Store.text(_:)`: the solver's JSON, from the
+    /// zstd frame a v9 store keeps (text before).
+    /// - Throws: `FlywheelError(.corruptStore)` naming the version when it is NULL or does not decompress.
+    func solverState(_ row: Row, id: Int64) throws -> Data {
+        guard let state = row["state"] as Data? else { throw corrupt("solver_versions", id, "`state` is NULL") }
+        guard migrations.contains(Schema.compactText) else { return state }
+        do {
+            return try Zstd.decompress(state)
+        } catch let error as FlywheelError {
+            throw corrupt("solver_versions", id, "`state` does not decode (\(error.message))")
+        }
     }
 
     // MARK: Rounds

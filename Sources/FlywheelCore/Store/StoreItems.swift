@@ -4,15 +4,21 @@ import GRDB
 extension Store {
     // MARK: Tasks
 
-    /// The columns a task row is read from (training tasks and held-out items share them).
-    static let taskText = "\(text("prompt")), \(text("reference")), \(text("meta")), \(text("error"))"
+    /// The select-list entries a task row's text and prompt hash are read from (training tasks and held-out items
+    /// share them), for `taskSpec(_:_:table:id:)` and `promptHash(_:)`; `alias` prefixes the table's alias.
+    func taskColumns(_ alias: String = "") -> String {
+        migrations.contains(Schema.compactText)
+            ? "\(alias)task, \(alias)text_dictionary, \(alias)prompt_hash"
+            : "\(Self.text(alias + "prompt")), \(Self.text(alias + "reference")), \(Self.text(alias + "meta")), "
+                + "\(alias)prompt_hash"
+    }
 
     public func tasks(round: Int) throws -> [TaskRecord] {
         try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, idx, seed, difficulty, status, prompt_hash, error_kind, \(Self.taskText)
+                    SELECT id, idx, seed, difficulty, status, error_kind, \(Self.text("error")), \(taskColumns())
                     FROM tasks WHERE round = ? ORDER BY idx
                     """, arguments: [round]
             ).map { row in
@@ -20,7 +26,7 @@ extension Store {
                 return TaskRecord(
                     id: id, index: row["idx"], seed: UInt64(row["seed"] as Int64), difficulty: row["difficulty"],
                     status: try value(row, "status", table: "tasks", id: id),
-                    task: try taskSpec(row, table: "tasks", id: id), promptHash: row["prompt_hash"],
+                    task: try taskSpec(db, row, table: "tasks", id: id), promptHash: promptHash(row),
                     failure: try failure(row, table: "tasks", id: id))
             }
         }
@@ -30,9 +36,10 @@ extension Store {
     public func promptHashes(before round: Int) throws -> Set<String> {
         try read { db in
             Set(
-                try String.fetchAll(
+                try Row.fetchAll(
                     db, sql: "SELECT prompt_hash FROM tasks WHERE round < ? AND prompt_hash IS NOT NULL",
-                    arguments: [round]))
+                    arguments: [round]
+                ).compactMap(promptHash))
         }
     }
 
@@ -41,29 +48,56 @@ extension Store {
         promptHash: String?, contamination: String?, failure: PluginFailure?, seconds: Double, retries: Int = 0
     ) throws -> Int64 {
         try write { db in
+            let (frame, dictionary) = try compressTask(db, task)
             try db.execute(
                 literal: """
-                    INSERT INTO tasks(round, idx, seed, difficulty, status, prompt, reference, meta, prompt_hash,
+                    INSERT INTO tasks(round, idx, seed, difficulty, status, task, text_dictionary, prompt_hash,
                                       contamination, error_kind, error, seconds, retries)
-                    VALUES (\(round), \(index), \(Int64(seed)), \(difficulty), \(status.rawValue),
-                            \(text: task?.prompt), \(text: task?.reference?.jsonText), \(text: task?.meta?.jsonText),
-                            \(promptHash), \(text: contamination), \(failure?.kind.rawValue), \(text: failure?.message),
-                            \(seconds), \(retries))
+                    VALUES (\(round), \(index), \(Int64(seed)), \(difficulty), \(status.rawValue), \(frame),
+                            \(dictionary), \(TaskText.hashValue(promptHash)), \(text: contamination),
+                            \(failure?.kind.rawValue), \(text: failure?.message), \(seconds), \(retries))
                     """)
             return db.lastInsertedRowID
         }
     }
 
-    func taskSpec(_ row: Row, table: String, id: Int64) throws -> TaskSpec? {
-        guard let prompt = try text(row, "prompt", table: table, id: id) else { return nil }
-        let reference = try text(row, "reference", table: table, id: id)
-        let meta = try text(row, "meta", table: table, id: id)
+    /// A task's frame, compressed with the store's newest dictionary, and that dictionary's id. Call inside a write.
+    private func compressTask(_ db: Database, _ task: TaskSpec?) throws -> (frame: Data?, dictionary: Int64?) {
+        guard let task else { return (nil, nil) }
+        let dictionary = try dictionaryCache.newest(db)
+        return (try TaskCodec.compress(task, dictionary: dictionary?.prepared), dictionary?.id)
+    }
+
+    /// When the store has no dictionary yet, trains one on the held-out items' text, which serves every later
+    /// task's text and every example, and recompresses the held-out items with it. Call before a training round
+    /// generates its tasks.
+    /// - Returns: whether a dictionary was trained.
+    @discardableResult
+    public func trainTaskDictionaryIfDue(round: Int) throws -> Bool {
+        try write { db in try TaskText.trainDictionaryIfDue(db, round: round, dictionaries: dictionaryCache) }
+    }
+
+    /// The task of a row that selected `taskColumns(_:)`; nil for a generator error. The one decoder of task text.
+    /// - Throws: `FlywheelError(.corruptStore)` naming the row when the text does not decode.
+    func taskSpec(_ db: Database, _ row: Row, table: String, id: Int64) throws -> TaskSpec? {
         do {
-            return TaskSpec(
-                prompt: prompt, reference: try reference.map(JSONValue.parse), meta: try meta.map(JSONValue.parse))
-        } catch {
-            throw corrupt(table, row["idx"] as Int, "its reference or meta is not JSON")
+            guard migrations.contains(Schema.compactText) else { return try TaskText.unversioned(row, table: table, id: id) }
+            guard !(row["task"] as DatabaseValue).isNull else { return nil }
+            let dictionary = try (row["text_dictionary"] as Int64?).map { dictionaryID in
+                guard let dictionary = try dictionaryCache.dictionary(db, id: dictionaryID) else {
+                    throw TaskTextError(table: table, id: id, problem: "it names dictionary \(dictionaryID), which is missing")
+                }
+                return dictionary
+            }
+            return try TaskText.decode(row["task"], dictionary: dictionary, table: table, id: id)
+        } catch let error as TaskTextError {
+            throw corrupt(error.table, error.id, error.problem)
         }
+    }
+
+    /// The prompt hash of a row that selected `prompt_hash`, as the engine compares it (lowercase hex).
+    func promptHash(_ row: Row) -> String? {
+        TaskText.hash(row["prompt_hash"])
     }
 
     /// The recorded failure of a row (its `error_kind` and free-text `error`), if it has one.
@@ -156,13 +190,15 @@ extension Store {
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
         try write { db in
             let checkerRow = try fingerprint.map { try checkerID(db, $0) }
+            // The checkers row names the checker; the verdict repeats it only when it was named otherwise.
+            let named = fingerprint?.identity == checker ? nil : checker
             try db.execute(
                 literal: """
                     INSERT INTO verdicts(attempt_id, accept, score, reason, error_kind, error, checker, seconds, retries,
                                          checker_id)
                     VALUES (\(attemptID), \(judgement?.accept ?? false), \(judgement?.score ?? 0),
                             \(text: judgement?.reason), \(failure?.kind.rawValue), \(text: failure?.message),
-                            \(text: checker), \(seconds), \(retries), \(checkerRow))
+                            \(text: named), \(seconds), \(retries), \(checkerRow))
                     """)
             if let example {
                 try db.execute(
@@ -184,14 +220,15 @@ extension Store {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT idx, seed, status, prompt_hash, error_kind, \(Self.taskText) FROM heldout_items ORDER BY idx
+                    SELECT idx, seed, status, error_kind, \(Self.text("error")), \(taskColumns())
+                    FROM heldout_items ORDER BY idx
                     """
             ).map { row in
                 let index: Int = row["idx"]
                 return TaskRecord(
                     id: Int64(index), index: index, seed: UInt64(row["seed"] as Int64), difficulty: 0,
                     status: try value(row, "status", table: "heldout_items", id: index),
-                    task: try taskSpec(row, table: "heldout_items", id: Int64(index)), promptHash: row["prompt_hash"],
+                    task: try taskSpec(db, row, table: "heldout_items", id: Int64(index)), promptHash: promptHash(row),
                     failure: try failure(row, table: "heldout_items", id: index))
             }
         }
@@ -202,13 +239,14 @@ extension Store {
         retries: Int = 0
     ) throws {
         try write { db in
+            let (frame, dictionary) = try compressTask(db, task)
             try db.execute(
                 literal: """
-                    INSERT INTO heldout_items(idx, seed, status, prompt, reference, meta, prompt_hash, error_kind, error,
+                    INSERT INTO heldout_items(idx, seed, status, task, text_dictionary, prompt_hash, error_kind, error,
                                               retries)
-                    VALUES (\(index), \(Int64(seed)), \(status.rawValue), \(text: task?.prompt),
-                            \(text: task?.reference?.jsonText), \(text: task?.meta?.jsonText), \(promptHash),
-                            \(failure?.kind.rawValue), \(text: failure?.message), \(retries))
+                    VALUES (\(index), \(Int64(seed)), \(status.rawValue), \(frame), \(dictionary),
+                            \(TaskText.hashValue(promptHash)), \(failure?.kind.rawValue), \(text: failure?.message),
+                            \(retries))
                     """)
         }
     }

@@ -12,7 +12,8 @@ public struct StoreVerification: Sendable {
 
 extension Store {
     /// Proves the store whole: SQLite's integrity and foreign-key checks, every example frame decompresses and
-    /// matches its checksum, and the counts recorded with committed rounds agree with the rows.
+    /// matches its checksum, every task's text and solver version's state decodes, and the counts recorded with
+    /// committed rounds agree with the rows.
     public func verify() throws -> StoreVerification {
         var report = StoreVerification()
         try read { db in
@@ -54,6 +55,9 @@ extension Store {
                 }
             }
         }
+        if migrations.contains(Schema.compactText) {
+            report.problems += try undecodableRows()
+        }
         for record in try rounds() {
             report.rounds += 1
             guard record.state == .promoted || record.state == .rejected, let summary = record.summary else { continue }
@@ -69,5 +73,31 @@ extension Store {
             }
         }
         return report
+    }
+
+    /// A line for each task row whose text, and each solver version whose state, does not decode.
+    private func undecodableRows() throws -> [String] {
+        try read { db in
+            var problems: [String] = []
+            for (table, key) in [("heldout_items", "idx"), ("tasks", "id")] {
+                let rows = try Row.fetchCursor(db, sql: "SELECT \(key) AS id, \(taskColumns()) FROM \(table)")
+                while let row = try rows.next() {
+                    do {
+                        _ = try taskSpec(db, row, table: table, id: row["id"])
+                    } catch let error as FlywheelError {
+                        problems.append(error.message)
+                    }
+                }
+            }
+            let versions = try Row.fetchCursor(db, sql: "SELECT id, \(Self.text("state")) FROM solver_versions")
+            while let row = try versions.next() {
+                do {
+                    _ = try solverState(row, id: row["id"])
+                } catch let error as FlywheelError {
+                    problems.append(error.message)
+                }
+            }
+            return problems
+        }
     }
 }
