@@ -137,14 +137,17 @@ struct RoundTests {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
         try await Self.runAcceptEverything(sandbox)
-        let plain = try await sandbox.sqlInt("select min(id) from examples where dictionary_id is null")
+        // Examples written before the store had a dictionary, if any, are plain frames.
+        let plain = Int(try await sandbox.sql("select min(id) from examples where dictionary_id is null"))
         let withDictionary = try await sandbox.sqlInt("select min(id) from examples where dictionary_id is not null")
         _ = try await sandbox.sql(
             """
             select writefile('\(sandbox.path("dict"))', d.bytes) from dictionaries d
             join examples e on e.dictionary_id = d.id where e.id = \(withDictionary)
             """)
-        for id in [plain, withDictionary] {
+        let prompts = Dictionary(
+            uniqueKeysWithValues: try sandbox.taskRows().tasks.map { ($0.record.id, $0.record.task?.prompt ?? "") })
+        for id in [plain, withDictionary].compactMap({ $0 }) {
             let frame = sandbox.path("example-\(id).zst")
             _ = try await sandbox.sql("select writefile('\(frame)', payload) from examples where id = \(id)")
             let dictionary = id == withDictionary ? ["-D", sandbox.path("dict")] : []
@@ -155,13 +158,28 @@ struct RoundTests {
                 "example \(id) is not a JSON object: \(decoded.stdout.prefix(300))")
             let recorded = try await sandbox.sql(
                 """
-                select t.prompt || char(10) || a.answer from examples e join attempts a on a.id = e.attempt_id
+                select t.id || char(10) || a.answer from examples e join attempts a on a.id = e.attempt_id
                 join tasks t on t.id = a.task_id where e.id = \(id)
-                """)
+                """
+            ).split(separator: "\n", maxSplits: 1).map(String.init)
+            let taskPrompt = prompts[Int64(recorded.first ?? "") ?? -1] ?? "missing task"
             let prompt = example["prompt"] as? String ?? "?"
             let answer = example["answer"] as? String ?? "?"
-            #expect("\(prompt)\n\(answer)" == recorded, "example \(id): \(decoded.stdout.prefix(300))")
+            #expect(
+                [prompt, answer] == [taskPrompt, recorded.last ?? ""], "example \(id): \(decoded.stdout.prefix(300))")
         }
+        // A task's text is a frame too, of its prompt, reference and meta, with the dictionary its row names.
+        let task = try await sandbox.sqlInt("select min(id) from tasks where text_dictionary is not null")
+        let taskFrame = sandbox.path("task-\(task).zst")
+        _ = try await sandbox.sql(
+            """
+            select writefile('\(taskFrame)', t.task), writefile('\(sandbox.path("task-dict"))', d.bytes)
+            from tasks t join dictionaries d on d.id = t.text_dictionary where t.id = \(task)
+            """)
+        let decoded = try await sandbox.run(["zstd", "-d", "-q", "-c", "-D", sandbox.path("task-dict"), taskFrame])
+        try #require(decoded.exitCode == 0, "\(decoded)")
+        let fields = try JSONSerialization.jsonObject(with: Data(decoded.stdout.utf8)) as? [String: Any]
+        #expect(fields?["prompt"] as? String == prompts[Int64(task)], "task \(task): \(decoded.stdout.prefix(300))")
     }
 
     @Test("a generator that refuses the whole held-out set: the baseline fails clearly, errors counted")

@@ -136,6 +136,7 @@ public final class RoundEngine: Sendable {
 
     /// The initial solver's version, once the held-out set holds a usable task.
     func baselineVersion() throws -> SolverVersion {
+        try store.trainTaskDictionaryIfDue(round: 0)
         let items = try store.heldoutItems()
         guard items.contains(where: { $0.status == .kept }) else {
             let errors = items.filter { $0.status == .error }
@@ -305,7 +306,6 @@ public final class RoundEngine: Sendable {
     }
 
     func trainDictionaryIfDue(round: Int) throws {
-        try store.trainTaskDictionaryIfDue(round: round)
         // Counted before anything is decompressed: most rounds start with too few examples or a dictionary.
         guard try store.currentDictionary() == nil,
             try store.count(.committed) >= ExampleCodec.dictionaryThreshold

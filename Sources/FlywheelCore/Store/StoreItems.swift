@@ -69,8 +69,8 @@ extension Store {
     }
 
     /// When the store has no dictionary yet, trains one on the held-out items' text, which serves every later
-    /// task's text and every example, and recompresses the held-out items with it. Call before a training round
-    /// generates its tasks.
+    /// task's text and every example, and recompresses the held-out items with it. Call once the held-out set is
+    /// generated, before round 0 commits (committed rows never change).
     /// - Returns: whether a dictionary was trained.
     @discardableResult
     public func trainTaskDictionaryIfDue(round: Int) throws -> Bool {
