@@ -80,6 +80,41 @@ public enum Zstd {
         }
     }
 
+    /// A zstd frame with the content size and the content checksum on, compressed against `prefix`: raw content
+    /// the reader must pass again, byte for byte, to `decompress(_:prefix:)`. For a record that mostly repeats
+    /// another the store already keeps.
+    public static func compress(_ input: Data, prefix: Data, level: Int32 = defaultLevel) throws -> Data {
+        try compressionContexts.using { context in
+            try check(ZSTD_CCtx_reset(context, ZSTD_reset_session_and_parameters), "reset a context")
+            try check(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1), "turn the checksum on")
+            try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "set the level")
+            var output = Data(count: ZSTD_compressBound(input.count))
+            let written = try output.withUnsafeMutableBytes { out in
+                try input.withUnsafeBytes { inp in
+                    try prefix.withUnsafeBytes { prefix in
+                        // A prefix serves the next frame only, and must stay in place until it is written.
+                        try check(ZSTD_CCtx_refPrefix(context, prefix.baseAddress, prefix.count), "use the prefix")
+                        return try check(
+                            ZSTD_compress2(context, out.baseAddress, out.count, inp.baseAddress, inp.count),
+                            "compress")
+                    }
+                }
+            }
+            output.count = written
+            return output
+        }
+    }
+
+    /// Decompresses one frame compressed against `prefix` and verifies its checksum.
+    public static func decompress(_ frame: Data, prefix: Data) throws -> Data {
+        try decompress(frame) { context, decompress in
+            try prefix.withUnsafeBytes { prefix in
+                try check(ZSTD_DCtx_refPrefix(context, prefix.baseAddress, prefix.count), "use the prefix")
+                return try decompress()
+            }
+        }
+    }
+
     /// Decompresses one frame and verifies its checksum; throws if the frame is damaged or needs another dictionary.
     public static func decompress(_ frame: Data, dictionary: Data?) throws -> Data {
         try decompress(frame, dictionary: dictionary.map { try Dictionary($0) })
@@ -87,25 +122,37 @@ public enum Zstd {
 
     /// Decompresses one frame and verifies its checksum; throws if the frame is damaged or needs another dictionary.
     public static func decompress(_ frame: Data, dictionary: Dictionary? = nil) throws -> Data {
+        try decompress(frame) { context, decompress in
+            try dictionary?.reference(decompression: context)
+            return try decompress()
+        }
+    }
+
+    /// Decompresses one frame in a pooled context that `prepare` sets up (dictionary or prefix) before it calls the
+    /// decompression it is given.
+    private static func decompress(
+        _ frame: Data, prepare: (OpaquePointer, () throws -> Data) throws -> Data
+    ) throws -> Data {
         let declared = frame.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
         // ZSTD_CONTENTSIZE_UNKNOWN and ZSTD_CONTENTSIZE_ERROR are the two top values.
         guard declared < UInt64.max - 1 else { throw failure("the frame is not a zstd frame with a known size") }
         guard declared <= 1 << 30 else { throw failure("the frame declares \(declared) bytes, over the 1 GiB limit") }
         return try decompressionContexts.using { context in
             try check(ZSTD_DCtx_reset(context, ZSTD_reset_session_and_parameters), "reset a context")
-            try dictionary?.reference(decompression: context)
-            var output = Data(count: Int(declared))
-            let written = try output.withUnsafeMutableBytes { out in
-                try frame.withUnsafeBytes { inp in
-                    try check(
-                        ZSTD_decompressDCtx(context, out.baseAddress, out.count, inp.baseAddress, inp.count),
-                        "decompress")
+            return try prepare(context) {
+                var output = Data(count: Int(declared))
+                let written = try output.withUnsafeMutableBytes { out in
+                    try frame.withUnsafeBytes { inp in
+                        try check(
+                            ZSTD_decompressDCtx(context, out.baseAddress, out.count, inp.baseAddress, inp.count),
+                            "decompress")
+                    }
                 }
+                guard written == Int(declared) else {
+                    throw failure("the frame declared \(declared) bytes but held \(written)")
+                }
+                return output
             }
-            guard written == Int(declared) else {
-                throw failure("the frame declared \(declared) bytes but held \(written)")
-            }
-            return output
         }
     }
 

@@ -3,9 +3,10 @@ import GRDB
 
 extension Schema {
     /// v9: each task's and held-out item's prompt, reference and meta become one zstd frame (`task`, with the
-    /// dictionary it used in `text_dictionary`); prompt hashes become their 32 bytes; a verdict names its checker only
-    /// when that differs from its `checkers` row's identity; solver state is a zstd frame; held-out results lose their
-    /// rowid. Every row is converted in place, then a dictionary is trained on the held-out set when the store has
+    /// dictionary it used in `text_dictionary`); prompt hashes and example checksums become their bytes; an example
+    /// may be compressed against its task's text (`against_task`); a verdict names its checker only
+    /// when that differs from its `checkers` row's identity; solver state is a zstd frame; held-out results name
+    /// their (answer, reason) in `heldout_answers` and lose their rowid. Every row is converted in place, then a dictionary is trained on the held-out set when the store has
     /// none (`TaskText.trainDictionaryIfDue`).
     static func compact(_ db: Database) throws {
         let dictionaries = DictionaryCache()
@@ -66,16 +67,25 @@ extension Schema {
                 "checker",
                 "CASE WHEN checker = (SELECT c.identity FROM checkers c WHERE c.id = checker_id) THEN NULL ELSE checker END"
             ))
+        // A round's held-out answers mostly repeat earlier rounds' (and each other): each (answer, reason) once.
+        // No index on the text: a store finds a pair's row through `HeldoutAnswers`, and a pair written twice is
+        // only a few bytes lost.
+        try db.execute(
+            sql: """
+                CREATE TABLE heldout_answers (id INTEGER PRIMARY KEY, answer TEXT, reason TEXT);
+                INSERT INTO heldout_answers(answer, reason)
+                SELECT answer, reason FROM heldout_results WHERE answer IS NOT NULL OR reason IS NOT NULL
+                GROUP BY answer, reason ORDER BY min(round), min(idx);
+                """)
         try rebuild(
             db, "heldout_results",
             columns: """
                 round INTEGER NOT NULL REFERENCES rounds(round),
                 idx INTEGER NOT NULL REFERENCES heldout_items(idx),
                 solver_version INTEGER NOT NULL REFERENCES solver_versions(id),
-                answer TEXT,
+                answer_id INTEGER REFERENCES heldout_answers(id),
                 accept INTEGER NOT NULL,
                 score REAL NOT NULL,
-                reason TEXT,
                 error_kind TEXT,
                 error TEXT,
                 usage TEXT,
@@ -84,7 +94,14 @@ extension Schema {
                 PRIMARY KEY (round, idx)
                 """,
             withoutRowID: true,
-            copy: "round, idx, solver_version, answer, accept, score, reason, error_kind, error, usage, retries, checker_id")
+            copy: "round, idx, solver_version, accept, score, error_kind, error, usage, retries, checker_id",
+            extra: (
+                "answer_id",
+                """
+                (SELECT ha.id FROM heldout_answers ha
+                 WHERE ha.answer IS heldout_results.answer AND ha.reason IS heldout_results.reason)
+                """
+            ))
         try rebuild(
             db, "solver_versions",
             columns: """
@@ -100,6 +117,25 @@ extension Schema {
             try db.execute(
                 sql: "UPDATE solver_versions SET state = ? WHERE id = ?",
                 arguments: [try SolverState.compress(row["state"]), row["id"] as Int64])
+        }
+        try rebuild(
+            db, "examples",
+            columns: """
+                id INTEGER PRIMARY KEY,
+                attempt_id INTEGER NOT NULL UNIQUE REFERENCES attempts(id),
+                round INTEGER NOT NULL REFERENCES rounds(round),
+                dictionary_id INTEGER REFERENCES dictionaries(id),
+                against_task INTEGER NOT NULL DEFAULT 0,
+                payload BLOB NOT NULL,
+                raw_bytes INTEGER NOT NULL,
+                checksum BLOB NOT NULL
+                """,
+            copy: "id, attempt_id, round, dictionary_id, payload, raw_bytes", extra: ("checksum", "checksum"))
+        try db.execute(sql: "CREATE INDEX examples_round ON examples(round)")
+        for row in try Row.fetchAll(db, sql: "SELECT id, checksum FROM examples") {
+            try db.execute(
+                sql: "UPDATE examples SET checksum = ? WHERE id = ?",
+                arguments: [PackedHex.value(row["checksum"]), row["id"] as Int64])
         }
         _ = try TaskText.trainDictionaryIfDue(
             db, round: try Int.fetchOne(db, sql: "SELECT max(round) FROM rounds") ?? 0, dictionaries: dictionaries)
@@ -139,9 +175,51 @@ extension Schema {
                 sql: "UPDATE \(table)_v9 SET task = ?, text_dictionary = ?, prompt_hash = ? WHERE \(key) = ?",
                 arguments: [
                     try task.map { try TaskCodec.compress($0, dictionary: dictionary?.prepared) },
-                    task == nil ? nil : dictionary?.id, TaskText.hashValue(row["prompt_hash"]), id,
+                    task == nil ? nil : dictionary?.id, PackedHex.value(row["prompt_hash"]), id,
                 ])
         }
+    }
+}
+
+/// The `heldout_answers` rows a store has seen, by (answer, reason): the table has no index on its text.
+final class HeldoutAnswers: Sendable {
+    private struct Key: Hashable, Sendable {
+        var answer: String?
+        var reason: String?
+    }
+    private let known = Locked<[Key: Int64]?>(nil)
+
+    /// The row of (`answer`, `reason`), added the first time it is seen; nil when both are nil. Call inside a write.
+    func id(_ db: Database, answer: String?, reason: String?) throws -> Int64? {
+        guard answer != nil || reason != nil else { return nil }
+        let key = Key(answer: answer, reason: reason)
+        if known.withLock({ $0 == nil }) {
+            var rows: [Key: Int64] = [:]
+            let cursor = try Row.fetchCursor(
+                db, sql: "SELECT id, \(Store.text("answer")), \(Store.text("reason")) FROM heldout_answers ORDER BY id")
+            while let row = try cursor.next() {
+                let pair = Key(answer: Self.text(row["answer"]), reason: Self.text(row["reason"]))
+                if rows[pair] == nil { rows[pair] = row["id"] }
+            }
+            known.withLock { $0 = rows }
+        }
+        // A remembered id is checked against its row: the transaction that added it may have rolled back.
+        if let id = known.withLock({ $0?[key] }),
+            let row = try Row.fetchOne(
+                db, sql: "SELECT \(Store.text("answer")), \(Store.text("reason")) FROM heldout_answers WHERE id = ?",
+                arguments: [id]),
+            Key(answer: Self.text(row["answer"]), reason: Self.text(row["reason"])) == key
+        {
+            return id
+        }
+        try db.execute(literal: "INSERT INTO heldout_answers(answer, reason) VALUES (\(text: answer), \(text: reason))")
+        let id = db.lastInsertedRowID
+        known.withLock { $0?[key] = id }
+        return id
+    }
+
+    private static func text(_ bytes: Data?) -> String? {
+        bytes.map { String(decoding: $0, as: UTF8.self) }
     }
 }
 
@@ -207,45 +285,6 @@ enum TaskText {
         }
     }
 
-    /// A prompt hash as stored since v9: a lowercase hex digest as its bytes, anything else as it is.
-    static func hashValue(_ hash: String?) -> DatabaseValue {
-        guard let hash else { return .null }
-        let digits = Array(hash.utf8)
-        guard !digits.isEmpty, digits.count % 2 == 0, digits.allSatisfy({ hexValue($0) != nil }) else {
-            return hash.databaseValue
-        }
-        var bytes = Data(capacity: digits.count / 2)
-        for pair in stride(from: 0, to: digits.count, by: 2) {
-            bytes.append(hexValue(digits[pair])! << 4 | hexValue(digits[pair + 1])!)
-        }
-        return bytes.databaseValue
-    }
-
-    /// A stored prompt hash as the engine compares it: lowercase hex.
-    static func hash(_ value: DatabaseValue) -> String? {
-        switch value.storage {
-        case .blob(let bytes):
-            let digits = Array("0123456789abcdef".utf8)
-            var text: [UInt8] = []
-            text.reserveCapacity(bytes.count * 2)
-            for byte in bytes {
-                text.append(digits[Int(byte >> 4)])
-                text.append(digits[Int(byte & 0xF)])
-            }
-            return String(decoding: text, as: UTF8.self)
-        default:
-            return String.fromDatabaseValue(value)
-        }
-    }
-
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        default: nil
-        }
-    }
-
     /// When the store has no dictionary yet, trains one on the held-out items' text (they are generated first and
     /// resemble every later task) and recompresses the task rows written without one. Call inside a write.
     /// - Returns: whether a dictionary was trained.
@@ -285,6 +324,49 @@ enum TaskText {
             return try TaskCodec.decompress(frame, dictionary: dictionary)
         } catch let error as FlywheelError {
             throw TaskTextError(table: table, id: id, problem: "`task` does not decode (\(error.message))")
+        }
+    }
+}
+
+/// Digests (prompt hashes, example checksums) that the engine handles as lowercase hex and the store keeps, since
+/// v9, as the bytes they spell: half the size, and no text index over them.
+enum PackedHex {
+    /// A digest as stored since v9: lowercase hex as its bytes, anything else as it is.
+    static func value(_ hash: String?) -> DatabaseValue {
+        guard let hash else { return .null }
+        let digits = Array(hash.utf8)
+        guard !digits.isEmpty, digits.count % 2 == 0, digits.allSatisfy({ hexValue($0) != nil }) else {
+            return hash.databaseValue
+        }
+        var bytes = Data(capacity: digits.count / 2)
+        for pair in stride(from: 0, to: digits.count, by: 2) {
+            bytes.append(hexValue(digits[pair])! << 4 | hexValue(digits[pair + 1])!)
+        }
+        return bytes.databaseValue
+    }
+
+    /// A stored digest as the engine compares it: lowercase hex.
+    static func text(_ value: DatabaseValue) -> String? {
+        switch value.storage {
+        case .blob(let bytes):
+            let digits = Array("0123456789abcdef".utf8)
+            var text: [UInt8] = []
+            text.reserveCapacity(bytes.count * 2)
+            for byte in bytes {
+                text.append(digits[Int(byte >> 4)])
+                text.append(digits[Int(byte & 0xF)])
+            }
+            return String(decoding: text, as: UTF8.self)
+        default:
+            return String.fromDatabaseValue(value)
+        }
+    }
+
+    private static func hexValue(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        default: nil
         }
     }
 }

@@ -26,6 +26,7 @@ public final class Store: Sendable {
     let migrations: Set<String>
     /// The store's zstd dictionaries, each digested once.
     let dictionaryCache = DictionaryCache()
+    let heldoutAnswers = HeldoutAnswers()
 
     /// The tables every Flywheel store has had since the first schema.
     static let tables: Set<String> = [
@@ -399,8 +400,19 @@ public final class Store: Sendable {
     }
 
     func corrupt(_ table: String, _ id: Any, _ problem: String) -> FlywheelError {
-        FlywheelError(
-            .corruptStore, "\(path): \(table) row \(id): \(problem); the store is damaged: run `flywheel verify-store`")
+        FlywheelError(.corruptStore, "\(path): \(table) row \(id): \(problem)\(Self.damaged)")
+    }
+
+    private static let damaged = "; the store is damaged: run `flywheel verify-store`"
+
+    /// What `verify-store` reports of a row that failed to decode: `corrupt(_:_:_:)`'s message without the store's
+    /// path and the advice to run `verify-store`.
+    func problem(_ error: any Error) -> String {
+        guard let error = error as? FlywheelError else { return "\(error)" }
+        var message = Substring(error.message)
+        if message.hasPrefix(path + ": ") { message = message.dropFirst(path.count + 2) }
+        if message.hasSuffix(Self.damaged) { message = message.dropLast(Self.damaged.count) }
+        return String(message)
     }
 
     public func insertRound(_ record: RoundRecord) throws {

@@ -114,22 +114,32 @@ extension Store {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT e.id, e.attempt_id, e.payload, e.dictionary_id, e.checksum FROM examples e
+                    SELECT e.attempt_id, \(exampleColumns) FROM examples e
                     JOIN rounds r ON r.round = e.round JOIN attempts a ON a.id = e.attempt_id
                     JOIN tasks t ON t.id = a.task_id
                     WHERE \(condition) ORDER BY e.round, t.idx, a.attempt
                     """, arguments: arguments
-            ).map { row in (row["attempt_id"], try decodeExample(row, dictionaries: dictionaries)) }
+            ).map { row in (row["attempt_id"], try decodeExample(db, row, dictionaries: dictionaries)) }
         }
     }
 
-    /// An example row's frame decompressed and checked; a failure names the example.
-    func decodeExample(_ row: Row, dictionaries: [Int64: Zstd.Dictionary]) throws -> StoredExample {
+    /// The select-list entries an example `e` of task `t` is decoded from, for `decodeExample(_:_:dictionaries:)`.
+    var exampleColumns: String {
+        "e.id, e.payload, e.dictionary_id, e.checksum, "
+            + "\(column("e.against_task", addedBy: Schema.compactText)) AS against_task, t.id AS task_id, "
+            + taskColumns("t.")
+    }
+
+    /// An example row (selected with `exampleColumns`) decompressed and checked; a failure names the example. The
+    /// one decoder of examples.
+    func decodeExample(_ db: Database, _ row: Row, dictionaries: [Int64: Zstd.Dictionary]) throws -> StoredExample {
         let id: Int64 = row["id"]
         do {
+            let task = (row["against_task"] as Bool? ?? false)
+                ? try taskSpec(db, row, table: "tasks", id: row["task_id"]) : nil
             let raw = try ExampleCodec.decompress(
                 payload: row["payload"], dictionaryID: row["dictionary_id"], dictionaries: dictionaries,
-                checksum: row["checksum"])
+                checksum: PackedHex.text(row["checksum"]) ?? "", task: task)
             return try JSON.decoder.decode(StoredExample.self, from: raw)
         } catch let error as FlywheelError {
             throw corrupt("examples", id, error.message)
@@ -240,13 +250,15 @@ extension Store {
                 db,
                 sql: """
                     SELECT e.dictionary_id, d.zstd_id, d.created_round, d.samples, count(*) AS n,
-                           sum(e.raw_bytes) AS raw, sum(length(e.payload)) AS stored
+                           sum(e.raw_bytes) AS raw, sum(length(e.payload)) AS stored,
+                           \(column("e.against_task", addedBy: Schema.compactText)) AS against_task
                     FROM examples e LEFT JOIN dictionaries d ON d.id = e.dictionary_id
-                    WHERE e.round = ? GROUP BY e.dictionary_id ORDER BY e.dictionary_id
+                    WHERE e.round = ? GROUP BY e.dictionary_id, against_task ORDER BY against_task, e.dictionary_id
                     """, arguments: [round]
             ).map { row in
                 DictionaryUse(
-                    id: row["dictionary_id"], zstdID: row["zstd_id"], trainedInRound: row["created_round"],
+                    id: row["dictionary_id"], againstTask: row["against_task"] ?? false, zstdID: row["zstd_id"],
+                    trainedInRound: row["created_round"],
                     trainingSamples: row["samples"], examples: row["n"], rawBytes: row["raw"],
                     storedBytes: row["stored"])
             }

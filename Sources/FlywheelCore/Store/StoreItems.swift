@@ -54,7 +54,7 @@ extension Store {
                     INSERT INTO tasks(round, idx, seed, difficulty, status, task, text_dictionary, prompt_hash,
                                       contamination, error_kind, error, seconds, retries)
                     VALUES (\(round), \(index), \(Int64(seed)), \(difficulty), \(status.rawValue), \(frame),
-                            \(dictionary), \(TaskText.hashValue(promptHash)), \(text: contamination),
+                            \(dictionary), \(PackedHex.value(promptHash)), \(text: contamination),
                             \(failure?.kind.rawValue), \(text: failure?.message), \(seconds), \(retries))
                     """)
             return db.lastInsertedRowID
@@ -97,7 +97,7 @@ extension Store {
 
     /// The prompt hash of a row that selected `prompt_hash`, as the engine compares it (lowercase hex).
     func promptHash(_ row: Row) -> String? {
-        TaskText.hash(row["prompt_hash"])
+        PackedHex.text(row["prompt_hash"])
     }
 
     /// The recorded failure of a row (its `error_kind` and free-text `error`), if it has one.
@@ -203,11 +203,12 @@ extension Store {
             if let example {
                 try db.execute(
                     sql: """
-                        INSERT INTO examples(attempt_id, round, dictionary_id, payload, raw_bytes, checksum)
-                        VALUES (?, ?, ?, ?, ?, ?)
+                        INSERT INTO examples(attempt_id, round, dictionary_id, against_task, payload, raw_bytes, checksum)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        attemptID, round, example.dictionaryID, example.payload, example.rawBytes, example.checksum,
+                        attemptID, round, example.dictionaryID, example.againstTask, example.payload,
+                        example.rawBytes, PackedHex.value(example.checksum),
                     ])
             }
         }
@@ -245,7 +246,7 @@ extension Store {
                     INSERT INTO heldout_items(idx, seed, status, task, text_dictionary, prompt_hash, error_kind, error,
                                               retries)
                     VALUES (\(index), \(Int64(seed)), \(status.rawValue), \(frame), \(dictionary),
-                            \(TaskText.hashValue(promptHash)), \(failure?.kind.rawValue), \(text: failure?.message),
+                            \(PackedHex.value(promptHash)), \(failure?.kind.rawValue), \(text: failure?.message),
                             \(retries))
                     """)
         }
@@ -256,9 +257,9 @@ extension Store {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT idx, accept, score, error_kind, \(Self.text("answer")), \(Self.text("reason")),
-                           \(Self.text("error")), \(Self.text(column("usage", addedBy: "v2: held-out token usage"), as: "usage"))
-                    FROM heldout_results WHERE round = ? ORDER BY idx
+                    SELECT r.idx, r.accept, r.score, r.error_kind, \(heldoutAnswer.select), \(Self.text("r.error")),
+                           \(Self.text(column("r.usage", addedBy: "v2: held-out token usage"), as: "usage"))
+                    FROM heldout_results r \(heldoutAnswer.join) WHERE r.round = ? ORDER BY r.idx
                     """, arguments: [round]
             ).map { row in
                 let id = "\(round)/\(row["idx"] as Int)"
@@ -284,9 +285,9 @@ extension Store {
         try write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,
-                                                error_kind, error, usage, retries, checker_id)
-                    SELECT ?, idx, ?, answer, accept, score, reason, error_kind, error, NULL, 0, checker_id
+                    INSERT INTO heldout_results(round, idx, solver_version, answer_id, accept, score, error_kind,
+                                                error, usage, retries, checker_id)
+                    SELECT ?, idx, ?, answer_id, accept, score, error_kind, error, NULL, 0, checker_id
                     FROM heldout_results WHERE round = ? ORDER BY idx
                     """, arguments: [round, solverVersion, from])
             return db.changesCount
@@ -299,20 +300,32 @@ extension Store {
     ) throws {
         try write { db in
             let checkerRow = try fingerprint.map { try checkerID(db, $0) }
+            let answer = try heldoutAnswers.id(db, answer: result.answer, reason: result.reason)
             try db.execute(
                 literal: """
-                    INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,
-                                                error_kind, error, usage, retries, checker_id)
-                    VALUES (\(round), \(result.index), \(solverVersion), \(text: result.answer), \(result.accept),
-                            \(result.score), \(text: result.reason), \(result.failure?.kind.rawValue),
-                            \(text: result.failure?.message), \(text: result.usage?.jsonText), \(retries),
-                            \(checkerRow))
+                    INSERT INTO heldout_results(round, idx, solver_version, answer_id, accept, score, error_kind,
+                                                error, usage, retries, checker_id)
+                    VALUES (\(round), \(result.index), \(solverVersion), \(answer), \(result.accept),
+                            \(result.score), \(result.failure?.kind.rawValue), \(text: result.failure?.message),
+                            \(text: result.usage?.jsonText), \(retries), \(checkerRow))
                     """)
         }
     }
 }
 
 extension Store {
+    /// The select-list entries (`answer`, `reason`) and join that read a held-out result `r`'s answer and reason;
+    /// since v9 a result names them in `heldout_answers`.
+    var heldoutAnswer: (select: String, join: String) {
+        guard migrations.contains(Schema.compactText) else {
+            return ("\(Self.text("r.answer")), \(Self.text("r.reason"))", "")
+        }
+        return (
+            "\(Self.text("ha.answer")), \(Self.text("ha.reason"))",
+            "LEFT JOIN heldout_answers ha ON ha.id = r.answer_id"
+        )
+    }
+
     /// Deletes the solver, checker and held-out evaluation errors recorded in `round`, in one transaction, so that
     /// resuming the round after a failure tries those items again. Generator errors stay: a task keeps its index.
     /// - Returns: The rows deleted.

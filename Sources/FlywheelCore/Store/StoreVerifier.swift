@@ -38,7 +38,12 @@ extension Store {
         }
         let dictionaries = try dictionaries()
         try read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, payload, dictionary_id, checksum FROM examples")
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT \(exampleColumns) FROM examples e
+                    LEFT JOIN attempts a ON a.id = e.attempt_id LEFT JOIN tasks t ON t.id = a.task_id
+                    """)
             while let row = try rows.next() {
                 report.examples += 1
                 let payload: [UInt8] = Array(row["payload"] as Data)
@@ -47,11 +52,9 @@ extension Store {
                     continue
                 }
                 do {
-                    _ = try ExampleCodec.decompress(
-                        payload: row["payload"], dictionaryID: row["dictionary_id"], dictionaries: dictionaries,
-                        checksum: row["checksum"])
+                    _ = try decodeExample(db, row, dictionaries: dictionaries)
                 } catch {
-                    report.problems.append("example \(row["id"] as Int64): \(error)")
+                    report.problems.append("example \(row["id"] as Int64): \(problem(error))")
                 }
             }
         }
@@ -84,8 +87,8 @@ extension Store {
                 while let row = try rows.next() {
                     do {
                         _ = try taskSpec(db, row, table: table, id: row["id"])
-                    } catch let error as FlywheelError {
-                        problems.append(error.message)
+                    } catch {
+                        problems.append(problem(error))
                     }
                 }
             }
@@ -93,8 +96,8 @@ extension Store {
             while let row = try versions.next() {
                 do {
                     _ = try solverState(row, id: row["id"])
-                } catch let error as FlywheelError {
-                    problems.append(error.message)
+                } catch {
+                    problems.append(problem(error))
                 }
             }
             return problems
