@@ -88,7 +88,10 @@ struct DurabilityTests {
         ("heldout_items", "select idx, seed, status, hex(task), hex(prompt_hash) from heldout_items order by idx"),
         (
             "heldout_results",
-            "select round, idx, solver_version, answer, accept, score, error_kind from heldout_results order by 1, 2"
+            """
+            select r.round, r.idx, r.solver_version, ha.answer, r.accept, r.score, r.error_kind
+            from heldout_results r left join heldout_answers ha on ha.id = r.answer_id order by 1, 2
+            """
         ),
         ("solver_versions", "select round, parent, promoted, hex(state) from solver_versions order by round"),
     ]

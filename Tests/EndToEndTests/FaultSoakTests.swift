@@ -28,7 +28,10 @@ struct FaultSoakTests {
             from attempts a join tasks t on t.id = a.task_id left join verdicts v on v.attempt_id = a.id
             left join examples e on e.attempt_id = a.id where t.round in (\(list)) order by 1, 2, 3
             """,
-            "select round, idx, answer, accept, score from heldout_results where round in (\(list)) order by 1, 2",
+            """
+            select r.round, r.idx, ha.answer, r.accept, r.score from heldout_results r
+            left join heldout_answers ha on ha.id = r.answer_id where r.round in (\(list)) order by 1, 2
+            """,
             "select idx, seed, status, hex(task) from heldout_items order by idx",
         ]
         var rows: [String] = []

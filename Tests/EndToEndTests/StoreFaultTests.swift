@@ -41,7 +41,13 @@ struct StoreFaultTests {
             """
         ),
         ("heldout_items", "select idx, status, hex(task) from heldout_items order by idx"),
-        ("heldout_results", "select round, idx, hex(answer), accept, hex(reason) from heldout_results order by 1, 2"),
+        (
+            "heldout_results",
+            """
+            select r.round, r.idx, hex(ha.answer), r.accept, hex(ha.reason) from heldout_results r
+            left join heldout_answers ha on ha.id = r.answer_id order by 1, 2
+            """
+        ),
     ]
 
     @Test("answers with NULs: kill -9 between answer and verdict, resume: the uninterrupted run, every byte kept")
