@@ -6,7 +6,8 @@ extension Schema {
     /// dictionary it used in `text_dictionary`); prompt hashes and example checksums become their bytes; an example
     /// may be compressed against its task's text (`against_task`); a verdict names its checker only
     /// when that differs from its `checkers` row's identity; solver state is a zstd frame; held-out results name
-    /// their (answer, reason) in `heldout_answers` and lose their rowid. Every row is converted in place, then a dictionary is trained on the held-out set when the store has
+    /// their (answer, reason) in `heldout_answers`; held-out results and metrics lose their rowid (their primary key
+    /// was a second copy of every row). Every row is converted in place, then a dictionary is trained on the held-out set when the store has
     /// none (`TaskText.trainDictionaryIfDue`).
     static func compact(_ db: Database) throws {
         let dictionaries = DictionaryCache()
@@ -137,6 +138,15 @@ extension Schema {
                 sql: "UPDATE examples SET checksum = ? WHERE id = ?",
                 arguments: [PackedHex.value(row["checksum"]), row["id"] as Int64])
         }
+        try rebuild(
+            db, "metrics",
+            columns: """
+                round INTEGER NOT NULL REFERENCES rounds(round),
+                name TEXT NOT NULL,
+                value REAL NOT NULL,
+                PRIMARY KEY (round, name)
+                """,
+            withoutRowID: true, copy: "round, name, value")
         _ = try TaskText.trainDictionaryIfDue(
             db, round: try Int.fetchOne(db, sql: "SELECT max(round) FROM rounds") ?? 0, dictionaries: dictionaries)
     }
