@@ -114,10 +114,8 @@ extension Schema {
                 UNIQUE(round)
                 """,
             copy: "id, round, parent, promoted", extra: ("state", "CAST(state AS BLOB)"))
-        for row in try Row.fetchAll(db, sql: "SELECT id, state FROM solver_versions") {
-            try db.execute(
-                sql: "UPDATE solver_versions SET state = ? WHERE id = ?",
-                arguments: [try SolverState.compress(row["state"]), row["id"] as Int64])
+        try rewrite(db, "solver_versions", "state") {
+            try SolverState.compress(Data.fromDatabaseValue($0) ?? Data()).databaseValue
         }
         try rebuild(
             db, "examples",
@@ -133,11 +131,7 @@ extension Schema {
                 """,
             copy: "id, attempt_id, round, dictionary_id, payload, raw_bytes", extra: ("checksum", "checksum"))
         try db.execute(sql: "CREATE INDEX examples_round ON examples(round)")
-        for row in try Row.fetchAll(db, sql: "SELECT id, checksum FROM examples") {
-            try db.execute(
-                sql: "UPDATE examples SET checksum = ? WHERE id = ?",
-                arguments: [PackedHex.value(row["checksum"]), row["id"] as Int64])
-        }
+        try rewrite(db, "examples", "checksum") { PackedHex.value(String.fromDatabaseValue($0)) }
         try rebuild(
             db, "metrics",
             columns: """
@@ -165,6 +159,17 @@ extension Schema {
         try convert()
         try db.execute(sql: "DROP TABLE \(table)")
         try db.execute(sql: "ALTER TABLE \(table)_v9 RENAME TO \(table)")
+    }
+
+    /// Replaces `column` of every row of `table` (keyed by `id`) with `transform` of its value.
+    private static func rewrite(
+        _ db: Database, _ table: String, _ column: String, _ transform: (DatabaseValue) throws -> DatabaseValue
+    ) throws {
+        for row in try Row.fetchAll(db, sql: "SELECT id, \(column) AS value FROM \(table)") {
+            try db.execute(
+                sql: "UPDATE \(table) SET \(column) = ? WHERE id = ?",
+                arguments: [try transform(row["value"]), row["id"] as Int64])
+        }
     }
 
     /// Compresses the text and packs the prompt hash of each row of `table` (before v9) into `<table>_v9`.
