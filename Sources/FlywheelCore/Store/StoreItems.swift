@@ -40,18 +40,23 @@ extension Store {
         round: Int, index: Int, seed: UInt64, difficulty: Int, status: TaskStatus, task: TaskSpec?,
         promptHash: String?, contamination: String?, failure: PluginFailure?, seconds: Double, retries: Int = 0
     ) throws -> Int64 {
-        try write { db in
-            try db.execute(
-                literal: """
-                    INSERT INTO tasks(round, idx, seed, difficulty, status, prompt, reference, meta, prompt_hash,
+        let id = try nextID("tasks")
+        let arguments: StatementArguments = [
+            id, round, index, Int64(seed), difficulty, status.rawValue, Self.bytes(task?.prompt),
+            Self.bytes(task?.reference?.jsonText), Self.bytes(task?.meta?.jsonText), promptHash,
+            Self.bytes(contamination), failure?.kind.rawValue, Self.bytes(failure?.message), seconds, retries,
+        ]
+        try buffered { db in
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO tasks(id, round, idx, seed, difficulty, status, prompt, reference, meta, prompt_hash,
                                       contamination, error_kind, error, seconds, retries)
-                    VALUES (\(round), \(index), \(Int64(seed)), \(difficulty), \(status.rawValue),
-                            \(text: task?.prompt), \(text: task?.reference?.jsonText), \(text: task?.meta?.jsonText),
-                            \(promptHash), \(text: contamination), \(failure?.kind.rawValue), \(text: failure?.message),
-                            \(seconds), \(retries))
-                    """)
-            return db.lastInsertedRowID
+                    VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?, CAST(? AS TEXT), ?,
+                            CAST(? AS TEXT), ?, ?)
+                    """
+            ).execute(arguments: arguments)
         }
+        return id
     }
 
     func taskSpec(_ row: Row, table: String, id: Int64) throws -> TaskSpec? {
@@ -108,18 +113,23 @@ extension Store {
     ) throws -> Int64 {
         let solution = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
-        return try write { db in
-            try db.execute(
-                literal: """
-                    INSERT INTO attempts(task_id, attempt, seed, solver_version, rationalized, answer, trace, usage,
+        let id = try nextID("attempts")
+        let arguments: StatementArguments = [
+            id, taskID, attempt, Int64(seed), solverVersion, rationalized, Self.bytes(solution?.answer),
+            Self.bytes(solution?.trace), Self.bytes(solution?.usage?.jsonText), failure?.kind.rawValue,
+            Self.bytes(failure?.message), seconds, retries,
+        ]
+        try buffered { db in
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO attempts(id, task_id, attempt, seed, solver_version, rationalized, answer, trace, usage,
                                          error_kind, error, seconds, retries)
-                    VALUES (\(taskID), \(attempt), \(Int64(seed)), \(solverVersion), \(rationalized),
-                            \(text: solution?.answer),
-                            \(text: solution?.trace), \(text: solution?.usage?.jsonText), \(failure?.kind.rawValue),
-                            \(text: failure?.message), \(seconds), \(retries))
-                    """)
-            return db.lastInsertedRowID
+                    VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?, CAST(? AS TEXT),
+                            ?, ?)
+                    """
+            ).execute(arguments: arguments)
         }
+        return id
     }
 
     public func verdicts(round: Int) throws -> [VerdictRecord] {
@@ -154,25 +164,28 @@ extension Store {
     ) throws {
         let judgement = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
-        try write { db in
+        let arguments: StatementArguments = [
+            attemptID, judgement?.accept ?? false, judgement?.score ?? 0, Self.bytes(judgement?.reason),
+            failure?.kind.rawValue, Self.bytes(failure?.message), Self.bytes(checker), seconds, retries,
+        ]
+        try buffered { [self] db in
             let checkerRow = try fingerprint.map { try checkerID(db, $0) }
-            try db.execute(
-                literal: """
+            try db.cachedStatement(
+                sql: """
                     INSERT INTO verdicts(attempt_id, accept, score, reason, error_kind, error, checker, seconds, retries,
                                          checker_id)
-                    VALUES (\(attemptID), \(judgement?.accept ?? false), \(judgement?.score ?? 0),
-                            \(text: judgement?.reason), \(failure?.kind.rawValue), \(text: failure?.message),
-                            \(text: checker), \(seconds), \(retries), \(checkerRow))
-                    """)
+                    VALUES (?, ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, ?)
+                    """
+            ).execute(arguments: arguments + [checkerRow])
             if let example {
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO examples(attempt_id, round, dictionary_id, payload, raw_bytes, checksum)
                         VALUES (?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        attemptID, round, example.dictionaryID, example.payload, example.rawBytes, example.checksum,
-                    ])
+                        """
+                ).execute(arguments: [
+                    attemptID, round, example.dictionaryID, example.payload, example.rawBytes, example.checksum,
+                ])
             }
         }
     }
@@ -201,15 +214,18 @@ extension Store {
         index: Int, seed: UInt64, status: TaskStatus, task: TaskSpec?, promptHash: String?, failure: PluginFailure?,
         retries: Int = 0
     ) throws {
-        try write { db in
-            try db.execute(
-                literal: """
+        let arguments: StatementArguments = [
+            index, Int64(seed), status.rawValue, Self.bytes(task?.prompt), Self.bytes(task?.reference?.jsonText),
+            Self.bytes(task?.meta?.jsonText), promptHash, failure?.kind.rawValue, Self.bytes(failure?.message), retries,
+        ]
+        try buffered { db in
+            try db.cachedStatement(
+                sql: """
                     INSERT INTO heldout_items(idx, seed, status, prompt, reference, meta, prompt_hash, error_kind, error,
                                               retries)
-                    VALUES (\(index), \(Int64(seed)), \(status.rawValue), \(text: task?.prompt),
-                            \(text: task?.reference?.jsonText), \(text: task?.meta?.jsonText), \(promptHash),
-                            \(failure?.kind.rawValue), \(text: failure?.message), \(retries))
-                    """)
+                    VALUES (?, ?, ?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, CAST(? AS TEXT), ?)
+                    """
+            ).execute(arguments: arguments)
         }
     }
 
@@ -259,17 +275,20 @@ extension Store {
         _ result: HeldoutResult, round: Int, solverVersion: Int64, retries: Int = 0,
         fingerprint: CheckerFingerprint? = nil
     ) throws {
-        try write { db in
+        let arguments: StatementArguments = [
+            round, result.index, solverVersion, Self.bytes(result.answer), result.accept, result.score,
+            Self.bytes(result.reason), result.failure?.kind.rawValue, Self.bytes(result.failure?.message),
+            Self.bytes(result.usage?.jsonText), retries,
+        ]
+        try buffered { [self] db in
             let checkerRow = try fingerprint.map { try checkerID(db, $0) }
-            try db.execute(
-                literal: """
+            try db.cachedStatement(
+                sql: """
                     INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,
                                                 error_kind, error, usage, retries, checker_id)
-                    VALUES (\(round), \(result.index), \(solverVersion), \(text: result.answer), \(result.accept),
-                            \(result.score), \(text: result.reason), \(result.failure?.kind.rawValue),
-                            \(text: result.failure?.message), \(text: result.usage?.jsonText), \(retries),
-                            \(checkerRow))
-                    """)
+                    VALUES (?, ?, ?, CAST(? AS TEXT), ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), CAST(? AS TEXT), ?, ?)
+                    """
+            ).execute(arguments: arguments + [checkerRow])
         }
     }
 }
