@@ -158,10 +158,13 @@ func withEngine<T>(
     let engine = RoundEngine(store: store, plugins: plugins, settings: config.settings, log: log)
     do {
         let result = try await body(config, engine)
+        try store.flush()
         await plugins.shutdown()
         withExtendedLifetime(lock) {}
         return result
     } catch {
+        // Finished items still waiting to be committed are kept: the resumed round starts after them.
+        try? store.flush()
         await plugins.shutdown()
         throw error
     }

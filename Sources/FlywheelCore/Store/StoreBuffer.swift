@@ -29,7 +29,8 @@ final class WriteBuffer: Sendable {
 }
 
 extension Store {
-    /// Queues a write of finished work; see `WriteBuffer` for when it reaches the disk.
+    /// Queues a write of finished work; see `WriteBuffer` for when it reaches the disk. `body` must not capture the
+    /// store: a queued write would keep it alive past its last use, and its `deinit` from committing what waits.
     /// - Throws: `FlywheelError` from committing the rows queued before it, when this call commits them.
     func buffered(_ body: @escaping @Sendable (Database) throws -> Void) throws {
         try buffer.state.withLock { state in
@@ -41,7 +42,9 @@ extension Store {
                 try commit(&state)
             } else if !state.flushScheduled {
                 state.flushScheduled = true
-                DispatchQueue.global().asyncAfter(deadline: .now() + WriteBuffer.interval) { [self] in
+                // Weakly: a store let go of commits what waits in its `deinit`, at once.
+                DispatchQueue.global().asyncAfter(deadline: .now() + WriteBuffer.interval) { [weak self] in
+                    guard let self else { return }
                     buffer.state.withLock { state in
                         state.flushScheduled = false
                         do { try commit(&state) } catch { state.failure = error as? FlywheelError }

@@ -3,7 +3,7 @@ import GRDB
 
 extension Store {
     /// The id of `checker` in the `checkers` table, adding it the first time it is seen. Call inside a write.
-    func checkerID(_ db: Database, _ checker: CheckerFingerprint) throws -> Int64 {
+    static func checkerID(_ db: Database, _ checker: CheckerFingerprint) throws -> Int64 {
         let lookup = try db.cachedStatement(sql: "SELECT id FROM checkers WHERE fingerprint = CAST(? AS TEXT)")
         let fingerprint = Data(checker.fingerprint.utf8)
         if let id = try Int64.fetchOne(lookup, arguments: [fingerprint]) { return id }

@@ -168,8 +168,8 @@ extension Store {
             attemptID, judgement?.accept ?? false, judgement?.score ?? 0, Self.bytes(judgement?.reason),
             failure?.kind.rawValue, Self.bytes(failure?.message), Self.bytes(checker), seconds, retries,
         ]
-        try buffered { [self] db in
-            let checkerRow = try fingerprint.map { try checkerID(db, $0) }
+        try buffered { db in
+            let checkerRow = try fingerprint.map { try Self.checkerID(db, $0) }
             try db.cachedStatement(
                 sql: """
                     INSERT INTO verdicts(attempt_id, accept, score, reason, error_kind, error, checker, seconds, retries,
@@ -280,8 +280,8 @@ extension Store {
             Self.bytes(result.reason), result.failure?.kind.rawValue, Self.bytes(result.failure?.message),
             Self.bytes(result.usage?.jsonText), retries,
         ]
-        try buffered { [self] db in
-            let checkerRow = try fingerprint.map { try checkerID(db, $0) }
+        try buffered { db in
+            let checkerRow = try fingerprint.map { try Self.checkerID(db, $0) }
             try db.cachedStatement(
                 sql: """
                     INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,

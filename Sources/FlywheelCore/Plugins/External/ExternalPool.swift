@@ -166,15 +166,7 @@ final class ExternalPool: Sendable {
     {
         if slot.process == nil {
             do {
-                let (name, log, tail) = (name, log, stderrTail)
-                slot.process = try LineWorker(argv: command.argv, directory: command.directory) { text in
-                    tail.withLock { lines in
-                        lines.append(String(text.prefix(300)))
-                        if lines.count > Self.stderrTailLines { lines.removeFirst(lines.count - Self.stderrTailLines) }
-                    }
-                    log.event("plugin.stderr", [("plugin", name), ("worker", index), ("line", text)])
-                }
-                log.event("plugin.start", [("plugin", name), ("worker", index), ("pid", slot.process!.pid)])
+                try start(slot, index: index)
             } catch {
                 return .failure(failure(error))
             }
@@ -188,6 +180,31 @@ final class ExternalPool: Sendable {
             slot.process = nil
         }
         return result
+    }
+
+    /// Starts a worker in `slot`; runs on the slot's queue.
+    private func start(_ slot: Slot, index: Int) throws(LineWorkerError) {
+        let (name, log, tail) = (name, log, stderrTail)
+        slot.process = try LineWorker(argv: command.argv, directory: command.directory) { text in
+            tail.withLock { lines in
+                lines.append(String(text.prefix(300)))
+                if lines.count > Self.stderrTailLines { lines.removeFirst(lines.count - Self.stderrTailLines) }
+            }
+            log.event("plugin.stderr", [("plugin", name), ("worker", index), ("line", text)])
+        }
+        log.event("plugin.start", [("plugin", name), ("worker", index), ("pid", slot.process!.pid)])
+    }
+
+    /// Starts every worker not running yet, without waiting, so that programs slow to start (an interpreter, a model
+    /// load) start together instead of one stage after another as their first requests come. A worker that cannot
+    /// start is left to its first request, which says why.
+    func startWorkers() {
+        guard startFailure.withLock({ $0 }) == nil else { return }
+        for (index, slot) in slots.enumerated() {
+            slot.queue.async { [self] in
+                if slot.process == nil { try? start(slot, index: index) }
+            }
+        }
     }
 
     /// The worker's failure in the plugin vocabulary; a start failure names the program and shows its stderr.
