@@ -158,7 +158,8 @@ func withEngine<T>(
     let engine = RoundEngine(store: store, plugins: plugins, settings: config.settings, log: log)
     do {
         let result = try await body(config, engine)
-        try store.flush()
+        // Commits what waits and folds the WAL into the store file, which is then the whole store.
+        try store.checkpoint()
         await plugins.shutdown()
         withExtendedLifetime(lock) {}
         return result
