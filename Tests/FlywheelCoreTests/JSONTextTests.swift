@@ -111,4 +111,25 @@ import Testing
         #expect(value.encoded() == Data("null".utf8))
         #expect(JSONValue.array([.number(.infinity)]).jsonText == "null")
     }
+
+    /// A stored example's frame: the same bytes as its `Codable` form through `JSONEncoder` (checksums were taken
+    /// of those), read back as `JSONDecoder` reads it, and a frame that is not an example refused.
+    @Test func storedExamplesKeepTheirBytes() throws {
+        var stream = Stream(state: 19)
+        for _ in 0..<1000 {
+            func optional<T>(_ make: () -> T) -> T? { stream.below(3) == 0 ? nil : make() }
+            let example = StoredExample(
+                prompt: Self.text(&stream), answer: Self.text(&stream), reference: optional { Self.value(&stream) },
+                meta: optional { Self.value(&stream) }, trace: optional { Self.text(&stream) })
+            let expected = try Self.foundationEncoder.encode(example)
+            #expect(example.encoded() == expected)
+            #expect(try StoredExample(json: expected) == (try JSONDecoder().decode(StoredExample.self, from: expected)))
+        }
+        let foreign = Data(#"{"answer":"4","prompt":"2+2","reference":null,"extra":[1],"trace":null}"#.utf8)
+        #expect(try StoredExample(json: foreign) == StoredExample(prompt: "2+2", answer: "4", reference: nil, meta: nil, trace: nil))
+        for text in [#"{"prompt":"p"}"#, #"{"prompt":"p","answer":4}"#, #"["p","a"]"#, #"{"prompt":"p","answer":"a","trace":1}"#] {
+            #expect(throws: (any Error).self) { try JSONDecoder().decode(StoredExample.self, from: Data(text.utf8)) }
+            #expect(throws: FlywheelError.self) { try StoredExample(json: Data(text.utf8)) }
+        }
+    }
 }

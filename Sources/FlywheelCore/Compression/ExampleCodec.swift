@@ -22,7 +22,7 @@ public enum ExampleCodec {
     public static let dictionaryCapacity = 16 * 1024
 
     public static func compress(_ example: StoredExample, dictionary: ExampleDictionary?) throws -> CompressedExample {
-        let raw = try JSON.encode(example)
+        let raw = example.encoded()
         return CompressedExample(
             payload: try Zstd.compress(raw, dictionary: dictionary?.bytes), dictionaryID: dictionary?.id,
             rawBytes: raw.count, checksum: StableHash.hex(raw))
