@@ -49,7 +49,7 @@ public enum ExampleCodec {
     /// Trains a dictionary on the raw JSON of up to `dictionarySampleLimit` examples; nil when ZDICT declines
     /// (too few or too uniform samples), in which case examples stay dictionary-less.
     public static func trainDictionary(on examples: [StoredExample]) -> Data? {
-        let samples = examples.prefix(dictionarySampleLimit).compactMap { try? JSON.encode($0) }
+        let samples = examples.prefix(dictionarySampleLimit).map { $0.encoded() }
         return try? Zstd.trainDictionary(samples: Array(samples), capacity: dictionaryCapacity)
     }
 }
