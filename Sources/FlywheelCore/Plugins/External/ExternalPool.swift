@@ -231,7 +231,7 @@ final class ExternalPool: Sendable {
     }
 
     static func validate(_ line: Data, id: String) -> Result<[String: JSONValue], PluginFailure> {
-        let shown = String(decoding: line.prefix(200), as: UTF8.self) + (line.count > 200 ? "…" : "")
+        var shown: String { String(decoding: line.prefix(200), as: UTF8.self) + (line.count > 200 ? "…" : "") }
         let value: JSONValue
         do {
             value = try JSONValue.parse(line)
