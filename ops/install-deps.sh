@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages Flywheel needs on Debian (idempotent: does nothing when all are present).
-# With --test, also what the test suites use (chromium, zstd, and Slurm with munge for the Slurm test).
+# With --test, also what the test suites use (chromium, zstd, and Slurm with munge for the Slurm test); with --bench,
+# what `make bench` uses (zstd, GNU time).
 set -euo pipefail
 
 missing=()
@@ -16,6 +17,10 @@ if [ "${1:-}" = "--test" ]; then
     # The Slurm test runs a one-machine cluster (ops/slurm/local-cluster.sh).
     [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/bin/sbatch ] || missing+=(slurm-wlm)
     [ -x /usr/sbin/munged ] || missing+=(munge)
+fi
+if [ "${1:-}" = "--bench" ]; then
+    command -v zstd >/dev/null || missing+=(zstd)
+    [ -x /usr/bin/time ] || missing+=(time)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

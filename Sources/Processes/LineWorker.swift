@@ -16,6 +16,8 @@ public final class LineWorker {
     private let stdinFD: Int32
     private let stdoutFD: Int32
     private var buffer: [UInt8] = []
+    /// What each read of stdout lands in, allocated once per worker.
+    private var chunk = [UInt8](repeating: 0, count: 65536)
     private var exited = false
     private var answered = false
     /// How the child ended, once `crashed` has reaped it: `exit status 3`.
@@ -152,8 +154,8 @@ public final class LineWorker {
             if ready < 0 && errno != EINTR { return .failure(crashed("poll failed")) }
             if ready <= 0 { continue }
             // At most one byte past the cap: enough to know the line is too long.
-            var chunk = [UInt8](repeating: 0, count: min(65536, maxBytes + 1 - buffer.count))
-            let count = read(stdoutFD, &chunk, chunk.count)
+            let wanted = min(chunk.count, maxBytes + 1 - buffer.count)
+            let count = chunk.withUnsafeMutableBytes { read(stdoutFD, $0.baseAddress, wanted) }
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { return .failure(crashed("it closed its output")) }
             buffer.append(contentsOf: chunk[..<count])

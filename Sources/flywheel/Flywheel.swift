@@ -158,10 +158,14 @@ func withEngine<T>(
     let engine = RoundEngine(store: store, plugins: plugins, settings: config.settings, log: log)
     do {
         let result = try await body(config, engine)
+        // Commits what waits and folds the WAL into the store file, which is then the whole store.
+        try store.checkpoint()
         await plugins.shutdown()
         withExtendedLifetime(lock) {}
         return result
     } catch {
+        // Finished items still waiting to be committed are kept: the resumed round starts after them.
+        try? store.flush()
         await plugins.shutdown()
         throw error
     }

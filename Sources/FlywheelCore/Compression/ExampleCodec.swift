@@ -38,7 +38,7 @@ public enum ExampleCodec {
 
     /// The smaller of the frame compressed with `dictionary` and the frame compressed against the example's task.
     public static func compress(_ example: StoredExample, dictionary: ExampleDictionary?) throws -> CompressedExample {
-        let raw = try JSON.encode(example)
+        let raw = example.encoded()
         let withDictionary = try Zstd.compress(raw, dictionary: dictionary?.prepared)
         let againstTask = try Zstd.compress(raw, prefix: TaskCodec.plain(task(of: example)))
         let useTask = againstTask.count < withDictionary.count
@@ -81,7 +81,7 @@ public enum ExampleCodec {
     /// Trains a dictionary on the raw JSON of up to `dictionarySampleLimit` examples; nil when ZDICT declines
     /// (too few or too uniform samples), in which case examples stay dictionary-less.
     public static func trainDictionary(on examples: [StoredExample]) -> Data? {
-        let samples = examples.prefix(dictionarySampleLimit).compactMap { try? JSON.encode($0) }
+        let samples = examples.prefix(dictionarySampleLimit).map { $0.encoded() }
         return try? Zstd.trainDictionary(samples: Array(samples), capacity: dictionaryCapacity)
     }
 }

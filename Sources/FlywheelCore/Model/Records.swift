@@ -128,3 +128,35 @@ public struct StoredExample: Sendable, Codable, Equatable {
         self.trace = trace
     }
 }
+
+extension StoredExample {
+    /// The example as a stored frame holds it: compact JSON, sorted keys, absent fields left out (the bytes its
+    /// `Codable` form gives through `JSONEncoder`, which stored checksums were taken of).
+    public func encoded() -> Data {
+        var object: [String: JSONValue] = ["prompt": .string(prompt), "answer": .string(answer)]
+        if let reference { object["reference"] = reference }
+        if let meta { object["meta"] = meta }
+        if let trace { object["trace"] = .string(trace) }
+        return JSONValue.object(object).encoded()
+    }
+
+    /// Reads `encoded()`'s JSON, as `JSONDecoder` reads its `Codable` form: other keys ignored, null as absent.
+    /// - Throws: `JSONTextError`, or `FlywheelError(.corruptStore)` naming the field that is missing or mistyped.
+    public init(json: Data) throws {
+        guard case .object(let object) = try JSONValue.parse(json) else {
+            throw FlywheelError(.corruptStore, "a stored example is not a JSON object")
+        }
+        func text(_ key: String, required: Bool) throws -> String? {
+            switch object[key] {
+            case .string(let value): return value
+            case nil, .null?: if !required { return nil }
+            default: break
+            }
+            throw FlywheelError(.corruptStore, "a stored example's `\(key)` is missing or not a string")
+        }
+        func value(_ key: String) -> JSONValue? { object[key] == .null ? nil : object[key] }
+        self.init(
+            prompt: try text("prompt", required: true)!, answer: try text("answer", required: true)!,
+            reference: value("reference"), meta: value("meta"), trace: try text("trace", required: false))
+    }
+}

@@ -43,35 +43,56 @@ public enum FewShot {
         }
     }
 
-    /// A version's pool ready for selection: each example's family and difficulty read once.
+    /// A version's pool ready for selection: each example's family, difficulty and prompt bytes read once.
     public struct Index: Sendable {
         public let model: String?
         public let weights: ModelFile?
-        private let entries: [(example: Example, family: String?, difficulty: Double?)]
+        private let entries: [Entry]
+
+        private struct Entry: Sendable {
+            var example: Example
+            var family: String?
+            var difficulty: Double?
+            var prompt: [UInt8]
+        }
 
         public init(_ state: State) {
             model = state.model
             weights = state.weights
             entries = state.examples.map {
-                ($0, $0.meta?["family"]?.stringValue, $0.meta?["difficulty"]?.doubleValue)
+                Entry(
+                    example: $0, family: $0.meta?["family"]?.stringValue,
+                    difficulty: $0.meta?["difficulty"]?.doubleValue, prompt: Array($0.prompt.utf8))
             }
         }
 
         /// `k` examples for `task`: same family first, then nearest difficulty, then a stable hash of the pair (so
-        /// the choice is deterministic yet differs between tasks). Never the task itself.
+        /// the choice is deterministic yet differs between tasks), ties in pool order. Never the task itself.
         public func select(for task: TaskSpec, k: Int) -> [Example] {
             guard k > 0, !entries.isEmpty else { return [] }
             let family = task.meta?["family"]?.stringValue
             let difficulty = task.meta?["difficulty"]?.doubleValue
-            let prompt = Array(task.prompt.utf8) + [0]
-            func rank(_ entry: (example: Example, family: String?, difficulty: Double?)) -> (Int, Double, UInt64) {
-                let sameFamily = family != nil && entry.family == family ? 0 : 1
+            let prompt = Array(task.prompt.utf8)
+            // The hash of the pair is FNV-1a of the task's prompt, a 0 byte, then the example's prompt.
+            let taskHash = StableHash.fnv1a64(prompt + [0])
+            // The best `k` so far, best first; a later entry displaces one only when strictly better, so ties keep
+            // pool order, as a stable sort of the whole pool would.
+            var best: [(rank: (Int, Double, UInt64), entry: Int)] = []
+            best.reserveCapacity(k + 1)
+            for (position, entry) in entries.enumerated() where entry.example.prompt != task.prompt {
                 var distance = 0.0
                 if let difficulty { distance = entry.difficulty.map { abs($0 - difficulty) } ?? .infinity }
-                return (sameFamily, distance, StableHash.fnv1a64(prompt + Array(entry.example.prompt.utf8)))
+                let rank = (
+                    family != nil && entry.family == family ? 0 : 1, distance,
+                    StableHash.fnv1a64(entry.prompt, continuing: taskHash)
+                )
+                if best.count == k, !(rank < best[k - 1].rank) { continue }
+                var slot = best.count
+                while slot > 0, rank < best[slot - 1].rank { slot -= 1 }
+                best.insert((rank, position), at: slot)
+                if best.count > k { best.removeLast() }
             }
-            return entries.filter { $0.example.prompt != task.prompt }.map { (rank($0), $0.example) }
-                .sorted { $0.0 < $1.0 }.prefix(k).map(\.1)
+            return best.map { entries[$0.entry].example }
         }
     }
 }

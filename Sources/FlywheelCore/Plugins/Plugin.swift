@@ -96,6 +96,13 @@ public struct Plugins: Sendable {
         self.auditor = auditor
     }
 
+    /// Starts every external program's workers at once (`ExternalPool.startWorkers()`).
+    public func startWorkers() {
+        for case let program as any ExternalProgram in [generator, solver, checker, auditor] as [Any?] {
+            program.pool.startWorkers()
+        }
+    }
+
     /// Stops every plugin's workers.
     public func shutdown() async {
         await generator.shutdown()

@@ -65,6 +65,7 @@ public final class RoundEngine: Sendable {
     /// Exactly one round: an interrupted round if there is one, else the baseline if missing, else the next.
     public func runRound() async throws -> RoundOutcome {
         let record = try openRound()
+        plugins.startWorkers()
         do {
             let outcome = record.round == 0 ? try await runBaseline(record) : try await runTraining(record)
             log.event(

@@ -6,8 +6,8 @@ import Darwin
 import Foundation
 import GRDB
 
-/// The pipeline's SQLite file (WAL mode): every finished item is written as it finishes, each in its own
-/// transaction, so a crash at any moment leaves a consistent store that a resumed run continues.
+/// The pipeline's SQLite file (WAL mode): finished items are committed together within a fraction of a second of
+/// finishing (`WriteBuffer`), so a crash at any moment leaves a consistent store that a resumed run continues.
 public final class Store: Sendable {
     /// How a command opens its store.
     public enum Access: Sendable {
@@ -21,6 +21,8 @@ public final class Store: Sendable {
     public let path: String
     public let access: Access
     let database: any DatabaseWriter
+    /// Finished work waiting to be committed together (`buffered(_:)`).
+    let buffer = WriteBuffer()
     /// The migrations this store has had. A read-only open adds none, so a query of a column that a later migration
     /// added asks `column(_:addedBy:)`.
     let migrations: Set<String>
@@ -83,6 +85,11 @@ public final class Store: Sendable {
             database = try Self.openReadOnly(path)
             migrations = try Self.identify(database, path: path, emptyIsStore: false)
         }
+    }
+
+    deinit {
+        // The last rows of a command that ended without reading or writing the store again.
+        try? flush()
     }
 
     /// Creates the store's folder when missing and checks that a run can write there (the store, its `-wal` and
@@ -214,6 +221,7 @@ public final class Store: Sendable {
 
     /// Runs `body` in a read transaction; an SQLite error becomes a `FlywheelError` naming the store.
     func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try flush()
         do {
             return try database.read(body)
         } catch let error as DatabaseError {
@@ -221,9 +229,10 @@ public final class Store: Sendable {
         }
     }
 
-    /// Runs `body` in a write transaction; an SQLite error (a full disk, a read-only file) becomes a
-    /// `FlywheelError` naming the store.
+    /// Commits the queued writes (`buffered(_:)`), then runs `body` in a write transaction; an SQLite error (a full
+    /// disk, a read-only file) becomes a `FlywheelError` naming the store.
     func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try flush()
         do {
             return try database.write(body)
         } catch let error as DatabaseError {

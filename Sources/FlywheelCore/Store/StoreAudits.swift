@@ -34,7 +34,7 @@ extension Store {
         let judgement = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
         try write { db in
-            let checker = try checkerID(db, auditor)
+            let checker = try Self.checkerID(db, auditor)
             try db.execute(
                 literal: """
                     INSERT INTO audits(attempt_id, checker_id, accept, score, reason, error_kind, error)

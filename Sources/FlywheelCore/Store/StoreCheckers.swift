@@ -3,18 +3,15 @@ import GRDB
 
 extension Store {
     /// The id of `checker` in the `checkers` table, adding it the first time it is seen. Call inside a write.
-    func checkerID(_ db: Database, _ checker: CheckerFingerprint) throws -> Int64 {
+    static func checkerID(_ db: Database, _ checker: CheckerFingerprint) throws -> Int64 {
+        let lookup = try db.cachedStatement(sql: "SELECT id FROM checkers WHERE fingerprint = CAST(? AS TEXT)")
+        let fingerprint = Data(checker.fingerprint.utf8)
+        if let id = try Int64.fetchOne(lookup, arguments: [fingerprint]) { return id }
         try db.execute(
             literal: """
                 INSERT INTO checkers(fingerprint, identity) VALUES (\(text: checker.fingerprint), \(text: checker.identity))
-                ON CONFLICT(fingerprint) DO NOTHING
                 """)
-        guard
-            let id = try Int64.fetchOne(
-                db, sql: "SELECT id FROM checkers WHERE fingerprint = CAST(? AS TEXT)",
-                arguments: [Data(checker.fingerprint.utf8)])
-        else { throw corrupt("checkers", checker.fingerprint, "was written and cannot be read back") }
-        return id
+        return db.lastInsertedRowID
     }
 
     /// The checkers whose verdicts a round recorded (training verdicts and held-out results), first seen first.

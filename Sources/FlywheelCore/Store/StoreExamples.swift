@@ -140,7 +140,7 @@ extension Store {
             let raw = try ExampleCodec.decompress(
                 payload: row["payload"], dictionaryID: row["dictionary_id"], dictionaries: dictionaries,
                 checksum: PackedHex.text(row["checksum"]) ?? "", task: task)
-            return try JSON.decoder.decode(StoredExample.self, from: raw)
+            return try StoredExample(json: raw)
         } catch let error as FlywheelError {
             throw corrupt("examples", id, error.message)
         } catch {

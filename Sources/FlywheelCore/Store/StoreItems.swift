@@ -47,18 +47,23 @@ extension Store {
         round: Int, index: Int, seed: UInt64, difficulty: Int, status: TaskStatus, task: TaskSpec?,
         promptHash: String?, contamination: String?, failure: PluginFailure?, seconds: Double, retries: Int = 0
     ) throws -> Int64 {
-        try write { db in
+        let id = try nextID("tasks")
+        let hash = PackedHex.value(promptHash)
+        let arguments: StatementArguments = [
+            id, round, index, Int64(seed), difficulty, status.rawValue, Self.bytes(contamination),
+            failure?.kind.rawValue, Self.bytes(failure?.message), seconds, retries,
+        ]
+        try buffered { [self] db in
             let (frame, dictionary) = try compressTask(db, task)
-            try db.execute(
-                literal: """
-                    INSERT INTO tasks(round, idx, seed, difficulty, status, task, text_dictionary, prompt_hash,
-                                      contamination, error_kind, error, seconds, retries)
-                    VALUES (\(round), \(index), \(Int64(seed)), \(difficulty), \(status.rawValue), \(frame),
-                            \(dictionary), \(PackedHex.value(promptHash)), \(text: contamination),
-                            \(failure?.kind.rawValue), \(text: failure?.message), \(seconds), \(retries))
-                    """)
-            return db.lastInsertedRowID
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO tasks(id, round, idx, seed, difficulty, status, contamination, error_kind, error,
+                                      seconds, retries, task, text_dictionary, prompt_hash)
+                    VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), ?, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: arguments + [frame, dictionary, hash])
         }
+        return id
     }
 
     /// A task's frame, compressed with the store's newest dictionary, and that dictionary's id. Call inside a write.
@@ -142,18 +147,23 @@ extension Store {
     ) throws -> Int64 {
         let solution = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
-        return try write { db in
-            try db.execute(
-                literal: """
-                    INSERT INTO attempts(task_id, attempt, seed, solver_version, rationalized, answer, trace, usage,
+        let id = try nextID("attempts")
+        let arguments: StatementArguments = [
+            id, taskID, attempt, Int64(seed), solverVersion, rationalized, Self.bytes(solution?.answer),
+            Self.bytes(solution?.trace), Self.bytes(solution?.usage?.jsonText), failure?.kind.rawValue,
+            Self.bytes(failure?.message), seconds, retries,
+        ]
+        try buffered { db in
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO attempts(id, task_id, attempt, seed, solver_version, rationalized, answer, trace, usage,
                                          error_kind, error, seconds, retries)
-                    VALUES (\(taskID), \(attempt), \(Int64(seed)), \(solverVersion), \(rationalized),
-                            \(text: solution?.answer),
-                            \(text: solution?.trace), \(text: solution?.usage?.jsonText), \(failure?.kind.rawValue),
-                            \(text: failure?.message), \(seconds), \(retries))
-                    """)
-            return db.lastInsertedRowID
+                    VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?, CAST(? AS TEXT),
+                            ?, ?)
+                    """
+            ).execute(arguments: arguments)
         }
+        return id
     }
 
     public func verdicts(round: Int) throws -> [VerdictRecord] {
@@ -188,28 +198,31 @@ extension Store {
     ) throws {
         let judgement = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
-        try write { db in
-            let checkerRow = try fingerprint.map { try checkerID(db, $0) }
-            // The checkers row names the checker; the verdict repeats it only when it was named otherwise.
-            let named = fingerprint?.identity == checker ? nil : checker
-            try db.execute(
-                literal: """
+        // The checkers row names the checker; the verdict repeats it only when it was named otherwise.
+        let named = fingerprint?.identity == checker ? nil : checker
+        let arguments: StatementArguments = [
+            attemptID, judgement?.accept ?? false, judgement?.score ?? 0, Self.bytes(judgement?.reason),
+            failure?.kind.rawValue, Self.bytes(failure?.message), Self.bytes(named), seconds, retries,
+        ]
+        try buffered { db in
+            let checkerRow = try fingerprint.map { try Self.checkerID(db, $0) }
+            try db.cachedStatement(
+                sql: """
                     INSERT INTO verdicts(attempt_id, accept, score, reason, error_kind, error, checker, seconds, retries,
                                          checker_id)
-                    VALUES (\(attemptID), \(judgement?.accept ?? false), \(judgement?.score ?? 0),
-                            \(text: judgement?.reason), \(failure?.kind.rawValue), \(text: failure?.message),
-                            \(text: named), \(seconds), \(retries), \(checkerRow))
-                    """)
+                    VALUES (?, ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, ?)
+                    """
+            ).execute(arguments: arguments + [checkerRow])
             if let example {
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO examples(attempt_id, round, dictionary_id, against_task, payload, raw_bytes, checksum)
                         VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        attemptID, round, example.dictionaryID, example.againstTask, example.payload,
-                        example.rawBytes, PackedHex.value(example.checksum),
-                    ])
+                        """
+                ).execute(arguments: [
+                    attemptID, round, example.dictionaryID, example.againstTask, example.payload, example.rawBytes,
+                    PackedHex.value(example.checksum),
+                ])
             }
         }
     }
@@ -239,16 +252,19 @@ extension Store {
         index: Int, seed: UInt64, status: TaskStatus, task: TaskSpec?, promptHash: String?, failure: PluginFailure?,
         retries: Int = 0
     ) throws {
-        try write { db in
+        let arguments: StatementArguments = [
+            index, Int64(seed), status.rawValue, PackedHex.value(promptHash), failure?.kind.rawValue,
+            Self.bytes(failure?.message), retries,
+        ]
+        try buffered { [self] db in
             let (frame, dictionary) = try compressTask(db, task)
-            try db.execute(
-                literal: """
-                    INSERT INTO heldout_items(idx, seed, status, task, text_dictionary, prompt_hash, error_kind, error,
-                                              retries)
-                    VALUES (\(index), \(Int64(seed)), \(status.rawValue), \(frame), \(dictionary),
-                            \(PackedHex.value(promptHash)), \(failure?.kind.rawValue), \(text: failure?.message),
-                            \(retries))
-                    """)
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO heldout_items(idx, seed, status, prompt_hash, error_kind, error, retries, task,
+                                              text_dictionary)
+                    VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?, ?)
+                    """
+            ).execute(arguments: arguments + [frame, dictionary])
         }
     }
 
@@ -298,17 +314,20 @@ extension Store {
         _ result: HeldoutResult, round: Int, solverVersion: Int64, retries: Int = 0,
         fingerprint: CheckerFingerprint? = nil
     ) throws {
-        try write { db in
-            let checkerRow = try fingerprint.map { try checkerID(db, $0) }
+        let arguments: StatementArguments = [
+            round, result.index, solverVersion, result.accept, result.score, result.failure?.kind.rawValue,
+            Self.bytes(result.failure?.message), Self.bytes(result.usage?.jsonText), retries,
+        ]
+        try buffered { [self] db in
+            let checkerRow = try fingerprint.map { try Self.checkerID(db, $0) }
             let answer = try heldoutAnswers.id(db, answer: result.answer, reason: result.reason)
-            try db.execute(
-                literal: """
-                    INSERT INTO heldout_results(round, idx, solver_version, answer_id, accept, score, error_kind,
-                                                error, usage, retries, checker_id)
-                    VALUES (\(round), \(result.index), \(solverVersion), \(answer), \(result.accept),
-                            \(result.score), \(result.failure?.kind.rawValue), \(text: result.failure?.message),
-                            \(text: result.usage?.jsonText), \(retries), \(checkerRow))
-                    """)
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO heldout_results(round, idx, solver_version, accept, score, error_kind, error, usage,
+                                                retries, checker_id, answer_id)
+                    VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, ?)
+                    """
+            ).execute(arguments: arguments + [checkerRow, answer])
         }
     }
 }

@@ -37,7 +37,7 @@ extension Store {
     /// - Returns: Its id, for `insertRecheck` and `finishReverification`.
     public func beginReverification(_ checker: CheckerFingerprint, at: String = Timestamp.now()) throws -> Int64 {
         try write { db in
-            let checkerRow = try checkerID(db, checker)
+            let checkerRow = try Self.checkerID(db, checker)
             try db.execute(
                 sql: "INSERT INTO reverifications(checker_id, started_at) VALUES (?, ?)", arguments: [checkerRow, at])
             return db.lastInsertedRowID

@@ -22,6 +22,10 @@ extension SQLInterpolation {
 }
 
 extension Store {
+    /// Free text as a statement argument that keeps its NULs: its UTF-8 bytes, bound in SQL as `CAST(? AS TEXT)`
+    /// (the same as `\(text:)` in an `SQL` literal, for statements prepared once and reused).
+    static func bytes(_ text: String?) -> Data? { text.map { Data($0.utf8) } }
+
     /// The select-list entry that reads a free-text column whole: `CAST(t.prompt AS BLOB) AS prompt`.
     /// Read the value back with `text(_:_:table:id:)`.
     static func text(_ column: String, as name: String? = nil) -> String {

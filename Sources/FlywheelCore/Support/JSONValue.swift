@@ -73,21 +73,6 @@ public enum JSONValue: Sendable, Hashable, Codable {
         if case .object(let value) = self { return value }
         return nil
     }
-
-    /// Compact JSON with sorted keys: the same value always gives the same bytes.
-    public func encoded() -> Data {
-        (try? JSON.encoder.encode(self)) ?? Data("null".utf8)
-    }
-
-    public var jsonText: String { String(decoding: encoded(), as: UTF8.self) }
-
-    public static func parse(_ data: Data) throws -> JSONValue {
-        try JSON.decoder.decode(JSONValue.self, from: data)
-    }
-
-    public static func parse(_ text: String) throws -> JSONValue {
-        try parse(Data(text.utf8))
-    }
 }
 
 enum JSON {

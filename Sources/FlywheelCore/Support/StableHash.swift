@@ -1,7 +1,13 @@
 /// 64-bit FNV-1a: a stable digest for checksums and prompt hashes, the same on every machine and run.
 public enum StableHash {
     public static func fnv1a64<Bytes: Sequence>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        fnv1a64(bytes, continuing: 0xCBF2_9CE4_8422_2325)
+    }
+
+    /// The hash of the bytes hashed into `hash` followed by `bytes`.
+    public static func fnv1a64<Bytes: Sequence>(_ bytes: Bytes, continuing hash: UInt64) -> UInt64
+    where Bytes.Element == UInt8 {
+        var hash = hash
         for byte in bytes {
             hash ^= UInt64(byte)
             hash &*= 0x0000_0100_0000_01B3

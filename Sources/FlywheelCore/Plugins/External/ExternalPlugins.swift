@@ -127,3 +127,12 @@ private func malformed(_ expected: String, got value: JSONValue?) -> PluginFailu
     let got = value.map { String($0.jsonText.prefix(100)) } ?? "none"
     return PluginFailure(.malformed, "\(expected), got \(got)")
 }
+
+/// A plugin served by an external program's workers.
+protocol ExternalProgram {
+    var pool: ExternalPool { get }
+}
+
+extension ExternalGenerator: ExternalProgram {}
+extension ExternalSolver: ExternalProgram {}
+extension ExternalChecker: ExternalProgram {}

@@ -33,6 +33,10 @@ public struct ExternalCommand: Sendable, Equatable {
 }
 
 /// N persistent workers speaking JSON Lines protocol v1; a request waits for a free worker (back-pressure).
+///
+/// Requests wait in one first-come-first-served queue. A worker that finishes a request takes the next one from
+/// the queue on its own thread and writes it at once, so a busy plugin is never left idle while its answer travels
+/// through the scheduler and back.
 final class ExternalPool: Sendable {
     private final class Slot: @unchecked Sendable {
         // `process` is touched only on `queue`.
@@ -41,13 +45,21 @@ final class ExternalPool: Sendable {
         init(label: String) { queue = DispatchQueue(label: label) }
     }
 
+    /// A request waiting for a worker: serves itself on the slot it is given, on that slot's queue.
+    private typealias Job = @Sendable (_ slot: Slot, _ index: Int) -> Void
+
+    private struct Queue: Sendable {
+        var waiting: [Job] = []
+        /// The first job of `waiting` not yet taken (taken ones are dropped in batches).
+        var head = 0
+        var idle: [Int]
+    }
+
     let name: String
     let command: ExternalCommand
     private let log: EventLog
     private let slots: [Slot]
-    /// One permit per worker; holding one guarantees `idle` has a worker to take.
-    private let permits: AsyncSemaphore
-    private let idle: Locked<[Int]>
+    private let queue: Locked<Queue>
     /// The last lines the workers wrote on stderr, for the message of a failure.
     private let stderrTail = Locked<[String]>([])
     private static let stderrTailLines = 10
@@ -60,8 +72,7 @@ final class ExternalPool: Sendable {
         self.log = log
         let count = max(1, command.workers)
         slots = (0..<count).map { Slot(label: "flywheel.\(name).\($0)") }
-        permits = AsyncSemaphore(permits: count)
-        idle = Locked(Array((0..<count).reversed()))
+        queue = Locked(Queue(idle: Array((0..<count).reversed())))
     }
 
     /// Sends one request object and decodes the response, or says why there is none.
@@ -78,19 +89,49 @@ final class ExternalPool: Sendable {
         var object = fields
         object["id"] = .string(id)
         let line = JSONValue.object(object).encoded()
-        let (result, retries) = await permits.withPermit {
-            if let failure = startFailure.withLock({ $0 }) { return (Result<T, PluginFailure>.failure(failure), 0) }
-            let index = idle.withLock { $0.removeLast() }
-            defer { idle.withLock { $0.append(index) } }
-            let slot = slots[index]
-            return await withCheckedContinuation { continuation in
-                slot.queue.async { [self] in
+        let (result, retries) = await withCheckedContinuation {
+            (continuation: CheckedContinuation<(Result<T, PluginFailure>, Int), Never>) in
+            let job: Job = { [self] slot, index in
+                if let failure = startFailure.withLock({ $0 }) {
+                    continuation.resume(returning: (.failure(failure), 0))
+                } else {
                     continuation.resume(returning: serve(on: slot, index: index, line: line, id: id, decode: decode))
                 }
             }
+            let free = queue.withLock { queue -> Int? in
+                if let index = queue.idle.popLast() { return index }
+                queue.waiting.append(job)
+                return nil
+            }
+            if let free { slots[free].queue.async { [self] in work(on: free, first: job) } }
         }
         PluginRetries.add(retries)
         return result
+    }
+
+    /// Serves `first`, then every job waiting, on slot `index`'s queue; the slot is idle again when none waits.
+    private func work(on index: Int, first: Job) {
+        var job = first
+        while true {
+            job(slots[index], index)
+            let next = queue.withLock { queue -> Job? in
+                guard queue.head < queue.waiting.count else {
+                    queue.waiting.removeAll(keepingCapacity: true)
+                    queue.head = 0
+                    queue.idle.append(index)
+                    return nil
+                }
+                let job = queue.waiting[queue.head]
+                queue.head += 1
+                if queue.head >= 256, queue.head * 2 >= queue.waiting.count {
+                    queue.waiting.removeFirst(queue.head)
+                    queue.head = 0
+                }
+                return job
+            }
+            guard let next else { return }
+            job = next
+        }
     }
 
     /// The tries of one request on `slot`'s worker; runs on the slot's queue.
@@ -125,15 +166,7 @@ final class ExternalPool: Sendable {
     {
         if slot.process == nil {
             do {
-                let (name, log, tail) = (name, log, stderrTail)
-                slot.process = try LineWorker(argv: command.argv, directory: command.directory) { text in
-                    tail.withLock { lines in
-                        lines.append(String(text.prefix(300)))
-                        if lines.count > Self.stderrTailLines { lines.removeFirst(lines.count - Self.stderrTailLines) }
-                    }
-                    log.event("plugin.stderr", [("plugin", name), ("worker", index), ("line", text)])
-                }
-                log.event("plugin.start", [("plugin", name), ("worker", index), ("pid", slot.process!.pid)])
+                try start(slot, index: index)
             } catch {
                 return .failure(failure(error))
             }
@@ -147,6 +180,31 @@ final class ExternalPool: Sendable {
             slot.process = nil
         }
         return result
+    }
+
+    /// Starts a worker in `slot`; runs on the slot's queue.
+    private func start(_ slot: Slot, index: Int) throws(LineWorkerError) {
+        let (name, log, tail) = (name, log, stderrTail)
+        slot.process = try LineWorker(argv: command.argv, directory: command.directory) { text in
+            tail.withLock { lines in
+                lines.append(String(text.prefix(300)))
+                if lines.count > Self.stderrTailLines { lines.removeFirst(lines.count - Self.stderrTailLines) }
+            }
+            log.event("plugin.stderr", [("plugin", name), ("worker", index), ("line", text)])
+        }
+        log.event("plugin.start", [("plugin", name), ("worker", index), ("pid", slot.process!.pid)])
+    }
+
+    /// Starts every worker not running yet, without waiting, so that programs slow to start (an interpreter, a model
+    /// load) start together instead of one stage after another as their first requests come. A worker that cannot
+    /// start is left to its first request, which says why.
+    func startWorkers() {
+        guard startFailure.withLock({ $0 }) == nil else { return }
+        for (index, slot) in slots.enumerated() {
+            slot.queue.async { [self] in
+                if slot.process == nil { try? start(slot, index: index) }
+            }
+        }
     }
 
     /// The worker's failure in the plugin vocabulary; a start failure names the program and shows its stderr.
@@ -173,7 +231,7 @@ final class ExternalPool: Sendable {
     }
 
     static func validate(_ line: Data, id: String) -> Result<[String: JSONValue], PluginFailure> {
-        let shown = String(decoding: line.prefix(200), as: UTF8.self) + (line.count > 200 ? "…" : "")
+        var shown: String { String(decoding: line.prefix(200), as: UTF8.self) + (line.count > 200 ? "…" : "") }
         let value: JSONValue
         do {
             value = try JSONValue.parse(line)

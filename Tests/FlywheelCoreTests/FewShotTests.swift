@@ -1,0 +1,49 @@
+import FlywheelCore
+import Testing
+
+/// The few-shot choice decides what every external and LLM solve request shows, so a faster selection must choose
+/// exactly what the definition chooses: rank the whole pool by (same family, difficulty distance, hash of the pair),
+/// keep pool order among equals, drop the task itself, take the first `k`.
+@Suite struct FewShotTests {
+    /// The definition, written the plain way: a stable sort of the whole pool.
+    static func definition(_ pool: [Example], task: TaskSpec, k: Int) -> [Example] {
+        guard k > 0 else { return [] }
+        let family = task.meta?["family"]?.stringValue
+        let difficulty = task.meta?["difficulty"]?.doubleValue
+        return pool.filter { $0.prompt != task.prompt }.map { example -> ((Int, Double, UInt64), Example) in
+            let sameFamily = family != nil && example.meta?["family"]?.stringValue == family ? 0 : 1
+            var distance = 0.0
+            if let difficulty {
+                distance = example.meta?["difficulty"]?.doubleValue.map { abs($0 - difficulty) } ?? .infinity
+            }
+            let hash = StableHash.fnv1a64(Array(task.prompt.utf8) + [0] + Array(example.prompt.utf8))
+            return ((sameFamily, distance, hash), example)
+        }.sorted { $0.0 < $1.0 }.prefix(k).map(\.1)
+    }
+
+    @Test func choosesWhatAStableSortOfThePoolChooses() {
+        var state: UInt64 = 3
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        func meta() -> JSONValue? {
+            switch next(4) {
+            case 0: nil
+            case 1: ["family": .string(["a", "b"][next(2)])]
+            default: ["family": .string(["a", "b", "c"][next(3)]), "difficulty": .number(Double(next(4)))]
+            }
+        }
+        for _ in 0..<400 {
+            // Few distinct prompts, so that the task itself, repeated prompts and equal ranks all occur.
+            let pool = (0..<next(40)).map { _ in
+                Example(prompt: "p\(next(12))", answer: "a\(next(3))", meta: meta())
+            }
+            let task = TaskSpec(prompt: "p\(next(12))", meta: meta())
+            let k = next(6)
+            let chosen = FewShot.Index(FewShot.State(examples: pool)).select(for: task, k: k)
+            #expect(chosen == Self.definition(pool, task: task, k: k))
+            #expect(!chosen.contains { $0.prompt == task.prompt })
+        }
+    }
+}
