@@ -66,7 +66,10 @@ struct TrustCommandTests {
         #expect(try await sandbox.sqlInt("select count(*) from verdicts where checker_id is null") == 0)
         #expect(
             try await sandbox.sqlInt(
-                "select count(*) from heldout_results where answer is not null and checker_id is null") == 0)
+                """
+                select count(*) from heldout_results r join heldout_answers ha on ha.id = r.answer_id
+                where ha.answer is not null and r.checker_id is null
+                """) == 0)
         #expect(try await sandbox.sqlInt("select count(*) from checkers") == 1)
         let original = try await sandbox.sql("select fingerprint from checkers")
         #expect(!original.isEmpty)

@@ -322,12 +322,26 @@ enum TaskText {
         for (table, key) in [("tasks", "id"), ("heldout_items", "idx")] {
             let rows = try Row.fetchAll(
                 db, sql: "SELECT \(key) AS id, task FROM \(table) WHERE task IS NOT NULL AND text_dictionary IS NULL")
+            guard !rows.isEmpty else { continue }
+            // The rows are written again in key order rather than updated in place: updated rows shrink and would
+            // leave their pages mostly empty. Foreign keys are checked at commit, when every row is back.
+            try db.execute(
+                sql: """
+                    PRAGMA defer_foreign_keys = ON;
+                    CREATE TEMP TABLE recompressed AS SELECT * FROM \(table);
+                    """)
             for row in rows {
                 let task = try decode(row["task"], dictionary: nil, table: table, id: row["id"] as Int64)
                 try db.execute(
-                    sql: "UPDATE \(table) SET task = ?, text_dictionary = ? WHERE \(key) = ?",
+                    sql: "UPDATE temp.recompressed SET task = ?, text_dictionary = ? WHERE \(key) = ?",
                     arguments: [try TaskCodec.compress(task, dictionary: dictionary), id, row["id"] as Int64])
             }
+            try db.execute(
+                sql: """
+                    DELETE FROM \(table);
+                    INSERT INTO \(table) SELECT * FROM temp.recompressed ORDER BY \(key);
+                    DROP TABLE temp.recompressed;
+                    """)
         }
         return true
     }
