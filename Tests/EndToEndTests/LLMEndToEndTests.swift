@@ -68,8 +68,8 @@ struct LLMEndToEndTests {
             status.rounds.dropFirst().contains { ($0.vsPrevious?.b ?? 0) + ($0.vsPrevious?.c ?? 0) > 0 },
             "learning never changed a held-out answer: \(status.rounds)")
         // Solver state is a zstd frame in the store: read it through the library.
-        let learning = try Store(path: sandbox.path("learning.sqlite"), access: .readOnly)
-        let versions = try learning.rounds().compactMap { try learning.version(round: $0.round) }.map { version in
+        let learned = try Store(path: sandbox.path("learning.sqlite"), access: .readOnly)
+        let versions: String = try learned.rounds().compactMap { try learned.version(round: $0.round) }.map { version in
             let state = try JSONSerialization.jsonObject(with: version.state) as? [String: Any]
             return "\(version.round)|\((state?["examples"] as? [Any])?.count ?? -1)"
         }.joined(separator: "\n")
