@@ -53,8 +53,9 @@ extension Store {
             id, round, index, Int64(seed), difficulty, status.rawValue, Self.bytes(contamination),
             failure?.kind.rawValue, Self.bytes(failure?.message), seconds, retries,
         ]
-        try buffered { [self] db in
-            let (frame, dictionary) = try compressTask(db, task)
+        let dictionaries = dictionaryCache
+        try buffered { db in
+            let (frame, dictionary) = try Self.compressTask(db, task, dictionaries)
             try db.cachedStatement(
                 sql: """
                     INSERT INTO tasks(id, round, idx, seed, difficulty, status, contamination, error_kind, error,
@@ -66,10 +67,13 @@ extension Store {
         return id
     }
 
-    /// A task's frame, compressed with the store's newest dictionary, and that dictionary's id. Call inside a write.
-    private func compressTask(_ db: Database, _ task: TaskSpec?) throws -> (frame: Data?, dictionary: Int64?) {
+    /// A task's frame, compressed with the store's newest dictionary, and that dictionary's id. Call inside a write;
+    /// static, so that a queued write (`buffered(_:)`) need not capture the store.
+    private static func compressTask(_ db: Database, _ task: TaskSpec?, _ dictionaries: DictionaryCache) throws
+        -> (frame: Data?, dictionary: Int64?)
+    {
         guard let task else { return (nil, nil) }
-        let dictionary = try dictionaryCache.newest(db)
+        let dictionary = try dictionaries.newest(db)
         return (try TaskCodec.compress(task, dictionary: dictionary?.prepared), dictionary?.id)
     }
 
@@ -256,8 +260,9 @@ extension Store {
             index, Int64(seed), status.rawValue, PackedHex.value(promptHash), failure?.kind.rawValue,
             Self.bytes(failure?.message), retries,
         ]
-        try buffered { [self] db in
-            let (frame, dictionary) = try compressTask(db, task)
+        let dictionaries = dictionaryCache
+        try buffered { db in
+            let (frame, dictionary) = try Self.compressTask(db, task, dictionaries)
             try db.cachedStatement(
                 sql: """
                     INSERT INTO heldout_items(idx, seed, status, prompt_hash, error_kind, error, retries, task,
@@ -318,9 +323,10 @@ extension Store {
             round, result.index, solverVersion, result.accept, result.score, result.failure?.kind.rawValue,
             Self.bytes(result.failure?.message), Self.bytes(result.usage?.jsonText), retries,
         ]
-        try buffered { [self] db in
+        let answers = heldoutAnswers
+        try buffered { db in
             let checkerRow = try fingerprint.map { try Self.checkerID(db, $0) }
-            let answer = try heldoutAnswers.id(db, answer: result.answer, reason: result.reason)
+            let answer = try answers.id(db, answer: result.answer, reason: result.reason)
             try db.cachedStatement(
                 sql: """
                     INSERT INTO heldout_results(round, idx, solver_version, accept, score, error_kind, error, usage,
