@@ -44,7 +44,8 @@ for round in 1 2 3; do
     reference_ms=$(echo "$reference" | sed -E 's/.* in ([0-9]+) ms.*/\1/')
     echo "round $round: Flywheel / reference loop = $(awk -v a="$reference_ms" -v b="$ms" 'BEGIN { printf "%.2f", a / b }')x"
 done
-sqlite3 "$store" "SELECT CASE WHEN dictionary_id IS NULL THEN 'without dictionary' ELSE 'with dictionary   ' END,
+sqlite3 "$store" "SELECT CASE WHEN against_task THEN 'against its task ' WHEN dictionary_id IS NULL
+    THEN 'without dictionary' ELSE 'with dictionary   ' END,
     count(*) || ' examples', printf('%.1f raw bytes', avg(raw_bytes)), printf('%.1f stored bytes per example', avg(length(payload)))
-    FROM examples GROUP BY dictionary_id IS NULL ORDER BY dictionary_id IS NULL DESC" | tr '|' ' '
+    FROM examples GROUP BY against_task, dictionary_id IS NULL ORDER BY against_task, dictionary_id IS NULL DESC" | tr '|' ' '
 "$bin" verify-store "$work/bench.yaml" --store "$store"

@@ -61,7 +61,7 @@ struct DurabilityTests {
         ("rounds", "select round, state, solver_version, difficulty, data_policy, gate from rounds order by round"),
         (
             "tasks",
-            "select round, idx, seed, difficulty, status, prompt, prompt_hash, error_kind from tasks order by 1, 2"
+            "select round, idx, seed, difficulty, status, hex(task), hex(prompt_hash), error_kind from tasks order by 1, 2"
         ),
         (
             "attempts",
@@ -73,8 +73,9 @@ struct DurabilityTests {
         (
             "verdicts",
             """
-            select t.round, t.idx, a.attempt, v.accept, v.score, v.reason, v.error_kind, v.checker
-            from verdicts v join attempts a on a.id = v.attempt_id join tasks t on t.id = a.task_id order by 1, 2, 3
+            select t.round, t.idx, a.attempt, v.accept, v.score, v.reason, v.error_kind, coalesce(v.checker, c.identity)
+            from verdicts v join attempts a on a.id = v.attempt_id join tasks t on t.id = a.task_id
+            left join checkers c on c.id = v.checker_id order by 1, 2, 3
             """
         ),
         (
@@ -84,12 +85,15 @@ struct DurabilityTests {
             from examples e join attempts a on a.id = e.attempt_id join tasks t on t.id = a.task_id order by 1, 2, 3
             """
         ),
-        ("heldout_items", "select idx, seed, status, prompt, prompt_hash from heldout_items order by idx"),
+        ("heldout_items", "select idx, seed, status, hex(task), hex(prompt_hash) from heldout_items order by idx"),
         (
             "heldout_results",
-            "select round, idx, solver_version, answer, accept, score, error_kind from heldout_results order by 1, 2"
+            """
+            select r.round, r.idx, r.solver_version, ha.answer, r.accept, r.score, r.error_kind
+            from heldout_results r left join heldout_answers ha on ha.id = r.answer_id order by 1, 2
+            """
         ),
-        ("solver_versions", "select round, parent, promoted, state from solver_versions order by round"),
+        ("solver_versions", "select round, parent, promoted, hex(state) from solver_versions order by round"),
     ]
 
     @Test(

@@ -22,14 +22,17 @@ struct FaultSoakTests {
         let queries = [
             "select round, state, solver_version, difficulty, data_policy, gate, summary from rounds "
                 + "where round in (\(list)) order by round",
-            "select round, idx, seed, status, prompt, prompt_hash from tasks where round in (\(list)) order by 1, 2",
+            "select round, idx, seed, status, hex(task), hex(prompt_hash) from tasks where round in (\(list)) order by 1, 2",
             """
             select t.round, t.idx, a.attempt, a.seed, a.answer, v.accept, v.score, e.checksum
             from attempts a join tasks t on t.id = a.task_id left join verdicts v on v.attempt_id = a.id
             left join examples e on e.attempt_id = a.id where t.round in (\(list)) order by 1, 2, 3
             """,
-            "select round, idx, answer, accept, score from heldout_results where round in (\(list)) order by 1, 2",
-            "select idx, seed, status, prompt from heldout_items order by idx",
+            """
+            select r.round, r.idx, ha.answer, r.accept, r.score from heldout_results r
+            left join heldout_answers ha on ha.id = r.answer_id where r.round in (\(list)) order by 1, 2
+            """,
+            "select idx, seed, status, hex(task) from heldout_items order by idx",
         ]
         var rows: [String] = []
         for query in queries { rows.append(try await sandbox.sql(query, store: store)) }

@@ -53,7 +53,8 @@ struct FaultyCheckerTests {
         let target = "(cast(answer as integer) % \(fault.every) = 0)"
         let answers = """
             select 'train', a.answer, v.error_kind, v.error from verdicts v join attempts a on a.id = v.attempt_id
-            union all select 'held-out', answer, error_kind, error from heldout_results
+            union all select 'held-out', ha.answer, r.error_kind, r.error from heldout_results r
+            left join heldout_answers ha on ha.id = r.answer_id
             """
         let untouched = try await sandbox.sql(
             "select * from (\(answers)) where \(target) and coalesce(error_kind, '') != '\(fault.errorKind)'")

@@ -1,3 +1,4 @@
+import FlywheelCore
 import Foundation
 import Testing
 
@@ -66,9 +67,12 @@ struct LLMEndToEndTests {
         #expect(
             status.rounds.dropFirst().contains { ($0.vsPrevious?.b ?? 0) + ($0.vsPrevious?.c ?? 0) > 0 },
             "learning never changed a held-out answer: \(status.rounds)")
-        let versions = try await sandbox.sql(
-            "select round, json_array_length(state, '$.examples') from solver_versions order by round",
-            store: sandbox.path("learning.sqlite"))
+        // Solver state is a zstd frame in the store: read it through the library.
+        let learned = try Store(path: sandbox.path("learning.sqlite"), access: .readOnly)
+        let versions: String = try learned.rounds().compactMap { try learned.version(round: $0.round) }.map { version in
+            let state = try JSONSerialization.jsonObject(with: version.state) as? [String: Any]
+            return "\(version.round)|\((state?["examples"] as? [Any])?.count ?? -1)"
+        }.joined(separator: "\n")
         #expect(versions.hasPrefix("0|0\n1|"), "\(versions)")
         #expect(!versions.contains("2|0"), "round 2's version carries no examples: \(versions)")
 

@@ -108,7 +108,10 @@ struct RoundTests {
         #expect(magics.count >= 200, "\(magics.count) examples")
         #expect(magics.allSatisfy { $0 == "28B52FFD" }, "not all payloads are zstd frames: \(Set(magics))")
         #expect(try await sandbox.sqlInt("select count(*) from dictionaries") >= 1)
-        #expect(try await sandbox.sqlInt("select count(*) from examples where dictionary_id is not null") > 0)
+        // Each example is compressed with the dictionary or against its own task's text, whichever is smaller.
+        #expect(
+            try await sandbox.sqlInt("select count(*) from examples where dictionary_id is not null or against_task")
+                == magics.count)
         let smaller = try await sandbox.sqlInt("select count(*) from examples where length(payload) < raw_bytes")
         #expect(smaller > 0, "no example was compressed smaller than its raw form")
 
@@ -117,7 +120,7 @@ struct RoundTests {
         #expect(verify.stdout.hasPrefix("ok"), "\(verify)")
 
         // Damage one frame in its middle: verify-store must notice, name it and fail.
-        let id = try await sandbox.sqlInt("select min(id) from examples where dictionary_id is not null")
+        let id = try await sandbox.sqlInt("select min(id) from examples")
         _ = try await sandbox.sql(
             """
             update examples set payload = substr(payload, 1, length(payload) / 2)
@@ -137,17 +140,45 @@ struct RoundTests {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
         try await Self.runAcceptEverything(sandbox)
-        let plain = try await sandbox.sqlInt("select min(id) from examples where dictionary_id is null")
-        let withDictionary = try await sandbox.sqlInt("select min(id) from examples where dictionary_id is not null")
-        _ = try await sandbox.sql(
+        let prompts = Dictionary(
+            uniqueKeysWithValues: try sandbox.taskRows().tasks.map { ($0.record.id, $0.record.task?.prompt ?? "") })
+        // The first example of each kind: compressed with a dictionary, against its task's text, or plain.
+        let kinds = try await sandbox.sql(
             """
-            select writefile('\(sandbox.path("dict"))', d.bytes) from dictionaries d
-            join examples e on e.dictionary_id = d.id where e.id = \(withDictionary)
-            """)
-        for id in [plain, withDictionary] {
+            select min(e.id), e.dictionary_id, e.against_task from examples e
+            group by e.dictionary_id is not null, e.against_task order by 1
+            """
+        ).split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+        #expect(kinds.contains { $0[2] == "1" }, "no example was compressed against its task: \(kinds)")
+        for kind in kinds {
+            let id = Int(kind[0])!
             let frame = sandbox.path("example-\(id).zst")
             _ = try await sandbox.sql("select writefile('\(frame)', payload) from examples where id = \(id)")
-            let dictionary = id == withDictionary ? ["-D", sandbox.path("dict")] : []
+            var dictionary: [String] = []
+            if !kind[1].isEmpty {
+                let file = sandbox.path("dict-\(kind[1])")
+                _ = try await sandbox.sql("select writefile('\(file)', bytes) from dictionaries where id = \(kind[1])")
+                dictionary = ["-D", file]
+            } else if kind[2] == "1" {
+                // The task's text, decoded from its own frame, is the raw-content dictionary of the example's.
+                let task = sandbox.path("task-of-\(id).json")
+                dictionary = ["-D", task]
+                let taskFrame = sandbox.path("task-of-\(id).zst")
+                let taskDictionary = sandbox.path("task-dict-of-\(id)")
+                let named = try await sandbox.sql(
+                    """
+                    select writefile('\(taskFrame)', t.task), writefile('\(taskDictionary)', d.bytes) is not null
+                    from examples e join attempts a on a.id = e.attempt_id join tasks t on t.id = a.task_id
+                    left join dictionaries d on d.id = t.text_dictionary where e.id = \(id)
+                    """)
+                let withDictionary = named.hasSuffix("|1") ? ["-D", taskDictionary] : []
+                let decodedTask = try await sandbox.run(
+                    ["zstd", "-d", "-q", "-f", "-o", task] + withDictionary + [taskFrame])
+                try #require(decodedTask.exitCode == 0, "\(decodedTask)")
+                let fields = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: task)))
+                    as? [String: Any]
+                #expect(fields?["prompt"] as? String != nil, "the task of example \(id) does not decode to its JSON")
+            }
             let decoded = try await sandbox.run(["zstd", "-d", "-q", "-c"] + dictionary + [frame])
             try #require(decoded.exitCode == 0, "\(decoded)")
             let example = try #require(
@@ -155,12 +186,15 @@ struct RoundTests {
                 "example \(id) is not a JSON object: \(decoded.stdout.prefix(300))")
             let recorded = try await sandbox.sql(
                 """
-                select t.prompt || char(10) || a.answer from examples e join attempts a on a.id = e.attempt_id
+                select t.id || char(10) || a.answer from examples e join attempts a on a.id = e.attempt_id
                 join tasks t on t.id = a.task_id where e.id = \(id)
-                """)
+                """
+            ).split(separator: "\n", maxSplits: 1).map(String.init)
+            let taskPrompt = prompts[Int64(recorded.first ?? "") ?? -1] ?? "missing task"
             let prompt = example["prompt"] as? String ?? "?"
             let answer = example["answer"] as? String ?? "?"
-            #expect("\(prompt)\n\(answer)" == recorded, "example \(id): \(decoded.stdout.prefix(300))")
+            #expect(
+                [prompt, answer] == [taskPrompt, recorded.last ?? ""], "example \(id): \(decoded.stdout.prefix(300))")
         }
     }
 

@@ -404,11 +404,16 @@ struct ShardTests {
         let run = try await sandbox.flywheel(["run", pipeline, "--rounds", "2", "--store", reference])
         try #require(run.exitCode == 0, "\(run)")
         try await Sharded.run(sandbox, pipeline: pipeline, store: sharded, shards: 3, rounds: 2)
-        #expect(try await sandbox.sql("select created_round from dictionaries", store: sharded) == "2")
-        let framed = "select count(*) from examples where round = 2 and dictionary_id is not null"
+        // The same dictionaries, trained in the same rounds (the held-out set's at round 0 when it is big enough to
+        // train on, the examples' once enough are committed).
+        let dictionaries = "select created_round, kind, hex(bytes) from dictionaries order by id"
+        let trained = try await sandbox.sql(dictionaries, store: sharded)
+        #expect(!trained.isEmpty)
+        #expect(trained == (try await sandbox.sql(dictionaries, store: reference)))
+        let framed = "select count(*) from examples where round = 2 and (dictionary_id is not null or against_task)"
         #expect(try await sandbox.sqlInt(framed, store: sharded) > 0)
         let frames =
-            "select e.round, t.idx, hex(e.payload) from examples e join attempts a on a.id = e.attempt_id "
+            "select e.round, t.idx, hex(e.payload), hex(t.task) from examples e join attempts a on a.id = e.attempt_id "
             + "join tasks t on t.id = a.task_id order by 1, 2"
         let want = try await sandbox.sql(frames, store: reference)
         let got = try await sandbox.sql(frames, store: sharded)

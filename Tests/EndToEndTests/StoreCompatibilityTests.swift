@@ -49,4 +49,58 @@ struct StoreCompatibilityTests {
         }
         #expect(FileManager.default.contents(atPath: exports[0]) == FileManager.default.contents(atPath: exports[1]))
     }
+
+    @Test("a store of schema v8 reads as it is, then upgrades in place to compressed task text and resumes")
+    func aV8StoreUpgrades() async throws {
+        let sandbox = try Sandbox()
+        defer { sandbox.remove() }
+        // Fixtures/stores/listfn-v8.sqlite: listfn-small.yaml's baseline and rounds 1 and 2, written by Flywheel at
+        // a21aa51 (schema v8: task text as plain columns, hex prompt hashes, the checker's argv on every verdict).
+        let file = Repository.root + "/Fixtures/stores/listfn-small.yaml"
+        let old = sandbox.path("old.sqlite")
+        try FileManager.default.copyItem(atPath: Repository.root + "/Fixtures/stores/listfn-v8.sqlite", toPath: old)
+        let fresh = sandbox.path("fresh.sqlite")
+
+        // Read-only commands read the old columns without changing the file.
+        let textBefore = try sandbox.taskText(store: old)
+        let (statusBefore, _) = try await sandbox.status(file, store: old)
+        let exportBefore = sandbox.path("before.jsonl")
+        let export = try await sandbox.flywheel(["export", file, "--store", old, "--out", exportBefore])
+        try #require(export.exitCode == 0, "\(export)")
+        #expect(try await sandbox.sqlInt("select count(*) from grdb_migrations", store: old) == 8)
+
+        let resumed = try await sandbox.flywheel(["run", file, "--rounds", "3", "--store", old])
+        try #require(resumed.exitCode == 0, "\(resumed)")
+        let reference = try await sandbox.flywheel(["run", file, "--rounds", "3", "--store", fresh])
+        try #require(reference.exitCode == 0, "\(reference)")
+
+        // Every old row was converted: no plain text left, hashes are 32 bytes, verdicts name their checker once.
+        #expect(try await sandbox.sql("select distinct typeof(task) from tasks", store: old) == "blob")
+        #expect(try await sandbox.sql("select distinct length(prompt_hash) from heldout_items", store: old) == "32")
+        #expect(try await sandbox.sqlInt("select count(*) from verdicts where checker is not null", store: old) == 0)
+        let (statusAfter, _) = try await sandbox.status(file, store: old)
+        #expect(Array(statusAfter.rounds.prefix(statusBefore.rounds.count)) == statusBefore.rounds)
+        #expect(statusAfter.rounds == (try await sandbox.status(file, store: fresh)).report.rounds)
+        let textAfter = try sandbox.taskText(store: old)
+        #expect(Set(textBefore.split(separator: "\n")).isSubset(of: textAfter.split(separator: "\n")))
+        #expect(textAfter == (try sandbox.taskText(store: fresh)))
+        let verify = try await sandbox.flywheel(["verify-store", file, "--store", old])
+        #expect(verify.exitCode == 0, "\(verify)")
+        for (store, name) in [(old, "old"), (fresh, "fresh")] {
+            let out = sandbox.path("\(name).jsonl")
+            let export = try await sandbox.flywheel(["export", file, "--store", store, "--out", out])
+            try #require(export.exitCode == 0, "\(export)")
+        }
+        let exported = ["old", "fresh"].map { FileManager.default.contents(atPath: sandbox.path("\($0).jsonl")) }
+        #expect(exported[0] == exported[1])
+        let before = try #require(FileManager.default.contents(atPath: exportBefore))
+        #expect(exported[0]?.prefix(before.count) == before, "the upgrade changed what rounds 1 and 2 export")
+
+        // A task frame that does not decode is named by verify-store.
+        let task = try await sandbox.sqlInt("select max(id) from tasks where task is not null", store: old)
+        _ = try await sandbox.sql("update tasks set task = substr(task, 1, length(task) - 3) where id = \(task)", store: old)
+        let damaged = try await sandbox.flywheel(["verify-store", file, "--store", old])
+        #expect(damaged.exitCode == 1, "\(damaged)")
+        #expect((damaged.stdout + damaged.stderr).contains("tasks row \(task)"), "\(damaged)")
+    }
 }

@@ -1,3 +1,4 @@
+import FlywheelCore
 import Foundation
 import Testing
 
@@ -29,13 +30,18 @@ struct TrustCommandTests {
     {
         let text = try await sandbox.sql(
             """
-            select e.id, e.round, t.idx, a.attempt, a.answer, t.prompt from examples e
+            select e.id, e.round, t.idx, a.attempt, a.answer, t.id from examples e
             join attempts a on a.id = e.attempt_id join tasks t on t.id = a.task_id order by e.id
             """, store: store)
+        let prompts = Dictionary(
+            uniqueKeysWithValues: try sandbox.taskRows(store: store).tasks.map {
+                ($0.record.id, $0.record.task?.prompt ?? "")
+            })
         return try text.split(separator: "\n").map { line in
             let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
             try #require(fields.count == 6, "\(line)")
-            return (Int(fields[0])!, Int(fields[1])!, Int(fields[2])!, Int(fields[3])!, fields[4], fields[5])
+            let prompt = try #require(prompts[Int64(fields[5])!], "\(line)")
+            return (Int(fields[0])!, Int(fields[1])!, Int(fields[2])!, Int(fields[3])!, fields[4], prompt)
         }
     }
 
@@ -60,7 +66,10 @@ struct TrustCommandTests {
         #expect(try await sandbox.sqlInt("select count(*) from verdicts where checker_id is null") == 0)
         #expect(
             try await sandbox.sqlInt(
-                "select count(*) from heldout_results where answer is not null and checker_id is null") == 0)
+                """
+                select count(*) from heldout_results r join heldout_answers ha on ha.id = r.answer_id
+                where ha.answer is not null and r.checker_id is null
+                """) == 0)
         #expect(try await sandbox.sqlInt("select count(*) from checkers") == 1)
         let original = try await sandbox.sql("select fingerprint from checkers")
         #expect(!original.isEmpty)
@@ -171,7 +180,8 @@ struct TrustCommandTests {
         let learned = try await sandbox.sqlInt(
             "select json_extract(summary, '$.learned_from') from rounds where round = 3")
         #expect(learned == own + kept.count, "\(status.rounds.map(\.state))")
-        let state = try await sandbox.sql("select state from solver_versions where round = 3")
+        let state = try #require(
+            try Store(path: sandbox.store, access: .readOnly).version(round: 3).map { String(decoding: $0.state, as: UTF8.self) })
         #expect(examples.filter { expectedFlips.contains($0.id) }.allSatisfy { !state.contains($0.prompt) })
         #expect(kept.contains { state.contains($0.prompt) }, "the pool holds the unflipped examples")
     }

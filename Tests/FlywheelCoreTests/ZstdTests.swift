@@ -36,4 +36,36 @@ import FlywheelCore
         #expect(try Zstd.decompress(withDictionary, dictionary: dictionary) == record)
         #expect(throws: FlywheelError.self) { try Zstd.decompress(withDictionary) }
     }
+
+    @Test func aPreparedDictionaryServesManyFramesAndCanStayOutOfTheFrame() throws {
+        let dictionary = try Zstd.Dictionary(try Zstd.trainDictionary(samples: samples, capacity: 8 * 1024))
+        for record in samples.prefix(50) {
+            let named = try Zstd.compress(record, dictionary: dictionary)
+            let unnamed = try Zstd.compress(record, dictionary: dictionary, namesDictionary: false)
+            #expect(Zstd.dictionaryID(ofFrame: named) == Zstd.dictionaryID(ofDictionary: dictionary.bytes))
+            #expect(Zstd.dictionaryID(ofFrame: unnamed) == 0)
+            #expect(unnamed.count < named.count)
+            #expect(try Zstd.decompress(unnamed, dictionary: dictionary) == record)
+            #expect(throws: FlywheelError.self) { try Zstd.decompress(unnamed) }
+        }
+    }
+
+    @Test func taskTextRoundTripsWholeAndRefusesTheWrongDictionary() throws {
+        let tasks = [
+            TaskSpec(prompt: "What is 1 + 2?\u{0}after the NUL", reference: .null, meta: nil),
+            TaskSpec(prompt: "é ✓", reference: .object(["x": .array([.number(1.5), .number(2)])]), meta: .string("m")),
+            TaskSpec(prompt: "", reference: nil, meta: .object([:])),
+        ]
+        let dictionary = try Zstd.Dictionary(try Zstd.trainDictionary(samples: samples, capacity: 8 * 1024))
+        for task in tasks {
+            for used in [nil, dictionary] {
+                #expect(try TaskCodec.decompress(TaskCodec.compress(task, dictionary: used), dictionary: used) == task)
+            }
+        }
+        let frame = try TaskCodec.compress(tasks[1], dictionary: dictionary)
+        #expect(throws: FlywheelError.self) { try TaskCodec.decompress(frame, dictionary: nil) }
+        #expect(throws: FlywheelError.self) {
+            try TaskCodec.decompress(Zstd.compress(Data("[1]".utf8), dictionary: nil), dictionary: nil)
+        }
+    }
 }

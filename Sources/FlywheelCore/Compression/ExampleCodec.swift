@@ -1,14 +1,29 @@
 import Foundation
 
+/// A stored dictionary, digested once for every frame that uses it.
 public struct ExampleDictionary: Sendable, Equatable {
     public var id: Int64
-    public var bytes: Data
+    public var prepared: Zstd.Dictionary
+    public var bytes: Data { prepared.bytes }
+
+    public init(id: Int64, prepared: Zstd.Dictionary) {
+        self.id = id
+        self.prepared = prepared
+    }
+
+    public static func == (lhs: ExampleDictionary, rhs: ExampleDictionary) -> Bool {
+        lhs.id == rhs.id && lhs.bytes == rhs.bytes
+    }
 }
 
-/// An accepted example ready to be written: a zstd frame naming the dictionary it used.
+/// An accepted example ready to be written: a zstd frame naming the dictionary it used, or compressed against its
+/// task's text.
 public struct CompressedExample: Sendable, Equatable {
     public var payload: Data
     public var dictionaryID: Int64?
+    /// Whether the frame was compressed against its task's text (`TaskCodec.plain`), which the store keeps in the
+    /// task's row, rather than with a dictionary: an example repeats its task's prompt, reference and meta whole.
+    public var againstTask: Bool
     public var rawBytes: Int
     /// FNV-1a 64 of the raw JSON, checked again on every read besides zstd's own frame checksum.
     public var checksum: String
@@ -21,25 +36,42 @@ public enum ExampleCodec {
     public static let dictionarySampleLimit = 4096
     public static let dictionaryCapacity = 16 * 1024
 
+    /// The smaller of the frame compressed with `dictionary` and the frame compressed against the example's task.
     public static func compress(_ example: StoredExample, dictionary: ExampleDictionary?) throws -> CompressedExample {
         let raw = example.encoded()
+        let withDictionary = try Zstd.compress(raw, dictionary: dictionary?.prepared)
+        let againstTask = try Zstd.compress(raw, prefix: TaskCodec.plain(task(of: example)))
+        let useTask = againstTask.count < withDictionary.count
         return CompressedExample(
-            payload: try Zstd.compress(raw, dictionary: dictionary?.bytes), dictionaryID: dictionary?.id,
-            rawBytes: raw.count, checksum: StableHash.hex(raw))
+            payload: useTask ? againstTask : withDictionary, dictionaryID: useTask ? nil : dictionary?.id,
+            againstTask: useTask, rawBytes: raw.count, checksum: StableHash.hex(raw))
     }
 
+    /// The task an example was made from, as far as the example repeats it.
+    static func task(of example: StoredExample) -> TaskSpec {
+        TaskSpec(prompt: example.prompt, reference: example.reference, meta: example.meta)
+    }
+
+    /// - Parameter task: the example's task, for a frame compressed against it (nil otherwise).
     /// - Throws: `FlywheelError(.corruptStore)` when the frame does not decompress or its checksum differs.
-    public static func decompress(payload: Data, dictionaryID: Int64?, dictionaries: [Int64: Data], checksum: String)
-        throws -> Data
-    {
-        var dictionary: Data?
+    public static func decompress(
+        payload: Data, dictionaryID: Int64?, dictionaries: [Int64: Zstd.Dictionary], checksum: String,
+        task: TaskSpec? = nil
+    ) throws -> Data {
+        if let task {
+            return try verified(try Zstd.decompress(payload, prefix: TaskCodec.plain(task)), checksum: checksum)
+        }
+        var dictionary: Zstd.Dictionary?
         if let dictionaryID {
             guard let bytes = dictionaries[dictionaryID] else {
                 throw FlywheelError(.corruptStore, "an example names dictionary \(dictionaryID), which is missing")
             }
             dictionary = bytes
         }
-        let raw = try Zstd.decompress(payload, dictionary: dictionary)
+        return try verified(try Zstd.decompress(payload, dictionary: dictionary), checksum: checksum)
+    }
+
+    private static func verified(_ raw: Data, checksum: String) throws -> Data {
         guard StableHash.hex(raw) == checksum else {
             throw FlywheelError(.corruptStore, "an example's content does not match its checksum \(checksum)")
         }

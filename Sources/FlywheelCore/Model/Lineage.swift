@@ -31,6 +31,8 @@ public struct CheckedAnswer: Sendable, Equatable, Codable {
 public struct DictionaryUse: Sendable, Equatable, Codable {
     /// The store's dictionary id; nil for examples compressed without a dictionary.
     public var id: Int64?
+    /// Whether these examples were compressed against their task's text instead of a dictionary.
+    public var againstTask: Bool = false
     /// The id zstd writes into each frame.
     public var zstdID: Int64?
     public var trainedInRound: Int?
@@ -43,6 +45,32 @@ public struct DictionaryUse: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case id
         case zstdID = "zstdId"
-        case trainedInRound, trainingSamples, examples, rawBytes, storedBytes
+        case trainedInRound, trainingSamples, examples, rawBytes, storedBytes, againstTask
+    }
+
+    public init(
+        id: Int64?, againstTask: Bool = false, zstdID: Int64?, trainedInRound: Int?, trainingSamples: Int?,
+        examples: Int, rawBytes: Int, storedBytes: Int
+    ) {
+        self.id = id
+        self.againstTask = againstTask
+        self.zstdID = zstdID
+        self.trainedInRound = trainedInRound
+        self.trainingSamples = trainingSamples
+        self.examples = examples
+        self.rawBytes = rawBytes
+        self.storedBytes = storedBytes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decodeIfPresent(Int64.self, forKey: .id)
+        againstTask = try container.decodeIfPresent(Bool.self, forKey: .againstTask) ?? false
+        zstdID = try container.decodeIfPresent(Int64.self, forKey: .zstdID)
+        trainedInRound = try container.decodeIfPresent(Int.self, forKey: .trainedInRound)
+        trainingSamples = try container.decodeIfPresent(Int.self, forKey: .trainingSamples)
+        examples = try container.decode(Int.self, forKey: .examples)
+        rawBytes = try container.decode(Int.self, forKey: .rawBytes)
+        storedBytes = try container.decode(Int.self, forKey: .storedBytes)
     }
 }

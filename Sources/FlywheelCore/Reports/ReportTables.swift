@@ -247,6 +247,7 @@ enum Fmt {
     }
 
     static func dictionary(_ use: DictionaryUse) -> String {
+        if use.againstTask { return "each example's own task text (\(use.examples) examples)" }
         guard let id = use.id else { return "none (\(use.examples) examples)" }
         var text = "#\(id)"
         if let zstd = use.zstdID { text += " zstd id \(zstd)" }

@@ -137,6 +137,7 @@ public final class RoundEngine: Sendable {
 
     /// The initial solver's version, once the held-out set holds a usable task.
     func baselineVersion() throws -> SolverVersion {
+        try store.trainTaskDictionaryIfDue(round: 0)
         let items = try store.heldoutItems()
         guard items.contains(where: { $0.status == .kept }) else {
             let errors = items.filter { $0.status == .error }

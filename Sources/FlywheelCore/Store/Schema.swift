@@ -174,6 +174,7 @@ enum Schema {
             // 1 for an attempt that was shown the task's answer as a hint (`exploration.rationalize`).
             try db.execute(sql: "ALTER TABLE attempts ADD COLUMN rationalized INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration(compactText, migrate: compact)
         return migrator
     }
 
@@ -182,6 +183,7 @@ enum Schema {
     static let rollbacks = "v6: rollbacks"
     static let audits = "v7: checker audit"
     static let rationalization = "v8: rationalized attempts"
+    static let compactText = "v9: compressed task text"
     /// A checker's judgement or failure, as `rechecks` (v5) and `audits` (v7) store it. Migrations that shipped
     /// use it: never change it.
     static let judgementColumns =

@@ -26,12 +26,17 @@ public final class Store: Sendable {
     /// The migrations this store has had. A read-only open adds none, so a query of a column that a later migration
     /// added asks `column(_:addedBy:)`.
     let migrations: Set<String>
+    /// The store's zstd dictionaries, each digested once.
+    let dictionaryCache = DictionaryCache()
+    let heldoutAnswers = HeldoutAnswers()
 
     /// The tables every Flywheel store has had since the first schema.
     static let tables: Set<String> = [
         "meta", "solver_versions", "rounds", "tasks", "attempts", "verdicts", "dictionaries", "examples",
         "heldout_items", "heldout_results", "metrics",
     ]
+
+    static let pageSize = 1024
 
     /// Opens the store at `path`.
     /// - Parameter access: `.readWrite` (the default) creates and migrates the store as needed; `.readOnly` opens
@@ -54,6 +59,9 @@ public final class Store: Sendable {
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
             configuration.prepareDatabase { db in
+                // A new store's page size (an existing file keeps its own). Most rows are small and a store has
+                // some thirty tables and indexes, many nearly empty: 1 KiB pages waste less than the 4 KiB default.
+                try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
             do {
@@ -63,6 +71,11 @@ public final class Store: Sendable {
                 migrations = Set(Schema.migrator.migrations)
             } catch let error as DatabaseError {
                 throw Self.failure(error, path: path)
+            } catch let error as TaskTextError {
+                throw FlywheelError(
+                    .corruptStore,
+                    "\(path): \(error.table) row \(error.id): \(error.problem); the store cannot be upgraded and "
+                        + "was left as it is: run `flywheel verify-store` with the Flywheel that wrote it")
             }
         case .readOnly:
             guard FileManager.default.fileExists(atPath: path) else {
@@ -292,12 +305,10 @@ public final class Store: Sendable {
     {
         try write { db in
             if let existing = try version(db, sql: "WHERE round = ?", [round]) { return existing }
-            // The state is the solver's JSON: kept as text, byte for byte.
+            // The state is the solver's JSON, kept byte for byte in a zstd frame.
             try db.execute(
-                literal: """
-                    INSERT INTO solver_versions(round, parent, state, promoted)
-                    VALUES (\(round), \(parent), \(sql: "CAST(? AS TEXT)", arguments: [state]), \(promoted))
-                    """)
+                sql: "INSERT INTO solver_versions(round, parent, state, promoted) VALUES (?, ?, ?, ?)",
+                arguments: [round, parent, try SolverState.compress(state), promoted])
             return SolverVersion(
                 id: db.lastInsertedRowID, round: round, parent: parent, state: state, promoted: promoted)
         }
@@ -324,9 +335,22 @@ public final class Store: Sendable {
                 arguments: arguments)
         else { return nil }
         let id: Int64 = row["id"]
-        guard let state = row["state"] as Data? else { throw corrupt("solver_versions", id, "`state` is NULL") }
+        let state = try solverState(row, id: id)
         return SolverVersion(
             id: id, round: row["round"], parent: row["parent"], state: state, promoted: row["promoted"])
+    }
+
+    /// A version's state from a row that selected `state` through `Store.text(_:)`: the solver's JSON, from the
+    /// zstd frame a v9 store keeps (text before).
+    /// - Throws: `FlywheelError(.corruptStore)` naming the version when it is NULL or does not decompress.
+    func solverState(_ row: Row, id: Int64) throws -> Data {
+        guard let state = row["state"] as Data? else { throw corrupt("solver_versions", id, "`state` is NULL") }
+        guard migrations.contains(Schema.compactText) else { return state }
+        do {
+            return try Zstd.decompress(state)
+        } catch let error as FlywheelError {
+            throw corrupt("solver_versions", id, "`state` does not decode (\(error.message))")
+        }
     }
 
     // MARK: Rounds
@@ -390,8 +414,19 @@ public final class Store: Sendable {
     }
 
     func corrupt(_ table: String, _ id: Any, _ problem: String) -> FlywheelError {
-        FlywheelError(
-            .corruptStore, "\(path): \(table) row \(id): \(problem); the store is damaged: run `flywheel verify-store`")
+        FlywheelError(.corruptStore, "\(path): \(table) row \(id): \(problem)\(Self.damaged)")
+    }
+
+    private static let damaged = "; the store is damaged: run `flywheel verify-store`"
+
+    /// What `verify-store` reports of a row that failed to decode: `corrupt(_:_:_:)`'s message without the store's
+    /// path and the advice to run `verify-store`.
+    func problem(_ error: any Error) -> String {
+        guard let error = error as? FlywheelError else { return "\(error)" }
+        var message = Substring(error.message)
+        if message.hasPrefix(path + ": ") { message = message.dropFirst(path.count + 2) }
+        if message.hasSuffix(Self.damaged) { message = message.dropLast(Self.damaged.count) }
+        return String(message)
     }
 
     public func insertRound(_ record: RoundRecord) throws {

@@ -9,8 +9,7 @@ extension Store {
                 db,
                 sql: """
                     SELECT a.id AS attempt_id, t.idx, a.attempt, v.accept, \(Self.text("a.answer")),
-                           \(Self.text("t.prompt")), \(Self.text("t.reference")), \(Self.text("t.meta")),
-                           NULL AS error
+                           t.id AS task_id, \(taskColumns("t."))
                     FROM verdicts v JOIN attempts a ON a.id = v.attempt_id JOIN tasks t ON t.id = a.task_id
                     WHERE t.round = ? AND v.error_kind IS NULL
                       AND NOT EXISTS (SELECT 1 FROM audits WHERE audits.attempt_id = a.id)
@@ -18,7 +17,7 @@ extension Store {
                     """, arguments: [round]
             ).map { row in
                 let id: Int64 = row["attempt_id"]
-                guard let task = try taskSpec(row, table: "tasks", id: id),
+                guard let task = try taskSpec(db, row, table: "tasks", id: row["task_id"]),
                     let answer = try text(row, "answer", table: "attempts", id: id)
                 else { throw corrupt("attempts", id, "a judged answer without its task or answer text") }
                 return AuditCandidate(
@@ -54,7 +53,7 @@ extension Store {
                 sql: """
                     SELECT a.id AS attempt_id, t.idx, a.attempt, v.accept AS checker_accept,
                            au.accept AS audit_accept, au.error_kind, \(Self.text("au.reason")),
-                           \(Self.text("t.prompt")), \(Self.text("a.answer"))
+                           t.id AS task_id, \(taskColumns("t.")), \(Self.text("a.answer"))
                     FROM audits au JOIN attempts a ON a.id = au.attempt_id JOIN tasks t ON t.id = a.task_id
                     JOIN verdicts v ON v.attempt_id = a.id
                     WHERE t.round = ? ORDER BY t.idx, a.attempt
@@ -64,7 +63,7 @@ extension Store {
                 let failed = row["error_kind"] as String? != nil
                 return AuditedVerdict(
                     taskIndex: row["idx"], attempt: row["attempt"],
-                    prompt: try text(row, "prompt", table: "tasks", id: id) ?? "",
+                    prompt: try taskSpec(db, row, table: "tasks", id: row["task_id"])?.prompt ?? "",
                     answer: try text(row, "answer", table: "attempts", id: id) ?? "",
                     checkerAccepted: row["checker_accept"], auditAccepted: failed ? nil : row["audit_accept"],
                     auditReason: try text(row, "reason", table: "audits", id: id))

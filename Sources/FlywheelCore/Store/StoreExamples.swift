@@ -22,24 +22,23 @@ public enum ExampleSelection: Sendable, Equatable {
 
 extension Store {
 
-    /// The newest dictionary, used for every example compressed from now on.
+    /// The newest dictionary, used for every example (and task text) compressed from now on.
     public func currentDictionary() throws -> ExampleDictionary? {
+        try read { db in try dictionaryCache.newest(db) }
+    }
+
+    /// Every stored dictionary, digested.
+    func dictionaries() throws -> [Int64: Zstd.Dictionary] {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT id, bytes FROM dictionaries ORDER BY id DESC LIMIT 1").map {
-                ExampleDictionary(id: $0["id"], bytes: $0["bytes"])
+            var dictionaries: [Int64: Zstd.Dictionary] = [:]
+            for id in try Int64.fetchAll(db, sql: "SELECT id FROM dictionaries") {
+                dictionaries[id] = try dictionaryCache.dictionary(db, id: id)
             }
+            return dictionaries
         }
     }
 
-    func dictionaries() throws -> [Int64: Data] {
-        try read { db in
-            Dictionary(
-                uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, bytes FROM dictionaries").map {
-                    ($0["id"] as Int64, $0["bytes"] as Data)
-                })
-        }
-    }
-
+    /// Stores a dictionary trained on examples; the newest dictionary compresses every later frame.
     public func insertDictionary(_ bytes: Data, round: Int, samples: Int) throws {
         try write { db in
             try db.execute(
@@ -115,22 +114,32 @@ extension Store {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT e.id, e.attempt_id, e.payload, e.dictionary_id, e.checksum FROM examples e
+                    SELECT e.attempt_id, \(exampleColumns) FROM examples e
                     JOIN rounds r ON r.round = e.round JOIN attempts a ON a.id = e.attempt_id
                     JOIN tasks t ON t.id = a.task_id
                     WHERE \(condition) ORDER BY e.round, t.idx, a.attempt
                     """, arguments: arguments
-            ).map { row in (row["attempt_id"], try decodeExample(row, dictionaries: dictionaries)) }
+            ).map { row in (row["attempt_id"], try decodeExample(db, row, dictionaries: dictionaries)) }
         }
     }
 
-    /// An example row's frame decompressed and checked; a failure names the example.
-    func decodeExample(_ row: Row, dictionaries: [Int64: Data]) throws -> StoredExample {
+    /// The select-list entries an example `e` of task `t` is decoded from, for `decodeExample(_:_:dictionaries:)`.
+    var exampleColumns: String {
+        "e.id, e.payload, e.dictionary_id, e.checksum, "
+            + "\(column("e.against_task", addedBy: Schema.compactText)) AS against_task, t.id AS task_id, "
+            + taskColumns("t.")
+    }
+
+    /// An example row (selected with `exampleColumns`) decompressed and checked; a failure names the example. The
+    /// one decoder of examples.
+    func decodeExample(_ db: Database, _ row: Row, dictionaries: [Int64: Zstd.Dictionary]) throws -> StoredExample {
         let id: Int64 = row["id"]
         do {
+            let task = (row["against_task"] as Bool? ?? false)
+                ? try taskSpec(db, row, table: "tasks", id: row["task_id"]) : nil
             let raw = try ExampleCodec.decompress(
                 payload: row["payload"], dictionaryID: row["dictionary_id"], dictionaries: dictionaries,
-                checksum: row["checksum"])
+                checksum: PackedHex.text(row["checksum"]) ?? "", task: task)
             return try StoredExample(json: raw)
         } catch let error as FlywheelError {
             throw corrupt("examples", id, error.message)
@@ -167,10 +176,10 @@ extension Store {
                 db,
                 sql: """
                     SELECT e.attempt_id, t.round, t.idx, t.seed AS task_seed, a.attempt, a.seed AS attempt_seed,
-                           a.solver_version, \(Self.text("v.checker")),
+                           a.solver_version, \(verdictChecker.select),
                            \(column("a.rationalized", addedBy: Schema.rationalization)) AS rationalized
                     FROM examples e JOIN attempts a ON a.id = e.attempt_id JOIN tasks t ON t.id = a.task_id
-                    JOIN verdicts v ON v.attempt_id = a.id
+                    JOIN verdicts v ON v.attempt_id = a.id \(verdictChecker.join)
                     WHERE e.round = ?
                     """, arguments: [round])
             while let row = try rows.next() {
@@ -188,9 +197,9 @@ extension Store {
                 db,
                 sql: """
                     SELECT e.attempt_id, t.round, t.idx, t.seed AS task_seed, a.attempt, a.seed AS attempt_seed,
-                           a.solver_version, v.score, \(Self.text("v.checker")), \(Self.text("v.reason"))
+                           a.solver_version, v.score, \(verdictChecker.select), \(Self.text("v.reason"))
                     FROM examples e JOIN attempts a ON a.id = e.attempt_id JOIN tasks t ON t.id = a.task_id
-                    JOIN verdicts v ON v.attempt_id = a.id
+                    JOIN verdicts v ON v.attempt_id = a.id \(verdictChecker.join)
                     WHERE e.round = ? ORDER BY t.idx, a.attempt
                     """, arguments: [round])
         }
@@ -216,9 +225,10 @@ extension Store {
                 db,
                 sql: """
                     SELECT a.id AS attempt_id, t.round, t.idx, t.seed AS task_seed, a.attempt,
-                           a.seed AS attempt_seed, a.solver_version, v.score, \(Self.text("v.checker")),
-                           \(Self.text("v.reason")), \(Self.text("t.prompt")), \(Self.text("a.answer"))
+                           a.seed AS attempt_seed, a.solver_version, v.score, \(verdictChecker.select),
+                           \(Self.text("v.reason")), t.id AS task_id, \(taskColumns("t.")), \(Self.text("a.answer"))
                     FROM verdicts v JOIN attempts a ON a.id = v.attempt_id JOIN tasks t ON t.id = a.task_id
+                    \(verdictChecker.join)
                     WHERE t.round = ? AND v.accept = 0 AND v.error_kind IS NULL
                     ORDER BY t.idx, a.attempt
                     """, arguments: [round])
@@ -226,7 +236,7 @@ extension Store {
                 let id: Int64 = row["attempt_id"]
                 return CheckedAnswer(
                     lineage: try lineage(row),
-                    prompt: try text(row, "prompt", table: "tasks", id: row["idx"] as Int) ?? "",
+                    prompt: try taskSpec(db, row, table: "tasks", id: row["task_id"])?.prompt ?? "",
                     answer: try text(row, "answer", table: "attempts", id: id) ?? "", accepted: false,
                     score: row["score"], reason: try text(row, "reason", table: "verdicts", id: id))
             }
@@ -240,13 +250,15 @@ extension Store {
                 db,
                 sql: """
                     SELECT e.dictionary_id, d.zstd_id, d.created_round, d.samples, count(*) AS n,
-                           sum(e.raw_bytes) AS raw, sum(length(e.payload)) AS stored
+                           sum(e.raw_bytes) AS raw, sum(length(e.payload)) AS stored,
+                           \(column("e.against_task", addedBy: Schema.compactText)) AS against_task
                     FROM examples e LEFT JOIN dictionaries d ON d.id = e.dictionary_id
-                    WHERE e.round = ? GROUP BY e.dictionary_id ORDER BY e.dictionary_id
+                    WHERE e.round = ? GROUP BY e.dictionary_id, against_task ORDER BY against_task, e.dictionary_id
                     """, arguments: [round]
             ).map { row in
                 DictionaryUse(
-                    id: row["dictionary_id"], zstdID: row["zstd_id"], trainedInRound: row["created_round"],
+                    id: row["dictionary_id"], againstTask: row["against_task"] ?? false, zstdID: row["zstd_id"],
+                    trainedInRound: row["created_round"],
                     trainingSamples: row["samples"], examples: row["n"], rawBytes: row["raw"],
                     storedBytes: row["stored"])
             }
@@ -256,11 +268,23 @@ extension Store {
     /// Normalised-prompt hashes of the frozen held-out items.
     public func heldoutPromptHashes() throws -> Set<String> {
         try read { db in
-            Set(try String.fetchAll(db, sql: "SELECT prompt_hash FROM heldout_items WHERE prompt_hash IS NOT NULL"))
+            Set(
+                try Row.fetchAll(db, sql: "SELECT prompt_hash FROM heldout_items WHERE prompt_hash IS NOT NULL")
+                    .compactMap(promptHash))
         }
     }
 
-    /// An example's lineage from a row that selected `checker` with `Store.text(_:)`.
+    /// The select-list entry and join that read a verdict `v`'s checker as lineage names it. Since v9 a verdict
+    /// names its checker only when that differs from the identity of its `checkers` row.
+    var verdictChecker: (select: String, join: String) {
+        guard migrations.contains(Schema.compactText) else { return (Self.text("v.checker"), "") }
+        return (
+            "CAST(coalesce(v.checker, vc.identity) AS BLOB) AS checker",
+            "LEFT JOIN checkers vc ON vc.id = v.checker_id"
+        )
+    }
+
+    /// An example's lineage from a row that selected `verdictChecker`.
     private func lineage(_ row: Row) throws -> ExampleLineage {
         ExampleLineage(
             round: row["round"], taskIndex: row["idx"], taskSeed: UInt64(bitPattern: row["task_seed"]),

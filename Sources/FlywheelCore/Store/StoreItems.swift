@@ -4,15 +4,21 @@ import GRDB
 extension Store {
     // MARK: Tasks
 
-    /// The columns a task row is read from (training tasks and held-out items share them).
-    static let taskText = "\(text("prompt")), \(text("reference")), \(text("meta")), \(text("error"))"
+    /// The select-list entries a task row's text and prompt hash are read from (training tasks and held-out items
+    /// share them), for `taskSpec(_:_:table:id:)` and `promptHash(_:)`; `alias` prefixes the table's alias.
+    func taskColumns(_ alias: String = "") -> String {
+        migrations.contains(Schema.compactText)
+            ? "\(alias)task, \(alias)text_dictionary, \(alias)prompt_hash"
+            : "\(Self.text(alias + "prompt")), \(Self.text(alias + "reference")), \(Self.text(alias + "meta")), "
+                + "\(alias)prompt_hash"
+    }
 
     public func tasks(round: Int) throws -> [TaskRecord] {
         try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT id, idx, seed, difficulty, status, prompt_hash, error_kind, \(Self.taskText)
+                    SELECT id, idx, seed, difficulty, status, error_kind, \(Self.text("error")), \(taskColumns())
                     FROM tasks WHERE round = ? ORDER BY idx
                     """, arguments: [round]
             ).map { row in
@@ -20,7 +26,7 @@ extension Store {
                 return TaskRecord(
                     id: id, index: row["idx"], seed: UInt64(row["seed"] as Int64), difficulty: row["difficulty"],
                     status: try value(row, "status", table: "tasks", id: id),
-                    task: try taskSpec(row, table: "tasks", id: id), promptHash: row["prompt_hash"],
+                    task: try taskSpec(db, row, table: "tasks", id: id), promptHash: promptHash(row),
                     failure: try failure(row, table: "tasks", id: id))
             }
         }
@@ -30,9 +36,10 @@ extension Store {
     public func promptHashes(before round: Int) throws -> Set<String> {
         try read { db in
             Set(
-                try String.fetchAll(
+                try Row.fetchAll(
                     db, sql: "SELECT prompt_hash FROM tasks WHERE round < ? AND prompt_hash IS NOT NULL",
-                    arguments: [round]))
+                    arguments: [round]
+                ).compactMap(promptHash))
         }
     }
 
@@ -41,34 +48,65 @@ extension Store {
         promptHash: String?, contamination: String?, failure: PluginFailure?, seconds: Double, retries: Int = 0
     ) throws -> Int64 {
         let id = try nextID("tasks")
+        let hash = PackedHex.value(promptHash)
         let arguments: StatementArguments = [
-            id, round, index, Int64(seed), difficulty, status.rawValue, Self.bytes(task?.prompt),
-            Self.bytes(task?.reference?.jsonText), Self.bytes(task?.meta?.jsonText), promptHash,
-            Self.bytes(contamination), failure?.kind.rawValue, Self.bytes(failure?.message), seconds, retries,
+            id, round, index, Int64(seed), difficulty, status.rawValue, Self.bytes(contamination),
+            failure?.kind.rawValue, Self.bytes(failure?.message), seconds, retries,
         ]
+        let dictionaries = dictionaryCache
         try buffered { db in
+            let (frame, dictionary) = try Self.compressTask(db, task, dictionaries)
             try db.cachedStatement(
                 sql: """
-                    INSERT INTO tasks(id, round, idx, seed, difficulty, status, prompt, reference, meta, prompt_hash,
-                                      contamination, error_kind, error, seconds, retries)
-                    VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?, CAST(? AS TEXT), ?,
-                            CAST(? AS TEXT), ?, ?)
+                    INSERT INTO tasks(id, round, idx, seed, difficulty, status, contamination, error_kind, error,
+                                      seconds, retries, task, text_dictionary, prompt_hash)
+                    VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), ?, ?, ?, ?, ?)
                     """
-            ).execute(arguments: arguments)
+            ).execute(arguments: arguments + [frame, dictionary, hash])
         }
         return id
     }
 
-    func taskSpec(_ row: Row, table: String, id: Int64) throws -> TaskSpec? {
-        guard let prompt = try text(row, "prompt", table: table, id: id) else { return nil }
-        let reference = try text(row, "reference", table: table, id: id)
-        let meta = try text(row, "meta", table: table, id: id)
+    /// A task's frame, compressed with the store's newest dictionary, and that dictionary's id. Call inside a write;
+    /// static, so that a queued write (`buffered(_:)`) need not capture the store.
+    private static func compressTask(_ db: Database, _ task: TaskSpec?, _ dictionaries: DictionaryCache) throws
+        -> (frame: Data?, dictionary: Int64?)
+    {
+        guard let task else { return (nil, nil) }
+        let dictionary = try dictionaries.newest(db)
+        return (try TaskCodec.compress(task, dictionary: dictionary?.prepared), dictionary?.id)
+    }
+
+    /// When the store has no dictionary yet, trains one on the held-out items' text, which serves every later
+    /// task's text and every example, and recompresses the held-out items with it. Call once the held-out set is
+    /// generated, before round 0 commits (committed rows never change).
+    /// - Returns: whether a dictionary was trained.
+    @discardableResult
+    public func trainTaskDictionaryIfDue(round: Int) throws -> Bool {
+        try write { db in try TaskText.trainDictionaryIfDue(db, round: round, dictionaries: dictionaryCache) }
+    }
+
+    /// The task of a row that selected `taskColumns(_:)`; nil for a generator error. The one decoder of task text.
+    /// - Throws: `FlywheelError(.corruptStore)` naming the row when the text does not decode.
+    func taskSpec(_ db: Database, _ row: Row, table: String, id: Int64) throws -> TaskSpec? {
         do {
-            return TaskSpec(
-                prompt: prompt, reference: try reference.map(JSONValue.parse), meta: try meta.map(JSONValue.parse))
-        } catch {
-            throw corrupt(table, row["idx"] as Int, "its reference or meta is not JSON")
+            guard migrations.contains(Schema.compactText) else { return try TaskText.unversioned(row, table: table, id: id) }
+            guard !(row["task"] as DatabaseValue).isNull else { return nil }
+            let dictionary = try (row["text_dictionary"] as Int64?).map { dictionaryID in
+                guard let dictionary = try dictionaryCache.dictionary(db, id: dictionaryID) else {
+                    throw TaskTextError(table: table, id: id, problem: "it names dictionary \(dictionaryID), which is missing")
+                }
+                return dictionary
+            }
+            return try TaskText.decode(row["task"], dictionary: dictionary, table: table, id: id)
+        } catch let error as TaskTextError {
+            throw corrupt(error.table, error.id, error.problem)
         }
+    }
+
+    /// The prompt hash of a row that selected `prompt_hash`, as the engine compares it (lowercase hex).
+    func promptHash(_ row: Row) -> String? {
+        PackedHex.text(row["prompt_hash"])
     }
 
     /// The recorded failure of a row (its `error_kind` and free-text `error`), if it has one.
@@ -164,9 +202,11 @@ extension Store {
     ) throws {
         let judgement = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
+        // The checkers row names the checker; the verdict repeats it only when it was named otherwise.
+        let named = fingerprint?.identity == checker ? nil : checker
         let arguments: StatementArguments = [
             attemptID, judgement?.accept ?? false, judgement?.score ?? 0, Self.bytes(judgement?.reason),
-            failure?.kind.rawValue, Self.bytes(failure?.message), Self.bytes(checker), seconds, retries,
+            failure?.kind.rawValue, Self.bytes(failure?.message), Self.bytes(named), seconds, retries,
         ]
         try buffered { db in
             let checkerRow = try fingerprint.map { try Self.checkerID(db, $0) }
@@ -180,11 +220,12 @@ extension Store {
             if let example {
                 try db.cachedStatement(
                     sql: """
-                        INSERT INTO examples(attempt_id, round, dictionary_id, payload, raw_bytes, checksum)
-                        VALUES (?, ?, ?, ?, ?, ?)
+                        INSERT INTO examples(attempt_id, round, dictionary_id, against_task, payload, raw_bytes, checksum)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
                         """
                 ).execute(arguments: [
-                    attemptID, round, example.dictionaryID, example.payload, example.rawBytes, example.checksum,
+                    attemptID, round, example.dictionaryID, example.againstTask, example.payload, example.rawBytes,
+                    PackedHex.value(example.checksum),
                 ])
             }
         }
@@ -197,14 +238,15 @@ extension Store {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT idx, seed, status, prompt_hash, error_kind, \(Self.taskText) FROM heldout_items ORDER BY idx
+                    SELECT idx, seed, status, error_kind, \(Self.text("error")), \(taskColumns())
+                    FROM heldout_items ORDER BY idx
                     """
             ).map { row in
                 let index: Int = row["idx"]
                 return TaskRecord(
                     id: Int64(index), index: index, seed: UInt64(row["seed"] as Int64), difficulty: 0,
                     status: try value(row, "status", table: "heldout_items", id: index),
-                    task: try taskSpec(row, table: "heldout_items", id: Int64(index)), promptHash: row["prompt_hash"],
+                    task: try taskSpec(db, row, table: "heldout_items", id: Int64(index)), promptHash: promptHash(row),
                     failure: try failure(row, table: "heldout_items", id: index))
             }
         }
@@ -215,17 +257,19 @@ extension Store {
         retries: Int = 0
     ) throws {
         let arguments: StatementArguments = [
-            index, Int64(seed), status.rawValue, Self.bytes(task?.prompt), Self.bytes(task?.reference?.jsonText),
-            Self.bytes(task?.meta?.jsonText), promptHash, failure?.kind.rawValue, Self.bytes(failure?.message), retries,
+            index, Int64(seed), status.rawValue, PackedHex.value(promptHash), failure?.kind.rawValue,
+            Self.bytes(failure?.message), retries,
         ]
+        let dictionaries = dictionaryCache
         try buffered { db in
+            let (frame, dictionary) = try Self.compressTask(db, task, dictionaries)
             try db.cachedStatement(
                 sql: """
-                    INSERT INTO heldout_items(idx, seed, status, prompt, reference, meta, prompt_hash, error_kind, error,
-                                              retries)
-                    VALUES (?, ?, ?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, CAST(? AS TEXT), ?)
+                    INSERT INTO heldout_items(idx, seed, status, prompt_hash, error_kind, error, retries, task,
+                                              text_dictionary)
+                    VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?, ?)
                     """
-            ).execute(arguments: arguments)
+            ).execute(arguments: arguments + [frame, dictionary])
         }
     }
 
@@ -234,9 +278,9 @@ extension Store {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT idx, accept, score, error_kind, \(Self.text("answer")), \(Self.text("reason")),
-                           \(Self.text("error")), \(Self.text(column("usage", addedBy: "v2: held-out token usage"), as: "usage"))
-                    FROM heldout_results WHERE round = ? ORDER BY idx
+                    SELECT r.idx, r.accept, r.score, r.error_kind, \(heldoutAnswer.select), \(Self.text("r.error")),
+                           \(Self.text(column("r.usage", addedBy: "v2: held-out token usage"), as: "usage"))
+                    FROM heldout_results r \(heldoutAnswer.join) WHERE r.round = ? ORDER BY r.idx
                     """, arguments: [round]
             ).map { row in
                 let id = "\(round)/\(row["idx"] as Int)"
@@ -262,9 +306,9 @@ extension Store {
         try write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,
-                                                error_kind, error, usage, retries, checker_id)
-                    SELECT ?, idx, ?, answer, accept, score, reason, error_kind, error, NULL, 0, checker_id
+                    INSERT INTO heldout_results(round, idx, solver_version, answer_id, accept, score, error_kind,
+                                                error, usage, retries, checker_id)
+                    SELECT ?, idx, ?, answer_id, accept, score, error_kind, error, NULL, 0, checker_id
                     FROM heldout_results WHERE round = ? ORDER BY idx
                     """, arguments: [round, solverVersion, from])
             return db.changesCount
@@ -276,24 +320,37 @@ extension Store {
         fingerprint: CheckerFingerprint? = nil
     ) throws {
         let arguments: StatementArguments = [
-            round, result.index, solverVersion, Self.bytes(result.answer), result.accept, result.score,
-            Self.bytes(result.reason), result.failure?.kind.rawValue, Self.bytes(result.failure?.message),
-            Self.bytes(result.usage?.jsonText), retries,
+            round, result.index, solverVersion, result.accept, result.score, result.failure?.kind.rawValue,
+            Self.bytes(result.failure?.message), Self.bytes(result.usage?.jsonText), retries,
         ]
+        let answers = heldoutAnswers
         try buffered { db in
             let checkerRow = try fingerprint.map { try Self.checkerID(db, $0) }
+            let answer = try answers.id(db, answer: result.answer, reason: result.reason)
             try db.cachedStatement(
                 sql: """
-                    INSERT INTO heldout_results(round, idx, solver_version, answer, accept, score, reason,
-                                                error_kind, error, usage, retries, checker_id)
-                    VALUES (?, ?, ?, CAST(? AS TEXT), ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), CAST(? AS TEXT), ?, ?)
+                    INSERT INTO heldout_results(round, idx, solver_version, accept, score, error_kind, error, usage,
+                                                retries, checker_id, answer_id)
+                    VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, ?)
                     """
-            ).execute(arguments: arguments + [checkerRow])
+            ).execute(arguments: arguments + [checkerRow, answer])
         }
     }
 }
 
 extension Store {
+    /// The select-list entries (`answer`, `reason`) and join that read a held-out result `r`'s answer and reason;
+    /// since v9 a result names them in `heldout_answers`.
+    var heldoutAnswer: (select: String, join: String) {
+        guard migrations.contains(Schema.compactText) else {
+            return ("\(Self.text("r.answer")), \(Self.text("r.reason"))", "")
+        }
+        return (
+            "\(Self.text("ha.answer")), \(Self.text("ha.reason"))",
+            "LEFT JOIN heldout_answers ha ON ha.id = r.answer_id"
+        )
+    }
+
     /// Deletes the solver, checker and held-out evaluation errors recorded in `round`, in one transaction, so that
     /// resuming the round after a failure tries those items again. Generator errors stay: a task keeps its index.
     /// - Returns: The rows deleted.

@@ -21,14 +21,14 @@ extension Store {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT e.id, e.round, t.idx, a.attempt, e.payload, e.dictionary_id, e.checksum FROM examples e
+                    SELECT e.round, t.idx, a.attempt, \(exampleColumns) FROM examples e
                     JOIN attempts a ON a.id = e.attempt_id JOIN tasks t ON t.id = a.task_id
                     ORDER BY e.round, t.idx, a.attempt
                     """
             ).map { row in
                 StoredAcceptedExample(
                     id: row["id"], round: row["round"], taskIndex: row["idx"], attempt: row["attempt"],
-                    example: try decodeExample(row, dictionaries: dictionaries))
+                    example: try decodeExample(db, row, dictionaries: dictionaries))
             }
         }
     }

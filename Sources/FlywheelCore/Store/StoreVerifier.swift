@@ -12,7 +12,8 @@ public struct StoreVerification: Sendable {
 
 extension Store {
     /// Proves the store whole: SQLite's integrity and foreign-key checks, every example frame decompresses and
-    /// matches its checksum, and the counts recorded with committed rounds agree with the rows.
+    /// matches its checksum, every task's text and solver version's state decodes, and the counts recorded with
+    /// committed rounds agree with the rows.
     public func verify() throws -> StoreVerification {
         var report = StoreVerification()
         try read { db in
@@ -37,7 +38,12 @@ extension Store {
         }
         let dictionaries = try dictionaries()
         try read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, payload, dictionary_id, checksum FROM examples")
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT \(exampleColumns) FROM examples e
+                    LEFT JOIN attempts a ON a.id = e.attempt_id LEFT JOIN tasks t ON t.id = a.task_id
+                    """)
             while let row = try rows.next() {
                 report.examples += 1
                 let payload: [UInt8] = Array(row["payload"] as Data)
@@ -46,13 +52,14 @@ extension Store {
                     continue
                 }
                 do {
-                    _ = try ExampleCodec.decompress(
-                        payload: row["payload"], dictionaryID: row["dictionary_id"], dictionaries: dictionaries,
-                        checksum: row["checksum"])
+                    _ = try decodeExample(db, row, dictionaries: dictionaries)
                 } catch {
-                    report.problems.append("example \(row["id"] as Int64): \(error)")
+                    report.problems.append("example \(row["id"] as Int64): \(problem(error))")
                 }
             }
+        }
+        if migrations.contains(Schema.compactText) {
+            report.problems += try undecodableRows()
         }
         for record in try rounds() {
             report.rounds += 1
@@ -69,5 +76,31 @@ extension Store {
             }
         }
         return report
+    }
+
+    /// A line for each task row whose text, and each solver version whose state, does not decode.
+    private func undecodableRows() throws -> [String] {
+        try read { db in
+            var problems: [String] = []
+            for (table, key) in [("heldout_items", "idx"), ("tasks", "id")] {
+                let rows = try Row.fetchCursor(db, sql: "SELECT \(key) AS id, \(taskColumns()) FROM \(table)")
+                while let row = try rows.next() {
+                    do {
+                        _ = try taskSpec(db, row, table: table, id: row["id"])
+                    } catch {
+                        problems.append(problem(error))
+                    }
+                }
+            }
+            let versions = try Row.fetchCursor(db, sql: "SELECT id, \(Self.text("state")) FROM solver_versions")
+            while let row = try versions.next() {
+                do {
+                    _ = try solverState(row, id: row["id"])
+                } catch {
+                    problems.append(problem(error))
+                }
+            }
+            return problems
+        }
     }
 }

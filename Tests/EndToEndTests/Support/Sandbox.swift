@@ -1,3 +1,4 @@
+import FlywheelCore
 import Foundation
 import Processes
 import Synchronization
@@ -162,6 +163,26 @@ final class Sandbox: Sendable {
             timeout: .seconds(30))
         try #require(outcome.exitCode == 0, "sqlite3 failed: \(outcome)")
         return outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Every training task (round, then index) and held-out item (index), read through the library: the store keeps
+    /// their text compressed, so SQL cannot compare it.
+    func taskRows(store: String? = nil) throws -> (tasks: [(round: Int, record: TaskRecord)], heldout: [TaskRecord]) {
+        let opened = try Store(path: store ?? self.store, access: .readOnly)
+        let tasks = try opened.rounds().flatMap { round in try opened.tasks(round: round.round).map { (round.round, $0) } }
+        return (tasks, try opened.heldoutItems())
+    }
+
+    /// The decoded text of every task and held-out item, one line each, for comparing two stores.
+    func taskText(store: String? = nil) throws -> String {
+        let (tasks, heldout) = try taskRows(store: store)
+        func line(_ record: TaskRecord) -> String {
+            let task = record.task
+            return "\(record.index) \(record.status) \(task?.prompt.debugDescription ?? "-") "
+                + "\(task?.reference?.jsonText ?? "-") \(task?.meta?.jsonText ?? "-") \(record.promptHash ?? "-")"
+        }
+        return (tasks.map { "round \($0.round) \(line($0.record))" } + heldout.map { "held-out \(line($0))" })
+            .joined(separator: "\n")
     }
 
     /// One integer from a query, or nil when the store or its tables do not exist yet; for polling a live run.
