@@ -33,6 +33,7 @@ public final class LineWorker {
     public init(argv: [String], directory: String?, onStderr: @escaping @Sendable (String) -> Void)
         throws(LineWorkerError)
     {
+        _ = Self.pipeSignalIgnored
         var opened: [Int32] = []
         func makePipe() throws(LineWorkerError) -> (read: Int32, write: Int32) {
             do {
@@ -74,40 +75,45 @@ public final class LineWorker {
         }
     }
 
+    /// Writing to a worker that has died (a request written ahead, or one written as it exits) must fail with
+    /// EPIPE, not kill this process with SIGPIPE: ignored once for the process, by whoever starts workers (the CLI
+    /// does so at start-up too). Children get the default back (`Spawn`).
+    private static let pipeSignalIgnored: Void = { signal(SIGPIPE, SIG_IGN) }()
+
     deinit {
         terminate()
         close(stdinFD)
         close(stdoutFD)
     }
 
-    /// Writes `line` and a newline, then waits for one line back (without its newline).
+    /// Whether the worker has answered a request (so it has started).
+    public var hasAnswered: Bool { answered }
+
+    /// Writes `line` and a newline, without waiting for an answer: a request written ahead, whose `exchange` follows
+    /// with `alreadySent`. False when the worker can no longer be written to.
+    public func send(_ line: Data) -> Bool {
+        writeLine(line).complete
+    }
+
+    /// Writes `line` and a newline (unless `alreadySent`), then waits for one line back (without its newline).
     /// - Parameters:
-    ///   - timeout: Seconds the answer may take.
+    ///   - timeout: Seconds the answer may take, from when this call starts waiting for it.
     ///   - startup: Seconds added to `timeout` for the worker's first answer only, to pay for its start-up.
     ///   - maxBytes: The longest answer accepted, newline not counted; a longer one kills the worker, and no more
     ///     than `maxBytes + 1` bytes of it are ever held.
+    ///   - sent: Called once the line is written, before waiting (to write the next request ahead).
     /// - Returns: The answer, or why there is none: `timeout` and `tooLarge` kill the child, `crash` reaps it.
     ///   A fresh worker that exits without having read any of its first request is `cannotStart`: it failed at
     ///   start-up, whatever it was asked.
-    public func exchange(_ line: Data, timeout: Double, startup: Double, maxBytes: Int) -> Result<Data, LineWorkerError>
-    {
+    public func exchange(
+        _ line: Data, alreadySent: Bool = false, timeout: Double, startup: Double, maxBytes: Int,
+        sent: () -> Void = {}
+    ) -> Result<Data, LineWorkerError> {
         if exited { return .failure(LineWorkerError.crash("the worker had exited")) }
-        var payload = line
-        payload.append(0x0A)
-        var written = 0
-        let wrote = payload.withUnsafeBytes { raw -> Bool in
-            while written < raw.count {
-                let count = write(stdinFD, raw.baseAddress! + written, raw.count - written)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                written += count
-            }
-            return true
-        }
+        let (written, complete) = alreadySent ? (0, true) : writeLine(line)
         let result: Result<Data, LineWorkerError>
-        if wrote {
+        if complete {
+            sent()
             // A fresh worker's first answer also pays for its start-up (an interpreter, imports, a model load).
             let allowance = answered ? timeout : timeout + startup
             result = readLine(deadline: monotonicSeconds() + allowance, maxBytes: maxBytes)
@@ -121,6 +127,26 @@ public final class LineWorker {
         }
         answered = true
         return result
+    }
+
+    /// Writes `line` and a newline: the bytes written, and whether that was all of them (false when the child
+    /// closed its input).
+    private func writeLine(_ line: Data) -> (written: Int, complete: Bool) {
+        if exited { return (0, false) }
+        var payload = line
+        payload.append(0x0A)
+        return payload.withUnsafeBytes { raw in
+            var written = 0
+            while written < raw.count {
+                let count = write(stdinFD, raw.baseAddress! + written, raw.count - written)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return (written, false)
+                }
+                written += count
+            }
+            return (written, true)
+        }
     }
 
     /// Bytes written to the child's stdin that it has not read; nil when the system cannot tell.

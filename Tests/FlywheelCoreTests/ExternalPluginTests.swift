@@ -41,6 +41,42 @@ import Testing
         await expectRecovery(checker)
     }
 
+    /// One worker and thirty requests at once: while one is served the next is written ahead to the same worker.
+    /// When the served one kills the worker (every third answer), the one written ahead is written again to the
+    /// replacement and answered; it is no fault of its own, so only the faulty ones log a fault and fail.
+    @Test(arguments: [("crash", PluginFailure.Kind.crash), ("hang", .timeout), ("garbage", .malformed), ("wrongid", .wrongID)])
+    func requestsWrittenAheadSurviveTheFaultOfTheOneBefore(mode: String, kind: PluginFailure.Kind) async {
+        let events = Events()
+        let checker = ExternalChecker(
+            command: ExternalCommand(
+                argv: ["python3", "-u", Repository.fixture("plugins/faulty_check.py"), "--mode", mode, "--every", "3"],
+                workers: 1, timeout: mode == "hang" ? 0.5 : 20, startupTimeout: 15, retries: 0),
+            log: events.log)
+        let results = await withTaskGroup(of: (Int, Result<Judgement, PluginFailure>).self) { group in
+            for answer in 1...30 {
+                group.addTask {
+                    let task = TaskSpec(prompt: "p", reference: .string("\(answer)"))
+                    return (answer, await checker.check(id: "r\(answer)", task: task, answer: "\(answer)"))
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 30)
+        for (answer, result) in results {
+            if answer % 3 == 0 {
+                guard case .failure(let failure) = result else {
+                    Issue.record("answer \(answer) must fail, got \(result)")
+                    continue
+                }
+                #expect(failure.kind == kind, "answer \(answer)")
+            } else {
+                #expect(result == .success(Judgement(accept: true, score: 1, reason: "match")), "answer \(answer)")
+            }
+        }
+        #expect(events.named("plugin.fault").count == 10, "\(events.named("plugin.fault"))")
+        await checker.shutdown()
+    }
+
     @Test func garbageWrongIDsOversizedLinesAndRefusalsAreErrors() async {
         let cases: [(String, PluginFailure.Kind, Int)] = [
             ("garbage", .malformed, 1 << 20), ("wrongid", .wrongID, 1 << 20), ("bigline", .tooLarge, 1 << 16),

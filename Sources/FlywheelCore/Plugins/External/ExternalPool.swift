@@ -35,18 +35,31 @@ public struct ExternalCommand: Sendable, Equatable {
 /// N persistent workers speaking JSON Lines protocol v1; a request waits for a free worker (back-pressure).
 ///
 /// Requests wait in one first-come-first-served queue. A worker that finishes a request takes the next one from
-/// the queue on its own thread and writes it at once, so a busy plugin is never left idle while its answer travels
-/// through the scheduler and back.
+/// the queue on its own thread, and when no other worker is free it writes that next request as soon as the current
+/// one is written, so the program finds it waiting the moment it answers: a busy plugin is never left idle while its
+/// answer travels back. The program still reads and answers one line at a time, in order; a request written ahead
+/// to a worker that then fails is written again to its replacement, without counting as a retry.
 final class ExternalPool: Sendable {
     private final class Slot: @unchecked Sendable {
-        // `process` is touched only on `queue`.
+        // `process` and `ahead` are touched only on `queue`.
         let queue: DispatchQueue
         var process: LineWorker?
+        /// The next job, taken from the queue while the current one is served, and the worker its line was
+        /// written to (nil when writing it failed).
+        var ahead: (job: Job, worker: LineWorker?)?
         init(label: String) { queue = DispatchQueue(label: label) }
     }
 
-    /// A request waiting for a worker: serves itself on the slot it is given, on that slot's queue.
-    private typealias Job = @Sendable (_ slot: Slot, _ index: Int) -> Void
+    /// A request waiting for a worker: its line, and how it serves itself on the slot it is given (on that slot's
+    /// queue), given the worker its line was already written to, if any.
+    private struct Job: Sendable {
+        let line: Data
+        let run: @Sendable (_ slot: Slot, _ index: Int, _ sent: LineWorker?) -> Void
+    }
+
+    /// Lines longer than this are never written ahead: two of them fit in a pipe's buffer with room to spare, so a
+    /// write ahead never blocks while the program is blocked writing its answer.
+    private static let aheadLimit = 16 * 1024
 
     private struct Queue: Sendable {
         var waiting: [Job] = []
@@ -91,11 +104,12 @@ final class ExternalPool: Sendable {
         let line = JSONValue.object(object).encoded()
         let (result, retries) = await withCheckedContinuation {
             (continuation: CheckedContinuation<(Result<T, PluginFailure>, Int), Never>) in
-            let job: Job = { [self] slot, index in
+            let job = Job(line: line) { [self] slot, index, sent in
                 if let failure = startFailure.withLock({ $0 }) {
                     continuation.resume(returning: (.failure(failure), 0))
                 } else {
-                    continuation.resume(returning: serve(on: slot, index: index, line: line, id: id, decode: decode))
+                    continuation.resume(
+                        returning: serve(on: slot, index: index, line: line, sent: sent, id: id, decode: decode))
                 }
             }
             let free = queue.withLock { queue -> Int? in
@@ -111,37 +125,67 @@ final class ExternalPool: Sendable {
 
     /// Serves `first`, then every job waiting, on slot `index`'s queue; the slot is idle again when none waits.
     private func work(on index: Int, first: Job) {
+        let slot = slots[index]
         var job = first
+        var sent: LineWorker?
         while true {
-            job(slots[index], index)
-            let next = queue.withLock { queue -> Job? in
-                guard queue.head < queue.waiting.count else {
-                    queue.waiting.removeAll(keepingCapacity: true)
-                    queue.head = 0
-                    queue.idle.append(index)
-                    return nil
-                }
-                let job = queue.waiting[queue.head]
-                queue.head += 1
-                if queue.head >= 256, queue.head * 2 >= queue.waiting.count {
-                    queue.waiting.removeFirst(queue.head)
-                    queue.head = 0
-                }
-                return job
+            job.run(slot, index, sent)
+            if let ahead = slot.ahead {
+                slot.ahead = nil
+                (job, sent) = ahead
+                continue
             }
-            guard let next else { return }
+            sent = nil
+            guard let next = take(orIdle: index) else { return }
             job = next
         }
     }
 
+    /// The first waiting job; with none, `index` is marked idle (when given) and nil returned.
+    private func take(orIdle index: Int?) -> Job? {
+        queue.withLock { queue -> Job? in
+            guard queue.head < queue.waiting.count else {
+                if let index {
+                    queue.waiting.removeAll(keepingCapacity: true)
+                    queue.head = 0
+                    queue.idle.append(index)
+                }
+                return nil
+            }
+            // Written ahead only when no other worker could start it now.
+            if index == nil, !queue.idle.isEmpty { return nil }
+            let job = queue.waiting[queue.head]
+            queue.head += 1
+            if queue.head >= 256, queue.head * 2 >= queue.waiting.count {
+                queue.waiting.removeFirst(queue.head)
+                queue.head = 0
+            }
+            return job
+        }
+    }
+
+    /// Called once `worker` has been written the current line (of `length` bytes): takes the next waiting job, if
+    /// any and no other worker is free, and writes its line too. Only to a worker that has answered before (a fresh
+    /// one's first request alone tells whether it starts), and only short lines.
+    private func writeAhead(on slot: Slot, worker: LineWorker, after length: Int) {
+        guard slot.ahead == nil, worker.hasAnswered, length < Self.aheadLimit else { return }
+        guard let next = take(orIdle: nil) else { return }
+        guard next.line.count < Self.aheadLimit else {
+            slot.ahead = (next, nil)
+            return
+        }
+        slot.ahead = (next, worker.send(next.line) ? worker : nil)
+    }
+
     /// The tries of one request on `slot`'s worker; runs on the slot's queue.
     private func serve<T>(
-        on slot: Slot, index: Int, line: Data, id: String,
+        on slot: Slot, index: Int, line: Data, sent: LineWorker?, id: String,
         decode: ([String: JSONValue]) -> Result<T, PluginFailure>
     ) -> (Result<T, PluginFailure>, retries: Int) {
         var retries = 0
         while true {
-            let result = exchange(on: slot, index: index, line: line, id: id).flatMap(decode)
+            let result = exchange(on: slot, index: index, line: line, sent: retries == 0 ? sent : nil, id: id)
+                .flatMap(decode)
             guard case .failure(let failure) = result, failure.kind != .refused else { return (result, retries) }
             let retrying = failure.isTransient && retries < command.retries
             let then =
@@ -161,7 +205,7 @@ final class ExternalPool: Sendable {
 
     /// One exchange on `slot`'s worker, starting one if it has none; drops the worker whenever its stream can no
     /// longer be trusted.
-    private func exchange(on slot: Slot, index: Int, line: Data, id: String)
+    private func exchange(on slot: Slot, index: Int, line: Data, sent: LineWorker?, id: String)
         -> Result<[String: JSONValue], PluginFailure>
     {
         if slot.process == nil {
@@ -171,8 +215,11 @@ final class ExternalPool: Sendable {
                 return .failure(failure(error))
             }
         }
-        let answer = slot.process!.exchange(
-            line, timeout: command.timeout, startup: command.startupTimeout, maxBytes: command.maxResponseBytes)
+        let worker = slot.process!
+        let answer = worker.exchange(
+            line, alreadySent: sent === worker, timeout: command.timeout, startup: command.startupTimeout,
+            maxBytes: command.maxResponseBytes
+        ) { [self] in writeAhead(on: slot, worker: worker, after: line.count) }
         if case .failure(.cannotStart) = answer { slot.process?.waitForStderr(timeout: 2) }
         let result = answer.mapError(failure).flatMap { Self.validate($0, id: id) }
         if case .failure(let failure) = result, failure.kind != .refused {
