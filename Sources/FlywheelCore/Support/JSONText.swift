@@ -171,72 +171,58 @@ struct JSONTextReader {
     }
 
     private mutating func object() throws -> JSONValue {
-        try nest()
-        defer { depth -= 1 }
-        offset += 1
         var members: [String: JSONValue] = [:]
-        skipWhitespace()
-        if offset < bytes.count, bytes[offset] == UInt8(ascii: "}") {
-            offset += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") else {
-                throw failure("expected a key in quotes")
+        try items(closedBy: UInt8(ascii: "}")) { reader in
+            guard reader.offset < reader.bytes.count, reader.bytes[reader.offset] == UInt8(ascii: "\"") else {
+                throw reader.failure("expected a key in quotes")
             }
-            let key = try string()
-            skipWhitespace()
-            guard offset < bytes.count, bytes[offset] == UInt8(ascii: ":") else { throw failure("expected ':'") }
-            offset += 1
-            let member = try value()
+            let key = try reader.string()
+            reader.skipWhitespace()
+            guard reader.offset < reader.bytes.count, reader.bytes[reader.offset] == UInt8(ascii: ":") else {
+                throw reader.failure("expected ':'")
+            }
+            reader.offset += 1
+            let member = try reader.value()
             // Foundation keeps the first of a repeated key.
             if members[key] == nil { members[key] = member }
-            skipWhitespace()
-            guard offset < bytes.count else { throw failure("unexpected end of the text") }
-            switch bytes[offset] {
-            case UInt8(ascii: ","):
-                // Foundation accepts a trailing comma.
-                offset += 1
-                skipWhitespace()
-                if offset < bytes.count, bytes[offset] == UInt8(ascii: "}") {
-                    offset += 1
-                    return .object(members)
-                }
-            case UInt8(ascii: "}"):
-                offset += 1
-                return .object(members)
-            default: throw failure("expected ',' or '}'")
-            }
         }
+        return .object(members)
     }
 
     private mutating func array() throws -> JSONValue {
+        var elements: [JSONValue] = []
+        try items(closedBy: UInt8(ascii: "]")) { reader in elements.append(try reader.value()) }
+        return .array(elements)
+    }
+
+    /// The comma-separated items of an object or array, from its opening bracket to `closing`, each read by `item`
+    /// (which starts at the item, whitespace skipped). Like Foundation, a trailing comma is accepted.
+    private mutating func items(closedBy closing: UInt8, _ item: (inout JSONTextReader) throws -> Void) throws {
         try nest()
         defer { depth -= 1 }
         offset += 1
-        var elements: [JSONValue] = []
         skipWhitespace()
-        if offset < bytes.count, bytes[offset] == UInt8(ascii: "]") {
+        if offset < bytes.count, bytes[offset] == closing {
             offset += 1
-            return .array(elements)
+            return
         }
         while true {
-            elements.append(try value())
+            skipWhitespace()
+            try item(&self)
             skipWhitespace()
             guard offset < bytes.count else { throw failure("unexpected end of the text") }
             switch bytes[offset] {
             case UInt8(ascii: ","):
                 offset += 1
                 skipWhitespace()
-                if offset < bytes.count, bytes[offset] == UInt8(ascii: "]") {
+                if offset < bytes.count, bytes[offset] == closing {
                     offset += 1
-                    return .array(elements)
+                    return
                 }
-            case UInt8(ascii: "]"):
+            case closing:
                 offset += 1
-                return .array(elements)
-            default: throw failure("expected ',' or ']'")
+                return
+            default: throw failure("expected ',' or '\(Character(Unicode.Scalar(closing)))'")
             }
         }
     }
