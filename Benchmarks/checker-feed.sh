@@ -9,8 +9,8 @@ set -euo pipefail
 bin=${1:?usage: checker-feed.sh FLYWHEEL_BINARY [ITEMS] [COST_MS ...]}
 items=${2:-1000}
 shift $(( $# >= 2 ? 2 : 1 ))
-costs=("${@:-2 0.15}")
-[ $# -eq 0 ] && costs=(2 0.15)
+costs=("$@")
+[ ${#costs[@]} -eq 0 ] && costs=(2 0.15)
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -20,26 +20,11 @@ for i in range(int(sys.argv[1])):
     print(json.dumps({"op": "check", "id": f"c{i}", "task": {"prompt": f"{i} + 1", "reference": str(i + 1)},
                       "answer": str(i + 1)}))
 PY
+. "$root/Benchmarks/arith-pipeline.sh"
 rate() { sed -nE 's/.*checks=([0-9]+) busy_span_s=[0-9.]+ rate=([0-9.]+)\/s.*/\2/p' | tail -1; }
 for cost in "${costs[@]}"; do
-    cat > "$work/feed.yaml" <<YAML
-name: feed
-seed: 1
-round_size: $items
-parallelism: 8
-heldout:
-  size: 20
-generator:
-  command: [python3, -u, $root/Fixtures/plugins/arith_gen.py]
-  workers: 2
-solver:
-  command: [python3, -u, $root/Fixtures/plugins/arith_solve.py, --base, "100"]
-  workers: 2
-checker:
-  command: [python3, -u, $root/Benchmarks/cost_check.py, --ms, "$cost", --window, "$items"]
-  workers: 1
-gate: always
-YAML
+    arith_pipeline "$root" feed "$items" 20 1 python3 -u "$root/Benchmarks/cost_check.py" --ms "$cost" \
+        --window "$items" > "$work/feed.yaml"
     rm -f "$work"/feed.sqlite*
     "$bin" round "$work/feed.yaml" --store "$work/feed.sqlite" >/dev/null 2>&1   # baseline
     for run in 1 2; do

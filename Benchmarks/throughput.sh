@@ -7,24 +7,8 @@ items=${2:-3000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cat > "$work/bench.yaml" <<YAML
-name: bench
-seed: 1
-round_size: $items
-parallelism: 8
-heldout:
-  size: 50
-generator:
-  command: [python3, -u, $root/Fixtures/plugins/arith_gen.py]
-  workers: 2
-solver:
-  command: [python3, -u, $root/Fixtures/plugins/arith_solve.py, --base, "100"]
-  workers: 2
-checker:
-  command: [python3, -u, $root/Fixtures/plugins/echo_check.py]
-  workers: 2
-gate: always
-YAML
+. "$root/Benchmarks/arith-pipeline.sh"
+arith_pipeline "$root" bench "$items" 50 2 python3 -u "$root/Fixtures/plugins/echo_check.py" > "$work/bench.yaml"
 store="$work/bench.sqlite"
 "$bin" round "$work/bench.yaml" --store "$store" >/dev/null 2>&1   # baseline
 # Side by side, interleaved: a Flywheel round, then the hand-written reference loop (Benchmarks/reference_loop.py)
