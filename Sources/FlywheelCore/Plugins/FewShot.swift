@@ -72,9 +72,8 @@ public enum FewShot {
             guard k > 0, !entries.isEmpty else { return [] }
             let family = task.meta?["family"]?.stringValue
             let difficulty = task.meta?["difficulty"]?.doubleValue
-            let prompt = Array(task.prompt.utf8)
             // The hash of the pair is FNV-1a of the task's prompt, a 0 byte, then the example's prompt.
-            let taskHash = StableHash.fnv1a64(prompt + [0])
+            let taskHash = StableHash.fnv1a64([0], continuing: StableHash.fnv1a64(task.prompt.utf8))
             // The best `k` so far, best first; a later entry displaces one only when strictly better, so ties keep
             // pool order, as a stable sort of the whole pool would.
             var best: [(rank: (Int, Double, UInt64), entry: Int)] = []
