@@ -23,13 +23,13 @@ PY
 . "$root/Benchmarks/arith-pipeline.sh"
 rate() { sed -nE 's/.*checks=([0-9]+) busy_span_s=[0-9.]+ rate=([0-9.]+)\/s.*/\2/p' | tail -1; }
 for cost in "${costs[@]}"; do
-    arith_pipeline "$root" feed "$items" 20 1 python3 -u "$root/Benchmarks/cost_check.py" --ms "$cost" \
+    arith_pipeline "$root" feed "$items" 20 1 "$python" -u "$root/Benchmarks/cost_check.py" --ms "$cost" \
         --window "$items" > "$work/feed.yaml"
     rm -f "$work"/feed.sqlite*
     "$bin" round "$work/feed.yaml" --store "$work/feed.sqlite" >/dev/null 2>&1   # baseline
     for run in 1 2; do
         fed=$("$bin" round "$work/feed.yaml" --store "$work/feed.sqlite" 2>&1 >/dev/null | rate)
-        alone=$(python3 -u "$root/Benchmarks/cost_check.py" --ms "$cost" < "$work/requests.jsonl" 2>&1 >/dev/null | rate)
+        alone=$("$python" -u "$root/Benchmarks/cost_check.py" --ms "$cost" < "$work/requests.jsonl" 2>&1 >/dev/null | rate)
         echo "checker costing $cost ms, run $run: fed by a round at $fed/s, standalone $alone/s:" \
             "fed / standalone = $(awk -v a="$fed" -v b="$alone" 'BEGIN { printf "%.2f", a / b }')x"
     done

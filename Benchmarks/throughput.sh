@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 . "$root/Benchmarks/arith-pipeline.sh"
-arith_pipeline "$root" bench "$items" 50 2 python3 -u "$root/Fixtures/plugins/echo_check.py" > "$work/bench.yaml"
+arith_pipeline "$root" bench "$items" 50 2 "$python" -u "$root/Fixtures/plugins/echo_check.py" > "$work/bench.yaml"
 store="$work/bench.sqlite"
 "$bin" round "$work/bench.yaml" --store "$store" >/dev/null 2>&1   # baseline
 # Side by side, interleaved: a Flywheel round, then the hand-written reference loop (Benchmarks/reference_loop.py)
@@ -20,10 +20,10 @@ for round in 1 2 3; do
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     echo "round $round: $items items (generate+solve+check+store, plus 50 held-out) in $ms ms = $(( items * 1000 / ms )) items/s"
     rm -f "$work/reference.sqlite"*
-    reference=$(python3 -u "$root/Benchmarks/reference_loop.py" --items "$items" --parallelism 8 --workers 2 \
-        --store "$work/reference.sqlite" --generator "python3 -u $root/Fixtures/plugins/arith_gen.py" \
-        --solver "python3 -u $root/Fixtures/plugins/arith_solve.py --base 100" \
-        --checker "python3 -u $root/Fixtures/plugins/echo_check.py")
+    reference=$("$python" -u "$root/Benchmarks/reference_loop.py" --items "$items" --parallelism 8 --workers 2 \
+        --store "$work/reference.sqlite" --generator "$python -u $root/Fixtures/plugins/arith_gen.py" \
+        --solver "$python -u $root/Fixtures/plugins/arith_solve.py --base 100" \
+        --checker "$python -u $root/Fixtures/plugins/echo_check.py")
     echo "$reference"
     reference_ms=$(echo "$reference" | sed -E 's/.* in ([0-9]+) ms.*/\1/')
     echo "round $round: Flywheel / reference loop = $(awk -v a="$reference_ms" -v b="$ms" 'BEGIN { printf "%.2f", a / b }')x"
