@@ -53,10 +53,7 @@ public enum PromptNormalizer {
     /// Lowercase hex SHA-256 of the UTF-8 bytes of the normalised prompt: 64 characters, the same on every run
     /// and machine, so it can be stored and compared across rounds.
     public static func hash(_ prompt: String) -> String {
-        SHA256.digest(Array(normalize(prompt).utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        SHA256.digest(Array(normalize(prompt).utf8)).withUnsafeBytes(Hex.lowercase)
     }
 
     /// The words of the normalised prompt: maximal runs of letters and digits, punctuation and spaces dropped.

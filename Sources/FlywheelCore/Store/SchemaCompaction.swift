@@ -254,7 +254,7 @@ final class DictionaryCache: Sendable {
 
     /// The newest dictionary: the one every frame is compressed with from now on.
     func newest(_ db: Database) throws -> ExampleDictionary? {
-        guard let id = try Int64.fetchOne(db, sql: "SELECT max(id) FROM dictionaries"),
+        guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(id) FROM dictionaries")),
             let dictionary = try dictionary(db, id: id)
         else { return nil }
         return ExampleDictionary(id: id, prepared: dictionary)
@@ -378,14 +378,7 @@ enum PackedHex {
     static func text(_ value: DatabaseValue) -> String? {
         switch value.storage {
         case .blob(let bytes):
-            let digits = Array("0123456789abcdef".utf8)
-            var text: [UInt8] = []
-            text.reserveCapacity(bytes.count * 2)
-            for byte in bytes {
-                text.append(digits[Int(byte >> 4)])
-                text.append(digits[Int(byte & 0xF)])
-            }
-            return String(decoding: text, as: UTF8.self)
+            return bytes.withUnsafeBytes(Hex.lowercase)
         default:
             return String.fromDatabaseValue(value)
         }

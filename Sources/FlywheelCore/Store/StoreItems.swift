@@ -35,11 +35,15 @@ extension Store {
     /// Normalised-prompt hashes of every task recorded before `round`, for exact-duplicate detection.
     public func promptHashes(before round: Int) throws -> Set<String> {
         try read { db in
-            Set(
-                try Row.fetchAll(
-                    db, sql: "SELECT prompt_hash FROM tasks WHERE round < ? AND prompt_hash IS NOT NULL",
-                    arguments: [round]
-                ).compactMap(promptHash))
+            // A cursor, not an array of rows: every task of the store's history passes here once per round.
+            var hashes = Set<String>()
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT prompt_hash FROM tasks WHERE round < ? AND prompt_hash IS NOT NULL",
+                arguments: [round])
+            while let row = try rows.next() {
+                if let hash = promptHash(row) { hashes.insert(hash) }
+            }
+            return hashes
         }
     }
 
