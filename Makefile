@@ -58,7 +58,7 @@ bench: build
 		$(BIN)/flywheel run Pipelines/listfn.yaml --rounds 5 --store .build/bench/demo-$$run.sqlite >/dev/null 2>&1 \
 		&& cat .build/bench/demo.time || exit 1; done
 	Benchmarks/throughput.sh $(BIN)/flywheel 3000
-	Benchmarks/checker-feed.sh $(BIN)/flywheel 1000
+	Benchmarks/checker-feed.sh $(BIN)/flywheel 2000
 	Benchmarks/storage.sh $(BIN)/flywheel
 	Benchmarks/learning-growth.sh $(BIN)/flywheel 20
 	$(BIN)/listfn-bench

@@ -7,6 +7,8 @@ Each check busy-waits --ms milliseconds, then accepts. After --window answers (d
 one line on stderr: `checks=N busy_span_s=S rate=R/s`, where S runs from the arrival of the first request to the
 answer of the N-th, so R is the rate at which whoever fed it kept it busy: fed from a file, its standalone rate; fed
 by a round, the rate the round achieved (a round's training checks come first, before its held-out ones).
+--record FOLDER keeps the requests it was sent in FOLDER/requests.jsonl, so that its standalone rate can be measured
+on the very same requests (a folder, not a file: Flywheel fingerprints a checker by the files its arguments name).
 """
 import argparse
 import json
@@ -18,7 +20,9 @@ def main():
     parser = argparse.ArgumentParser(description="fixed-cost checker for the checker-feed benchmark")
     parser.add_argument("--ms", type=float, required=True, help="CPU milliseconds each check costs")
     parser.add_argument("--window", type=int, default=0, help="report after this many answers (0: at the end)")
+    parser.add_argument("--record", help="write every request line to FOLDER/requests.jsonl")
     arguments = parser.parse_args()
+    record = open(f"{arguments.record}/requests.jsonl", "wb") if arguments.record else None
     cost = arguments.ms / 1000
     reported = False
     out = sys.stdout
@@ -29,6 +33,8 @@ def main():
         if first is None:
             first = arrived
         request = json.loads(raw)
+        if record:
+            record.write(raw)
         while time.perf_counter() - arrived < cost:
             pass
         out.write(json.dumps({"id": request.get("id"), "accept": True, "score": 1.0, "reason": "costly"}) + "\n")

@@ -53,7 +53,12 @@ public enum PromptNormalizer {
     /// Lowercase hex SHA-256 of the UTF-8 bytes of the normalised prompt: 64 characters, the same on every run
     /// and machine, so it can be stored and compared across rounds.
     public static func hash(_ prompt: String) -> String {
-        SHA256.digest(Array(normalize(prompt).utf8)).withUnsafeBytes(Hex.lowercase)
+        hash(normalized: normalize(prompt))
+    }
+
+    /// `hash` of a prompt already normalised (`normalize`).
+    static func hash(normalized: String) -> String {
+        SHA256.digest(Array(normalized.utf8)).withUnsafeBytes(Hex.lowercase)
     }
 
     /// The words of the normalised prompt: maximal runs of letters and digits, punctuation and spaces dropped.
@@ -289,7 +294,11 @@ public struct ContaminationIndex: Sendable {
     /// - Returns: `nil` when the prompt is clean. When several findings apply, the first in declaration order is
     ///   returned: `exactCopy`, `embeddedCopy`, `sharedNGram`, `nearCopy`.
     public func check(_ prompt: String) -> Finding? {
-        let normalized = PromptNormalizer.normalize(prompt)
+        check(normalized: PromptNormalizer.normalize(prompt))
+    }
+
+    /// `check` of a prompt already normalised (`PromptNormalizer.normalize`).
+    func check(normalized: String) -> Finding? {
         if normalizedHeldout.contains(normalized) { return .exactCopy }
         guard !lexemes.isEmpty else { return nil }
         var promptLexemes: [UInt32] = []

@@ -28,9 +28,10 @@ public struct TaskAdmission: Sendable {
         guard case .success(let task) = result else {
             return Decision(status: .error, promptHash: nil, contamination: nil)
         }
-        let hash = PromptNormalizer.hash(task.prompt)
+        let normalized = PromptNormalizer.normalize(task.prompt)
+        let hash = PromptNormalizer.hash(normalized: normalized)
         let fresh = seen.insert(hash).inserted
-        if let found = contamination?.check(task.prompt) {
+        if let found = contamination?.check(normalized: normalized) {
             let finding =
                 switch found {
                 case .exactCopy: "exact"
