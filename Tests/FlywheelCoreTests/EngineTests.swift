@@ -317,8 +317,34 @@ func engine(
         #expect(copy.status == .contaminated && copy.contamination == "exact")
         let failed = admission.admit(.failure(PluginFailure(.crash, "gone")))
         #expect(failed.status == .error && failed.promptHash == nil)
-        var heldoutAdmission = TaskAdmission(seen: [PromptNormalizer.hash("seen before")], contamination: nil)
+        var heldoutAdmission = TaskAdmission(seen: [PromptKey(PromptNormalizer.hash("seen before"))], contamination: nil)
         #expect(heldoutAdmission.admit(.success(TaskSpec(prompt: "Seen before"))).status == .duplicate)
+    }
+
+    @Test func earlierRoundsPromptsAreReadBackAsTheKeysAdmissionCompares() throws {
+        let folder = TemporaryDirectory()
+        let store = try Store(path: folder.file("s.sqlite"))
+        let prompts = ["What is 2 + 2?", "What is 3 + 3?", "Sort [3, 1, 2]."]
+        for (round, prompt) in zip([1, 1, 2], prompts) {
+            if try store.round(round) == nil {
+                try store.insertRound(
+                    RoundRecord(
+                        round: round, state: .running, solverVersion: nil, difficulty: 1, dataPolicy: .accumulate,
+                        gate: .always, learning: true, startedAt: "now", finishedAt: nil, summary: nil))
+            }
+            _ = try store.insertTask(
+                round: round, index: round == 1 && prompt != prompts[0] ? 1 : 0, seed: 1, difficulty: 1,
+                status: .kept, task: TaskSpec(prompt: prompt), promptHash: PromptNormalizer.hash(prompt),
+                contamination: nil, failure: nil, seconds: 0)
+        }
+        let keys = try store.promptKeys(before: 2)
+        #expect(keys == Set(prompts.prefix(2).map { PromptKey(PromptNormalizer.hash($0)) }))
+        #expect(!keys.contains(PromptKey(PromptNormalizer.hash(prompts[2]))), "round 2's own task is not history")
+        var admission = TaskAdmission(seen: keys, contamination: nil)
+        #expect(admission.admit(.success(TaskSpec(prompt: "what is  2 + 2?"))).status == .duplicate)
+        #expect(admission.admit(.success(TaskSpec(prompt: prompts[2]))).status == .kept)
+        #expect(PromptKey("not a digest") == PromptKey("not a digest"))
+        #expect(PromptKey("not a digest") != PromptKey(PromptNormalizer.hash("not a digest")))
     }
 }
 

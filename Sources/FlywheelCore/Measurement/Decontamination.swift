@@ -53,12 +53,13 @@ public enum PromptNormalizer {
     /// Lowercase hex SHA-256 of the UTF-8 bytes of the normalised prompt: 64 characters, the same on every run
     /// and machine, so it can be stored and compared across rounds.
     public static func hash(_ prompt: String) -> String {
-        hash(normalized: normalize(prompt))
+        hash(normalized: normalize(prompt)).hash
     }
 
-    /// `hash` of a prompt already normalised (`normalize`).
-    static func hash(normalized: String) -> String {
-        SHA256.digest(Array(normalized.utf8)).withUnsafeBytes(Hex.lowercase)
+    /// `hash` of a prompt already normalised (`normalize`), and the same digest as the key admission compares.
+    static func hash(normalized: String) -> (hash: String, key: PromptKey) {
+        let digest = SHA256.digest(Array(normalized.utf8))
+        return digest.withUnsafeBytes { (Hex.lowercase($0), PromptKey(digest: $0)) }
     }
 
     /// The words of the normalised prompt: maximal runs of letters and digits, punctuation and spaces dropped.
@@ -522,9 +523,53 @@ private struct WindowSet: Sendable {
     }
 }
 
+/// A normalised prompt's SHA-256 (`PromptNormalizer.hash`) as four words: what exact-duplicate detection keeps
+/// for every task of a store's history, without a string apiece.
+public struct PromptKey: Hashable, Sendable {
+    private let words: SIMD4<UInt64>
+
+    /// The key of a hash as `PromptNormalizer.hash` spells it (64 lowercase hex digits). Any other text, which no
+    /// store written by Flywheel holds, is keyed by its own SHA-256, so that it equals only itself.
+    public init(_ hash: String) {
+        var digest = [UInt8]()
+        digest.reserveCapacity(32)
+        let digits = Array(hash.utf8)
+        if digits.count == 64 {
+            for pair in stride(from: 0, to: 64, by: 2) {
+                guard let high = Self.value(digits[pair]), let low = Self.value(digits[pair + 1]) else { break }
+                digest.append(high << 4 | low)
+            }
+        }
+        if digest.count != 32 { digest = PromptNormalizer.SHA256.digest(Array("text:\(hash)".utf8)) }
+        self = digest.withUnsafeBytes(PromptKey.init(digest:))
+    }
+
+    /// The key of a stored digest's bytes (32 of them since schema v9; text before).
+    init(stored bytes: UnsafeRawBufferPointer) {
+        self = bytes.count == 32 ? PromptKey(digest: bytes) : PromptKey(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// - Parameter digest: 32 bytes.
+    init(digest: UnsafeRawBufferPointer) {
+        words = SIMD4(
+            digest.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+            digest.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+            digest.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+            digest.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+    }
+
+    private static func value(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
+}
+
 extension PromptNormalizer {
     /// FIPS 180-4 SHA-256, written out because Foundation on Linux has no digest API and the hash must never change.
-    fileprivate enum SHA256 {
+    enum SHA256 {
         private static let roundConstants: [UInt32] = [
             0x428a_2f98, 0x7137_4491, 0xb5c0_fbcf, 0xe9b5_dba5, 0x3956_c25b, 0x59f1_11f1, 0x923f_82a4, 0xab1c_5ed5,
             0xd807_aa98, 0x1283_5b01, 0x2431_85be, 0x550c_7dc3, 0x72be_5d74, 0x80de_b1fe, 0x9bdc_06a7, 0xc19b_f174,

@@ -14,7 +14,8 @@ extension RoundEngine {
     func generateHeldout() async throws {
         let existing = try store.heldoutItems()
         guard existing.count < settings.heldoutSize else { return }
-        let admission = Locked(TaskAdmission(seen: Set(existing.compactMap(\.promptHash)), contamination: nil))
+        let admission = Locked(
+            TaskAdmission(seen: Set(existing.compactMap(\.promptHash).map(PromptKey.init)), contamination: nil))
         let ordered = OrderedAdmission(first: existing.count)
         let progress = StageProgress(
             log: log, label: "round 0 held-out generate", total: settings.heldoutSize, alreadyDone: existing.count)

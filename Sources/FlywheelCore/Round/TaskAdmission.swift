@@ -12,13 +12,13 @@ public struct TaskAdmission: Sendable {
         public var contamination: String?
     }
 
-    private var seen: Set<String>
+    private var seen: Set<PromptKey>
     private let contamination: ContaminationIndex?
 
     /// - Parameters:
     ///   - seen: hashes of every task admitted before this one (earlier rounds, earlier indices of this one).
     ///   - contamination: the held-out set's index; nil when admitting the held-out set itself.
-    public init(seen: Set<String>, contamination: ContaminationIndex?) {
+    public init(seen: Set<PromptKey>, contamination: ContaminationIndex?) {
         self.seen = seen
         self.contamination = contamination
     }
@@ -29,8 +29,8 @@ public struct TaskAdmission: Sendable {
             return Decision(status: .error, promptHash: nil, contamination: nil)
         }
         let normalized = PromptNormalizer.normalize(task.prompt)
-        let hash = PromptNormalizer.hash(normalized: normalized)
-        let fresh = seen.insert(hash).inserted
+        let (hash, key) = PromptNormalizer.hash(normalized: normalized)
+        let fresh = seen.insert(key).inserted
         if let found = contamination?.check(normalized: normalized) {
             let finding =
                 switch found {

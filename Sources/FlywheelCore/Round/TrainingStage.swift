@@ -14,7 +14,7 @@ extension RoundEngine {
         let heldout = try store.heldoutItems().filter { $0.status == .kept }
         let admission = Locked(
             TaskAdmission(
-                seen: try store.promptHashes(before: round).union(recorded.compactMap(\.promptHash)),
+                seen: try store.promptKeys(before: round).union(recorded.compactMap(\.promptHash).map(PromptKey.init)),
                 contamination: ContaminationIndex(
                     heldoutPrompts: heldout.compactMap(\.task?.prompt), n: settings.contaminationNGram)))
         let dictionary = try store.currentDictionary()

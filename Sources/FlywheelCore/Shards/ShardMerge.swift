@@ -166,7 +166,8 @@ extension RoundEngine {
 
     private func foldHeldoutItems(_ contents: ShardContents) throws {
         let existing = try store.heldoutItems()
-        var admission = TaskAdmission(seen: Set(existing.compactMap(\.promptHash)), contamination: nil)
+        var admission = TaskAdmission(
+            seen: Set(existing.compactMap(\.promptHash).map(PromptKey.init)), contamination: nil)
         for index in existing.count..<settings.heldoutSize {
             guard let generated = contents.generated[index] else { throw missingItem("held-out task", index) }
             let decision = admission.admit(generated.result)
@@ -194,7 +195,7 @@ extension RoundEngine {
         let checked = Set(try store.verdicts(round: round).map(\.attemptID))
         let heldout = try store.heldoutItems().filter { $0.status == .kept }
         var admission = TaskAdmission(
-            seen: try store.promptHashes(before: round).union(recorded.compactMap(\.promptHash)),
+            seen: try store.promptKeys(before: round).union(recorded.compactMap(\.promptHash).map(PromptKey.init)),
             contamination: ContaminationIndex(
                 heldoutPrompts: heldout.compactMap(\.task?.prompt), n: settings.contaminationNGram))
         let dictionary = try store.currentDictionary()

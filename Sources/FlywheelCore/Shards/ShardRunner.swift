@@ -134,7 +134,7 @@ extension RoundEngine {
         let heldout = try store.heldoutItems().filter { $0.status == .kept }
         let admission = Locked(
             TaskAdmission(
-                seen: try store.promptHashes(before: round),
+                seen: try store.promptKeys(before: round),
                 contamination: ContaminationIndex(
                     heldoutPrompts: heldout.compactMap(\.task?.prompt), n: settings.contaminationNGram)))
         let indices = (0..<settings.roundSize).filter { shard.owns($0) }

@@ -33,17 +33,19 @@ extension Store {
     }
 
     /// Normalised-prompt hashes of every task recorded before `round`, for exact-duplicate detection.
-    public func promptHashes(before round: Int) throws -> Set<String> {
+    public func promptKeys(before round: Int) throws -> Set<PromptKey> {
         try read { db in
-            // A cursor, not an array of rows: every task of the store's history passes here once per round.
-            var hashes = Set<String>()
+            // Every task of the store's history passes here once per round: read in place, one key apiece.
+            var keys = Set<PromptKey>()
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT prompt_hash FROM tasks WHERE round < ? AND prompt_hash IS NOT NULL",
                 arguments: [round])
             while let row = try rows.next() {
-                if let hash = promptHash(row) { hashes.insert(hash) }
+                _ = try row.withUnsafeData(atIndex: 0) { data in
+                    data.map { bytes in bytes.withUnsafeBytes { keys.insert(PromptKey(stored: $0)) } }
+                }
             }
-            return hashes
+            return keys
         }
     }
 
