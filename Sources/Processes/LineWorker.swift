@@ -224,12 +224,15 @@ public final class LineWorker {
             close(devNull)
         }
         let deadline = monotonicSeconds() + grace
+        // Most programs end within a millisecond or two of their input closing: look often at first.
+        var pause: useconds_t = 200
         while monotonicSeconds() < deadline {
             if Spawn.reapIfEnded(pid) != nil {
                 exited = true
                 return
             }
-            usleep(10_000)
+            usleep(pause)
+            pause = min(pause * 2, 10_000)
         }
         terminate()
     }

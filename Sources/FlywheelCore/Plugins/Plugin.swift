@@ -103,12 +103,13 @@ public struct Plugins: Sendable {
         }
     }
 
-    /// Stops every plugin's workers.
+    /// Stops every plugin's workers, all plugins at once.
     public func shutdown() async {
-        await generator.shutdown()
-        await solver.shutdown()
-        await checker.shutdown()
-        await auditor?.shutdown()
+        async let generator: Void = generator.shutdown()
+        async let solver: Void = solver.shutdown()
+        async let checker: Void = checker.shutdown()
+        async let auditor: Void? = auditor?.shutdown()
+        _ = await (generator, solver, checker, auditor)
     }
 }
 

@@ -302,14 +302,18 @@ final class ExternalPool: Sendable {
         return .success(object)
     }
 
-    /// Closes every worker's input and waits briefly for it to exit.
+    /// Closes every worker's input and waits briefly for it to exit, all workers at once.
     func shutdown() async {
-        for slot in slots {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                slot.queue.async {
-                    slot.process?.shutdown(grace: 2)
-                    slot.process = nil
-                    continuation.resume()
+        await withTaskGroup(of: Void.self) { group in
+            for slot in slots {
+                group.addTask {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        slot.queue.async {
+                            slot.process?.shutdown(grace: 2)
+                            slot.process = nil
+                            continuation.resume()
+                        }
+                    }
                 }
             }
         }
