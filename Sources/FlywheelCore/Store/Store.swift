@@ -449,7 +449,8 @@ public final class Store: Sendable {
         }
     }
 
-    /// Commits a round in one transaction: its state, summary and metrics, and the candidate's promotion.
+    /// Commits a round in one transaction: its state, summary and metrics, the candidate's promotion, and its held-out
+    /// results moved from their rows into the round's pack.
     public func commitRound(
         _ round: Int, state: RoundState, summary: RoundSummary, promote candidate: Int64?, finishedAt: String
     ) throws {
@@ -468,6 +469,11 @@ public final class Store: Sendable {
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO metrics(round, name, value) VALUES (?, ?, ?)",
                     arguments: [round, name, value])
+            }
+            do {
+                try Self.packHeldoutResults(db, round: round)
+            } catch let error as TaskTextError {
+                throw corrupt(error.table, error.id, error.problem)
             }
         }
     }
