@@ -62,10 +62,14 @@ public final class Store: Sendable {
                 // A new store's page size (an existing file keeps its own). Most rows are small and a store has
                 // some thirty tables and indexes, many nearly empty: 1 KiB pages waste less than the 4 KiB default.
                 try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
-                // A new store only (SQLite fixes it with the first table; the pool's readers may not set it): the
-                // pages a round's commit frees by packing its held-out rows go back to the file system at once
-                // (`commitRound`) rather than waiting in the file for the next round.
-                if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+                // A new, empty file only (SQLite fixes the setting once the file has pages): the pages a round's
+                // commit frees by packing its held-out rows go back to the file system at once (`commitRound`)
+                // rather than waiting in the file for the next round. Setting it writes the file's first page, before
+                // GRDB turns WAL on; with the journal in memory, a kill then leaves an empty file or a first page, never
+                // a hot journal that a read-only open (verify-store) could not roll back.
+                if !db.configuration.readonly, try Int.fetchOne(db, sql: "PRAGMA page_count") == 0 {
+                    try db.execute(sql: "PRAGMA journal_mode = MEMORY; PRAGMA auto_vacuum = INCREMENTAL")
+                }
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
             do {
