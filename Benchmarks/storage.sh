@@ -20,3 +20,7 @@ echo "store after the demo: $store bytes; its SQL dump: $dump bytes, $compressed
     "store / compressed dump = $(awk -v a="$store" -v b="$compressed" 'BEGIN { printf "%.2f", a / b }')x"
 sqlite3 "$work/s.sqlite" "SELECT '  ' || name || ': ' || sum(pgsize) || ' bytes' FROM dbstat GROUP BY name
     ORDER BY sum(pgsize) DESC LIMIT 8"
+# Held-out results: the open round's rows, and one zstd frame per committed round (v10).
+sqlite3 "$work/s.sqlite" "SELECT '  ' || name || ': ' || sum(pgsize) || ' bytes' FROM dbstat
+    WHERE name IN ('heldout_results', 'heldout_packs') GROUP BY name ORDER BY name DESC;
+    SELECT '  free pages: ' || freelist_count FROM pragma_freelist_count"

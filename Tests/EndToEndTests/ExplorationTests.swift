@@ -35,7 +35,7 @@ struct ExplorationTests {
         #expect(round.accepted > rationalized && rationalized > 0, "sampled and rationalized examples: \(round)")
         // Held-out answers are the greedy, unhinted ones: always wrong.
         #expect(status.rounds.allSatisfy { $0.heldout?.score == 0 }, "\(status.rounds)")
-        #expect(try await sandbox.sqlInt("SELECT count(*) FROM heldout_results WHERE accept = 1") == 0)
+        #expect(try sandbox.heldoutResults().count { $0.result.accept } == 0)
 
         // Rationalization is the 4th attempt, made exactly for the tasks none of whose 3 samples was accepted.
         let rationalizedAttempts = try await sandbox.sql(

@@ -1,3 +1,4 @@
+import FlywheelCore
 import Foundation
 import Testing
 
@@ -53,23 +54,32 @@ struct FaultyCheckerTests {
         let target = "(cast(answer as integer) % \(fault.every) = 0)"
         let answers = """
             select 'train', a.answer, v.error_kind, v.error from verdicts v join attempts a on a.id = v.attempt_id
-            union all select 'held-out', ha.answer, r.error_kind, r.error from heldout_results r
-            left join heldout_answers ha on ha.id = r.answer_id
             """
-        let untouched = try await sandbox.sql(
-            "select * from (\(answers)) where \(target) and coalesce(error_kind, '') != '\(fault.errorKind)'")
+        let heldout = try sandbox.heldoutResults().map(\.result)
+        #expect(!heldout.isEmpty)
+        /// Whether a held-out answer is targeted, as `target` decides it in SQL (nil: no answer, neither targeted
+        /// nor untargeted).
+        func targeted(_ answer: String?) -> Bool? {
+            answer.map { Self.sqliteInteger($0) % Int64(fault.every) == 0 }
+        }
+        func line(_ result: StoredHeldoutResult) -> String {
+            "held-out|\(result.answer ?? "")|\(result.errorKind ?? "")|\(result.error ?? "")"
+        }
+        let untouched =
+            try await sandbox.sql(
+                "select * from (\(answers)) where \(target) and coalesce(error_kind, '') != '\(fault.errorKind)'")
+            + heldout.filter { targeted($0.answer) == true && $0.errorKind != fault.errorKind }.map(line)
+            .joined(separator: "\n")
         #expect(untouched.isEmpty, "targeted answers not recorded as \(fault.errorKind):\n\(untouched)")
-        let spurious = try await sandbox.sql(
-            "select * from (\(answers)) where not \(target) and error_kind is not null")
+        let spurious =
+            try await sandbox.sql("select * from (\(answers)) where not \(target) and error_kind is not null")
+            + heldout.filter { targeted($0.answer) == false && $0.errorKind != nil }.map(line).joined(separator: "\n")
         #expect(spurious.isEmpty, "answers that were not targeted but got an error:\n\(spurious)")
 
         // Errors are never accepted, and the other items still get verdicts and examples.
         #expect(
             try await sandbox.sqlInt("select count(*) from verdicts where error_kind is not null and accept != 0") == 0)
-        #expect(
-            try await sandbox.sqlInt(
-                "select count(*) from heldout_results where error_kind is not null and (accept != 0 or score != 0)")
-                == 0)
+        #expect(heldout.count { $0.errorKind != nil && ($0.accept || $0.score != 0) } == 0)
         let tainted = try await sandbox.sqlInt(
             """
             select count(*) from examples e join verdicts v on v.attempt_id = e.attempt_id
@@ -109,8 +119,20 @@ struct FaultyCheckerTests {
         // `round` on a fresh store runs just the baseline: three held-out checks, each well under a second.
         let run = try await sandbox.flywheel(["round", pipeline, "--store", sandbox.store])
         #expect(run.exitCode == 0, "\(run)")
-        let errors = try await sandbox.sql(
-            "select idx, error_kind, error from heldout_results where error_kind is not null")
+        let results = try sandbox.heldoutResults()
+        #expect(!results.isEmpty)
+        let errors = results.filter { $0.result.errorKind != nil }.map { "\($0.result.index) \($0.result.error ?? "")" }
         #expect(errors.isEmpty, "\(errors)")
+    }
+
+    /// `CAST(text AS INTEGER)` as SQLite does it: the leading integer, 0 when there is none.
+    static func sqliteInteger(_ text: String) -> Int64 {
+        var digits = Substring(text.drop { $0 == " " || $0 == "\t" || $0 == "\n" })
+        var sign: Int64 = 1
+        if let first = digits.first, first == "-" || first == "+" {
+            sign = first == "-" ? -1 : 1
+            digits = digits.dropFirst()
+        }
+        return sign * (Int64(digits.prefix { $0.isASCII && $0.isNumber }.prefix(18)) ?? 0)
     }
 }

@@ -103,7 +103,7 @@ struct LLMEndToEndTests {
         try #require(run.exitCode == 0, "\(run)")
 
         // Greedy and unhinted, the model answers no held-out item right at round 0…
-        #expect(try await sandbox.sqlInt("SELECT count(*) FROM heldout_results WHERE round = 0 AND accept = 1") == 0)
+        #expect(try sandbox.heldoutResults(round: 0).count { $0.result.accept } == 0)
         // …yet round 1's training, with sampled attempts and rationalization, has accepted examples.
         let (_, raw) = try await sandbox.status(file)
         let round = try #require((raw["rounds"] as? [[String: Any]])?.last)

@@ -32,7 +32,7 @@ struct PluginFaultTests {
         #expect((3...6).contains(faults.count), "\(faults)")
         #expect(faults.contains { $0.contains("then=\"the run stops\"") }, "\(faults)")
         try await expectNothingPromoted(sandbox)
-        #expect(try await sandbox.sqlInt("select count(*) from heldout_results") == 0, "no item recorded as an error")
+        #expect(try sandbox.heldoutResults().isEmpty, "no item recorded as an error")
     }
 
     /// A checker that runs but cannot judge, and what its every answer is recorded as.
@@ -84,7 +84,7 @@ struct PluginFaultTests {
         let pipeline = try sandbox.write(arith)
         let run = try await sandbox.flywheel(["round", pipeline, "--store", sandbox.store])
         #expect(run.exitCode == 0, "\(run)")
-        #expect(try await sandbox.sqlInt("select count(*) from heldout_results where error_kind = 'refused'") == 6)
+        #expect(try sandbox.heldoutResults().count { $0.result.errorKind == "refused" } == 6)
     }
 
     @Test("a round over budget in training fails before learning; fixed, it resumes and checks its failed items again")
@@ -167,8 +167,7 @@ struct PluginFaultTests {
             """
             select (select count(*) from attempts where error_kind is not null)
                  + (select count(*) from verdicts where error_kind is not null)
-                 + (select count(*) from heldout_results where error_kind is not null)
-            """)
+            """) + sandbox.heldoutResults().count { $0.result.errorKind != nil }
         #expect(errors == 0, "every faulted item was retried")
         let (status, raw) = try await sandbox.status(flakyFile)
         #expect(status.rounds.compactMap(\.retries).reduce(0, +) == injected.reduce(0, +), "\(status.rounds)")
@@ -177,8 +176,7 @@ struct PluginFaultTests {
         let stored = try await sandbox.sqlInt(
             """
             select (select sum(retries) from attempts) + (select sum(retries) from verdicts)
-                 + (select sum(retries) from heldout_results)
-            """)
+            """) + sandbox.heldoutResults().map(\.result.retries).reduce(0, +)
         #expect(stored == injected.reduce(0, +))
 
         // The same requests (same seeds) were answered: the data and the measurements equal the clean run's.

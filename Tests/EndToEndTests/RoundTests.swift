@@ -33,13 +33,12 @@ struct RoundTests {
             let heldoutObject = try #require(object["heldout"] as? [String: Any])
             #expect(Self.isInteger(heldoutObject["n"]))
             #expect(heldout.n > 0 && heldout.n <= 60)
-            #expect(heldout.n == (try await sandbox.sqlInt("select count(*) from heldout_results where round = \(r)")))
+            let results = try sandbox.heldoutResults(round: r).map(\.result)
+            #expect(heldout.n == results.count)
             #expect(heldout.n == (try await sandbox.sqlInt("select count(*) from heldout_items where status = 'kept'")))
             #expect((0...1).contains(heldout.score))
-            let mean = try await sandbox.sql("select avg(score) from heldout_results where round = \(r)")
-            #expect(
-                abs(heldout.score - (Double(mean) ?? -1)) < 1e-9, "round \(r): score \(heldout.score), rows say \(mean)"
-            )
+            let mean = results.map(\.score).reduce(0, +) / Double(results.count)
+            #expect(abs(heldout.score - mean) < 1e-9, "round \(r): score \(heldout.score), rows say \(mean)")
             try #require(heldout.ci.count == 2, "round \(r): ci \(heldout.ci)")
             #expect(0 <= heldout.ci[0] && heldout.ci[0] <= heldout.score, "round \(r): ci \(heldout.ci)")
             #expect(heldout.score <= heldout.ci[1] && heldout.ci[1] <= 1, "round \(r): ci \(heldout.ci)")
@@ -74,13 +73,10 @@ struct RoundTests {
             #expect(Self.verdicts.contains(versus.verdict), "round \(r): verdict \(versus.verdict)")
             #expect((0...1).contains(versus.pValue))
             // b: passed by the last promoted version and failed now; c: the reverse.
-            let pairs = try await sandbox.sql(
-                """
-                select coalesce(sum(p.accept = 1 and c.accept = 0), 0) || '|'
-                    || coalesce(sum(p.accept = 0 and c.accept = 1), 0)
-                from heldout_results p join heldout_results c on c.idx = p.idx
-                where p.round = \(lastPromoted) and c.round = \(r)
-                """)
+            let previous = Dictionary(
+                uniqueKeysWithValues: try sandbox.heldoutResults(round: lastPromoted).map { ($0.result.index, $0.result.accept) })
+            let paired = results.compactMap { result in previous[result.index].map { ($0, result.accept) } }
+            let pairs = "\(paired.count { $0.0 && !$0.1 })|\(paired.count { !$0.0 && $0.1 })"
             #expect("\(versus.b)|\(versus.c)" == pairs, "round \(r) vs round \(lastPromoted): b|c from rows \(pairs)")
             switch versus.verdict {
             case "improved": #expect(versus.c > versus.b && versus.pValue < 0.05)

@@ -42,6 +42,12 @@ struct StoreCompatibilityTests {
             let got = try await sandbox.sql(query, store: old)
             #expect(want == got, "\(label) differ: \(DurabilityTests.firstDifference(want, got))")
         }
+        let (want, got) = (
+            try DurabilityTests.heldoutContents(sandbox, store: fresh),
+            try DurabilityTests.heldoutContents(sandbox, store: old)
+        )
+        #expect(!want.isEmpty)
+        #expect(want == got, "heldout_results differ: \(DurabilityTests.firstDifference(want, got))")
         let exports = [fresh, old].map { sandbox.path(URL(fileURLWithPath: $0).lastPathComponent + ".jsonl") }
         for (store, out) in zip([fresh, old], exports) {
             let export = try await sandbox.flywheel(["export", file, "--store", store, "--out", out])
@@ -50,7 +56,7 @@ struct StoreCompatibilityTests {
         #expect(FileManager.default.contents(atPath: exports[0]) == FileManager.default.contents(atPath: exports[1]))
     }
 
-    @Test("a store of schema v8 reads as it is, then upgrades in place to compressed task text and resumes")
+    @Test("a store of schema v8 reads as it is, then upgrades in place (compressed task text, packed held-out results) and resumes")
     func aV8StoreUpgrades() async throws {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
@@ -63,6 +69,8 @@ struct StoreCompatibilityTests {
 
         // Read-only commands read the old columns without changing the file.
         let textBefore = try sandbox.taskText(store: old)
+        let heldoutBefore = try sandbox.heldoutResults(store: old)
+        #expect(heldoutBefore.map(\.round).max() == 2 && heldoutBefore.allSatisfy { $0.result.answerID == nil })
         let (statusBefore, _) = try await sandbox.status(file, store: old)
         let exportBefore = sandbox.path("before.jsonl")
         let export = try await sandbox.flywheel(["export", file, "--store", old, "--out", exportBefore])
@@ -84,6 +92,22 @@ struct StoreCompatibilityTests {
         let textAfter = try sandbox.taskText(store: old)
         #expect(Set(textBefore.split(separator: "\n")).isSubset(of: textAfter.split(separator: "\n")))
         #expect(textAfter == (try sandbox.taskText(store: fresh)))
+        // Every committed round's held-out results were packed, by the migration (rounds 0 to 2) or by the commit
+        // (round 3), and read back as they were: every column, the answer and reason now named by `answer_id`.
+        #expect(try await sandbox.sql("select group_concat(round) from heldout_packs", store: old) == "0,1,2,3")
+        #expect(try await sandbox.sqlInt("select count(*) from heldout_results", store: old) == 0)
+        let heldoutAfter = try sandbox.heldoutResults(store: old)
+        let migrated = heldoutAfter.filter { $0.round <= 2 }.map { round, result in
+            var result = result
+            #expect(result.answerID != nil || (result.answer == nil && result.reason == nil))
+            result.answerID = nil
+            return (round, result)
+        }
+        #expect(migrated.map(\.0) == heldoutBefore.map(\.round))
+        #expect(migrated.map(\.1) == heldoutBefore.map(\.result))
+        #expect(
+            try DurabilityTests.heldoutContents(sandbox, store: old)
+                == DurabilityTests.heldoutContents(sandbox, store: fresh))
         let verify = try await sandbox.flywheel(["verify-store", file, "--store", old])
         #expect(verify.exitCode == 0, "\(verify)")
         for (store, name) in [(old, "old"), (fresh, "fresh")] {
@@ -102,5 +126,18 @@ struct StoreCompatibilityTests {
         let damaged = try await sandbox.flywheel(["verify-store", file, "--store", old])
         #expect(damaged.exitCode == 1, "\(damaged)")
         #expect((damaged.stdout + damaged.stderr).contains("tasks row \(task)"), "\(damaged)")
+
+        // So is a held-out pack, and `status`, which reads it, refuses with the round and what to do.
+        _ = try await sandbox.sql(
+            "update heldout_packs set results = substr(results, 1, length(results) - 3) where round = 1", store: old)
+        let damagedPack = try await sandbox.flywheel(["verify-store", file, "--store", old])
+        #expect(damagedPack.exitCode == 1, "\(damagedPack)")
+        #expect(
+            (damagedPack.stdout + damagedPack.stderr).contains("round 1's held-out results do not decode"),
+            "\(damagedPack)")
+        let status = try await sandbox.flywheel(["status", file, "--store", old])
+        #expect(status.exitCode == 1, "\(status)")
+        #expect(status.stderr.contains("heldout_packs row 1: round 1's held-out results do not decode"), "\(status)")
+        #expect(status.stderr.contains("run `flywheel verify-store`"), "\(status)")
     }
 }

@@ -112,6 +112,26 @@ public struct HeldoutResult: Sendable, Equatable, Codable {
     }
 }
 
+/// A held-out result as the store keeps it: every column of its row, with the answer and reason its `answer_id`
+/// names. `HeldoutResult` is what the engine compares; this is what a test or an audit compares byte for byte.
+public struct StoredHeldoutResult: Sendable, Equatable {
+    public var index: Int
+    public var solverVersion: Int64
+    /// The `heldout_answers` row of (`answer`, `reason`); nil when both are nil, and in a store before `v9`.
+    public var answerID: Int64?
+    public var answer: String?
+    public var reason: String?
+    public var accept: Bool
+    public var score: Double
+    public var errorKind: String?
+    public var error: String?
+    /// The solver's token usage as the JSON text it sent.
+    public var usage: String?
+    public var retries: Int
+    /// The `checkers` row of the checker that judged; nil when none did, and in a store before `v4`.
+    public var checkerID: Int64?
+}
+
 /// What an accepted example's zstd frame holds.
 public struct StoredExample: Sendable, Codable, Equatable {
     public var prompt: String

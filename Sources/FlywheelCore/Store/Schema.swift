@@ -175,6 +175,19 @@ enum Schema {
             try db.execute(sql: "ALTER TABLE attempts ADD COLUMN rationalized INTEGER NOT NULL DEFAULT 0")
         }
         migrator.registerMigration(compactText, migrate: compact)
+        migrator.registerMigration(heldoutPacks) { db in
+            // A committed round's held-out results, every column of every row, in one zstd frame
+            // (`HeldoutPackCodec`); an open round's stay rows of `heldout_results` until its commit packs them.
+            try db.execute(
+                sql: """
+                    CREATE TABLE heldout_packs (
+                        round INTEGER PRIMARY KEY REFERENCES rounds(round),
+                        results BLOB NOT NULL);
+                    """)
+            let committed = try Int.fetchAll(
+                db, sql: "SELECT round FROM rounds WHERE state IN ('promoted', 'rejected') ORDER BY round")
+            for round in committed { try Store.packHeldoutResults(db, round: round) }
+        }
         return migrator
     }
 
@@ -184,6 +197,7 @@ enum Schema {
     static let audits = "v7: checker audit"
     static let rationalization = "v8: rationalized attempts"
     static let compactText = "v9: compressed task text"
+    static let heldoutPacks = "v10: held-out packs"
     /// A checker's judgement or failure, as `rechecks` (v5) and `audits` (v7) store it. Migrations that shipped
     /// use it: never change it.
     static let judgementColumns =

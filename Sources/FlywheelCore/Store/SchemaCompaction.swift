@@ -393,7 +393,8 @@ enum PackedHex {
     }
 }
 
-/// A task row whose text cannot be read; `Store.corrupt` turns it into the message a user sees.
+/// A row whose text cannot be read (a task's; a held-out result's, when it is packed); `Store.corrupt` turns it into
+/// the message a user sees.
 struct TaskTextError: Error {
     var table: String
     var id: Int64

@@ -62,6 +62,14 @@ public final class Store: Sendable {
                 // A new store's page size (an existing file keeps its own). Most rows are small and a store has
                 // some thirty tables and indexes, many nearly empty: 1 KiB pages waste less than the 4 KiB default.
                 try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
+                // A new, empty file only (SQLite fixes the setting once the file has pages): the pages a round's
+                // commit frees by packing its held-out rows go back to the file system at once (`commitRound`)
+                // rather than waiting in the file for the next round. Setting it writes the file's first page, before
+                // GRDB turns WAL on; with the journal in memory, a kill then leaves an empty file or a first page, never
+                // a hot journal that a read-only open (verify-store) could not roll back.
+                if !db.configuration.readonly, try Int.fetchOne(db, sql: "PRAGMA page_count") == 0 {
+                    try db.execute(sql: "PRAGMA journal_mode = MEMORY; PRAGMA auto_vacuum = INCREMENTAL")
+                }
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
             do {
@@ -449,7 +457,8 @@ public final class Store: Sendable {
         }
     }
 
-    /// Commits a round in one transaction: its state, summary and metrics, and the candidate's promotion.
+    /// Commits a round in one transaction: its state, summary and metrics, the candidate's promotion, and its held-out
+    /// results moved from their rows into the round's pack.
     public func commitRound(
         _ round: Int, state: RoundState, summary: RoundSummary, promote candidate: Int64?, finishedAt: String
     ) throws {
@@ -469,6 +478,13 @@ public final class Store: Sendable {
                     sql: "INSERT OR REPLACE INTO metrics(round, name, value) VALUES (?, ?, ?)",
                     arguments: [round, name, value])
             }
+            do {
+                try Self.packHeldoutResults(db, round: round)
+            } catch let error as TaskTextError {
+                throw corrupt(error.table, error.id, error.problem)
+            }
+            // Returns the freed pages in a store made with auto_vacuum (since v10); a no-op in an older one.
+            try db.execute(sql: "PRAGMA incremental_vacuum")
         }
     }
 }

@@ -21,17 +21,18 @@ extension Store {
     public func checkerFingerprints(round: Int) throws -> [CheckerFingerprint] {
         guard migrations.contains(Schema.checkerFingerprints) else { return [] }
         return try read { db in
-            try Row.fetchAll(
+            var ids = try Int64.fetchSet(
                 db,
                 sql: """
-                    SELECT c.id, \(Self.text("c.fingerprint")), \(Self.text("c.identity")) FROM checkers c
-                    WHERE c.id IN (
-                        SELECT v.checker_id FROM verdicts v JOIN attempts a ON a.id = v.attempt_id
-                        JOIN tasks t ON t.id = a.task_id WHERE t.round = ?
-                        UNION SELECT checker_id FROM heldout_results WHERE round = ?)
-                    ORDER BY c.id
-                    """, arguments: [round, round]
-            ).map { row in try checkerFingerprint(row, id: row["id"]) }
+                    SELECT v.checker_id FROM verdicts v JOIN attempts a ON a.id = v.attempt_id
+                    JOIN tasks t ON t.id = a.task_id WHERE t.round = ? AND v.checker_id IS NOT NULL
+                    """, arguments: [round])
+            ids.formUnion(try storedHeldoutResults(db, round: round).compactMap(\.checkerID))
+            let lookup = try db.cachedStatement(
+                sql: "SELECT id, \(Self.text("fingerprint")), \(Self.text("identity")) FROM checkers WHERE id = ?")
+            return try ids.sorted().compactMap { id in
+                try Row.fetchOne(lookup, arguments: [id]).map { row in try checkerFingerprint(row, id: id) }
+            }
         }
     }
 

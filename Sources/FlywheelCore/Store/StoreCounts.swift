@@ -72,14 +72,15 @@ extension Store {
                     SELECT count(*) AS n, coalesce(sum(raw_bytes), 0) AS raw, coalesce(sum(length(payload)), 0) AS stored
                     FROM examples WHERE round = ?
                     """, arguments: [round])!
-            let usage = column("usage", addedBy: "v2: held-out token usage")
-            let evaluation = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT coalesce(sum(json_extract(\(usage), '$.prompt_tokens')), 0) AS pt,
-                           coalesce(sum(json_extract(\(usage), '$.completion_tokens')), 0) AS ct
-                    FROM heldout_results WHERE round = ?
-                    """, arguments: [round])!
+            // A committed round's held-out results are one frame, summed here rather than in SQL.
+            let heldout = try storedHeldoutResults(db, round: round)
+            var evaluationTokens = (prompt: 0.0, completion: 0.0)
+            for result in heldout {
+                guard let text = result.usage, case .object(let usage)? = try? JSONValue.parse(text) else { continue }
+                evaluationTokens.prompt += usage["prompt_tokens"]?.doubleValue ?? 0
+                evaluationTokens.completion += usage["completion_tokens"]?.doubleValue ?? 0
+            }
+            func tokens(_ sum: Double) -> Int { sum.isFinite && abs(sum) < 1e18 ? Int(sum) : 0 }
             // A store read as it is from before v3 recorded no retries.
             if migrations.contains("v3: retries") {
                 counts.retries =
@@ -92,12 +93,12 @@ extension Store {
                                 + (SELECT coalesce(sum(v.retries), 0) FROM verdicts v
                                     JOIN attempts a ON a.id = v.attempt_id JOIN tasks t ON t.id = a.task_id
                                     WHERE t.round = ?1)
-                                + (SELECT coalesce(sum(retries), 0) FROM heldout_results WHERE round = ?1)
                                 + (CASE WHEN ?1 = 0 THEN (SELECT coalesce(sum(retries), 0) FROM heldout_items) ELSE 0 END)
                             """, arguments: [round]) ?? 0
+                counts.retries += heldout.reduce(0) { $0 + $1.retries }
             }
-            counts.evaluationPromptTokens = evaluation["pt"]
-            counts.evaluationCompletionTokens = evaluation["ct"]
+            counts.evaluationPromptTokens = tokens(evaluationTokens.prompt)
+            counts.evaluationCompletionTokens = tokens(evaluationTokens.completion)
             counts.storedExamples = storage["n"]
             counts.rawBytes = storage["raw"]
             counts.storedBytes = storage["stored"]

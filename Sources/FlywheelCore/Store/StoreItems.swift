@@ -279,48 +279,8 @@ extension Store {
         }
     }
 
-    public func heldoutResults(round: Int) throws -> [HeldoutResult] {
-        try read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT r.idx, r.accept, r.score, r.error_kind, \(heldoutAnswer.select), \(Self.text("r.error")),
-                           \(Self.text(column("r.usage", addedBy: "v2: held-out token usage"), as: "usage"))
-                    FROM heldout_results r \(heldoutAnswer.join) WHERE r.round = ? ORDER BY r.idx
-                    """, arguments: [round]
-            ).map { row in
-                let id = "\(round)/\(row["idx"] as Int)"
-                let judgement = Judgement(
-                    accept: row["accept"], score: row["score"],
-                    reason: try text(row, "reason", table: "heldout_results", id: id))
-                return HeldoutResult(
-                    index: row["idx"], answer: try text(row, "answer", table: "heldout_results", id: id),
-                    outcome: try failure(row, table: "heldout_results", id: id).map { .failure($0) }
-                        ?? .success(judgement),
-                    usage: try text(row, "usage", table: "heldout_results", id: id).map(JSONValue.parse))
-            }
-        }
-    }
-
     /// - Parameter fingerprint: the checker that judged the answer; nil when none did (the solver failed) or none
     ///   is known (tests).
-    /// Records `from`'s held-out results again as round `to`'s, for a candidate identical to `from`'s version:
-    /// the same answers and judgements, with no retries and no token usage, since nothing was asked again.
-    /// - Returns: how many results were copied.
-    @discardableResult
-    public func copyHeldoutResults(from: Int, to round: Int, solverVersion: Int64) throws -> Int {
-        try write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO heldout_results(round, idx, solver_version, answer_id, accept, score, error_kind,
-                                                error, usage, retries, checker_id)
-                    SELECT ?, idx, ?, answer_id, accept, score, error_kind, error, NULL, 0, checker_id
-                    FROM heldout_results WHERE round = ? ORDER BY idx
-                    """, arguments: [round, solverVersion, from])
-            return db.changesCount
-        }
-    }
-
     public func insertHeldoutResult(
         _ result: HeldoutResult, round: Int, solverVersion: Int64, retries: Int = 0,
         fingerprint: CheckerFingerprint? = nil

@@ -64,18 +64,59 @@ extension Store {
         for record in try rounds() {
             report.rounds += 1
             guard record.state == .promoted || record.state == .rejected, let summary = record.summary else { continue }
+            let heldout: [HeldoutResult]
+            do {
+                heldout = try heldoutResults(round: record.round)
+            } catch {
+                report.problems.append(problem(error))
+                continue
+            }
             let counts = try counts(round: record.round)
             if counts.accepted != summary.counts.accepted || counts.generated != summary.counts.generated
                 || counts.storedExamples != summary.counts.storedExamples
             {
                 report.problems.append("round \(record.round): its recorded counts differ from its rows")
             }
-            let heldout = try heldoutResults(round: record.round).count
-            if heldout != summary.heldout.n {
-                report.problems.append("round \(record.round): \(heldout) held-out results, summary says \(summary.heldout.n)")
+            if heldout.count != summary.heldout.n {
+                report.problems.append(
+                    "round \(record.round): \(heldout.count) held-out results, summary says \(summary.heldout.n)")
             }
         }
+        if migrations.contains(Schema.heldoutPacks) {
+            report.problems += try unreferencedPackedRows()
+        }
         return report
+    }
+
+    /// A line for each committed round whose packed held-out results name a row that does not exist: SQLite's
+    /// `foreign_key_check` sees into no pack.
+    private func unreferencedPackedRows() throws -> [String] {
+        try read { db in
+            let keys: [(table: String, key: String)] = [
+                ("heldout_items", "idx"), ("solver_versions", "id"), ("heldout_answers", "id"), ("checkers", "id"),
+            ]
+            var known: [String: Set<Int64>] = [:]
+            for (table, key) in keys {
+                known[table] = try Int64.fetchSet(db, sql: "SELECT \(key) FROM \(table)")
+            }
+            var problems: [String] = []
+            for round in try Int.fetchAll(db, sql: "SELECT round FROM heldout_packs ORDER BY round") {
+                // A pack that does not decode is reported with its round's counts.
+                guard let results = try? storedHeldoutResults(db, round: round) else { continue }
+                let named: [(table: String, ids: [Int64])] = [
+                    ("heldout_items", results.map { Int64($0.index) }), ("solver_versions", results.map(\.solverVersion)),
+                    ("heldout_answers", results.compactMap(\.answerID)), ("checkers", results.compactMap(\.checkerID)),
+                ]
+                for (table, ids) in named {
+                    let missing = Set(ids).subtracting(known[table] ?? [])
+                    if !missing.isEmpty {
+                        problems.append(
+                            "round \(round): its packed held-out results name \(missing.count) missing \(table) rows")
+                    }
+                }
+            }
+            return problems
+        }
     }
 
     /// A line for each task row whose text, and each solver version whose state, does not decode.

@@ -173,6 +173,14 @@ final class Sandbox: Sendable {
         return (tasks, try opened.heldoutItems())
     }
 
+    /// Every held-out result (round, then index), every column, read through the library: a committed round keeps
+    /// its results in one compressed frame (`heldout_packs`) that SQL cannot look into. `round` keeps one round's.
+    func heldoutResults(round: Int? = nil, store: String? = nil) throws -> [(round: Int, result: StoredHeldoutResult)] {
+        let opened = try Store(path: store ?? self.store, access: .readOnly)
+        let rounds = try round.map { [$0] } ?? opened.rounds().map(\.round)
+        return try rounds.flatMap { round in try opened.storedHeldoutResults(round: round).map { (round, $0) } }
+    }
+
     /// The decoded text of every task and held-out item, one line each, for comparing two stores.
     func taskText(store: String? = nil) throws -> String {
         let (tasks, heldout) = try taskRows(store: store)
