@@ -37,6 +37,8 @@ extension Store {
         try read { db in
             // Every task of the store's history passes here once per round: read in place, one key apiece.
             var keys = Set<PromptKey>()
+            // Sized once from the newest task id (no scan): growing the set as it fills cost more than filling it.
+            keys.reserveCapacity(try Int.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM tasks") ?? 0)
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT prompt_hash FROM tasks WHERE round < ? AND prompt_hash IS NOT NULL",
                 arguments: [round])
