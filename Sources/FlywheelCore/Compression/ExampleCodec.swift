@@ -39,9 +39,12 @@ public enum ExampleCodec {
     /// The frame compressed against the example's task; when that does not halve it, the smaller of it and the
     /// frame compressed with `dictionary`. An example mostly repeats its task, so against it an example usually
     /// shrinks far below half (arith ~45 %, listfn ~6 %) and the second compression is not worth its time.
-    public static func compress(_ example: StoredExample, dictionary: ExampleDictionary?) throws -> CompressedExample {
+    /// - Parameter taskText: the example's task's `TaskCodec.plain` text, when the caller has it already.
+    public static func compress(_ example: StoredExample, taskText: Data? = nil, dictionary: ExampleDictionary?)
+        throws -> CompressedExample
+    {
         let raw = example.encoded()
-        let againstTask = try Zstd.compress(raw, prefix: TaskCodec.plain(task(of: example)))
+        let againstTask = try Zstd.compress(raw, prefix: taskText ?? TaskCodec.plain(task(of: example)))
         var useTask = true
         var payload = againstTask
         if againstTask.count * 2 > raw.count {
@@ -58,14 +61,15 @@ public enum ExampleCodec {
         TaskSpec(prompt: example.prompt, reference: example.reference, meta: example.meta)
     }
 
-    /// - Parameter task: the example's task, for a frame compressed against it (nil otherwise).
+    /// - Parameter taskText: the `TaskCodec.plain` text of the example's task, for a frame compressed against it
+    ///   (nil otherwise): the store's task frame decompressed, never decoded and encoded again.
     /// - Throws: `FlywheelError(.corruptStore)` when the frame does not decompress or its checksum differs.
     public static func decompress(
         payload: Data, dictionaryID: Int64?, dictionaries: [Int64: Zstd.Dictionary], checksum: String,
-        task: TaskSpec? = nil
+        taskText: Data? = nil
     ) throws -> Data {
-        if let task {
-            return try verified(try Zstd.decompress(payload, prefix: TaskCodec.plain(task)), checksum: checksum)
+        if let taskText {
+            return try verified(try Zstd.decompress(payload, prefix: taskText), checksum: checksum)
         }
         var dictionary: Zstd.Dictionary?
         if let dictionaryID {

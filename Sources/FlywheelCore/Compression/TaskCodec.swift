@@ -14,16 +14,26 @@ public enum TaskCodec {
         return JSONValue.object(fields).encoded()
     }
 
-    /// - Parameter dictionary: the store row names it, so the frame does not.
-    public static func compress(_ task: TaskSpec, dictionary: Zstd.Dictionary?) throws -> Data {
-        try Zstd.compress(plain(task), dictionary: dictionary, namesDictionary: false)
+    /// - Parameters:
+    ///   - plain: the task's `plain` text, when the caller has it already.
+    ///   - dictionary: the store row names it, so the frame does not.
+    public static func compress(_ task: TaskSpec, plain text: Data? = nil, dictionary: Zstd.Dictionary?) throws
+        -> Data
+    {
+        try Zstd.compress(text ?? plain(task), dictionary: dictionary, namesDictionary: false)
     }
 
     /// - Throws: `FlywheelError(.corruptStore)` saying what is wrong when the frame does not decompress (damaged, or
     ///   compressed with another dictionary) or does not hold a task.
     public static func decompress(_ frame: Data, dictionary: Zstd.Dictionary?) throws -> TaskSpec {
-        let raw = try Zstd.decompress(frame, dictionary: dictionary)
-        guard case .object(let fields)? = try? JSONValue.parse(raw), case .string(let prompt)? = fields["prompt"] else {
+        try task(plain: Zstd.decompress(frame, dictionary: dictionary))
+    }
+
+    /// The task whose `plain` text `text` is.
+    /// - Throws: `FlywheelError(.corruptStore)` when `text` is not a task's JSON with a prompt.
+    public static func task(plain text: Data) throws -> TaskSpec {
+        guard case .object(let fields)? = try? JSONValue.parse(text), case .string(let prompt)? = fields["prompt"]
+        else {
             throw FlywheelError(.corruptStore, "the frame does not hold a task's JSON with a prompt")
         }
         return TaskSpec(prompt: prompt, reference: fields["reference"], meta: fields["meta"])

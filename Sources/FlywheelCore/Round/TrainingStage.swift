@@ -24,6 +24,8 @@ extension RoundEngine {
         try await forEachBounded(0..<settings.roundSize, width: settings.parallelism, admission: ordered) {
             [self] index in
             let task: TaskRecord
+            // The task's JSON text, encoded once for its stored frame and for its examples' frames.
+            var taskText: Data?
             if index < recorded.count {
                 task = recorded[index]
             } else {
@@ -35,13 +37,15 @@ extension RoundEngine {
                 }
                 try requireStarted(result)
                 let seconds = monotonicNow() - start
-                task = try await ordered.admit(index) {
+                let spec = try? result.get()
+                taskText = spec.map(TaskCodec.plain)
+                task = try await ordered.admit(index) { [taskText] in
                     let decision = admission.withLock { $0.admit(result) }
-                    let spec = try? result.get()
                     let id = try store.insertTask(
                         round: round, index: index, seed: seed, difficulty: difficulty, status: decision.status,
-                        task: spec, promptHash: decision.promptHash, contamination: decision.contamination,
-                        failure: result.failure, seconds: seconds, retries: retries)
+                        task: spec, taskText: taskText, promptHash: decision.promptHash,
+                        contamination: decision.contamination, failure: result.failure, seconds: seconds,
+                        retries: retries)
                     return TaskRecord(
                         id: id, index: index, seed: seed, difficulty: difficulty, status: decision.status, task: spec,
                         promptHash: decision.promptHash, failure: result.failure)
@@ -52,7 +56,7 @@ extension RoundEngine {
             if task.status == .kept, let spec = task.task {
                 for attempt in 0..<settings.attempts {
                     let outcome = try await solveAndCheck(
-                        spec, task: task, attempt: attempt, round: round, solver: solver,
+                        spec, text: taskText, task: task, attempt: attempt, round: round, solver: solver,
                         recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
                         dictionary: dictionary)
                     accepted += outcome.accepted ? 1 : 0
@@ -61,7 +65,8 @@ extension RoundEngine {
                 if accepted == 0, settings.exploration.rationalize, spec.hint != nil {
                     let attempt = settings.attempts
                     let outcome = try await solveAndCheck(
-                        spec, task: task, attempt: attempt, rationalized: true, round: round, solver: solver,
+                        spec, text: taskText, task: task, attempt: attempt, rationalized: true, round: round,
+                        solver: solver,
                         recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
                         dictionary: dictionary)
                     accepted += outcome.accepted ? 1 : 0
@@ -79,8 +84,9 @@ extension RoundEngine {
     }
 
     /// Solves and checks one attempt, or takes what the store recorded of it; `accepted` also for a recorded verdict.
+    /// `text` is the task's `TaskCodec.plain` text when the item has it already.
     private func solveAndCheck(
-        _ spec: TaskSpec, task: TaskRecord, attempt: Int, rationalized: Bool = false, round: Int, solver: ReadySolver,
+        _ spec: TaskSpec, text: Data?, task: TaskRecord, attempt: Int, rationalized: Bool = false, round: Int, solver: ReadySolver,
         recorded: AttemptRecord?, judged: [Int64: Bool], dictionary: ExampleDictionary?
     ) async throws -> (accepted: Bool, error: Bool) {
         var record: AttemptRecord
@@ -105,7 +111,7 @@ extension RoundEngine {
             example = try ExampleCodec.compress(
                 StoredExample(
                     prompt: spec.prompt, answer: solution.answer, reference: spec.reference, meta: spec.meta,
-                    trace: solution.trace), dictionary: dictionary)
+                    trace: solution.trace), taskText: text, dictionary: dictionary)
         }
         try store.insertVerdict(
             attemptID: record.id, round: round, result: judged, checker: plugins.checker.identity,

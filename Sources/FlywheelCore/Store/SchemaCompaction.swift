@@ -348,9 +348,20 @@ enum TaskText {
 
     /// A `task` frame decoded; a failure names the row.
     static func decode(_ frame: Data?, dictionary: Zstd.Dictionary?, table: String, id: Int64) throws -> TaskSpec {
+        let text = try self.text(frame, dictionary: dictionary, table: table, id: id)
+        do {
+            return try TaskCodec.task(plain: text)
+        } catch let error as FlywheelError {
+            throw TaskTextError(table: table, id: id, problem: "`task` does not decode (\(error.message))")
+        }
+    }
+
+    /// A `task` frame's text, as `TaskCodec.plain` wrote it (what an example compressed against its task needs);
+    /// a failure names the row.
+    static func text(_ frame: Data?, dictionary: Zstd.Dictionary?, table: String, id: Int64) throws -> Data {
         guard let frame else { throw TaskTextError(table: table, id: id, problem: "`task` is not a blob") }
         do {
-            return try TaskCodec.decompress(frame, dictionary: dictionary)
+            return try Zstd.decompress(frame, dictionary: dictionary)
         } catch let error as FlywheelError {
             throw TaskTextError(table: table, id: id, problem: "`task` does not decode (\(error.message))")
         }

@@ -135,11 +135,12 @@ extension Store {
     func decodeExample(_ db: Database, _ row: Row, dictionaries: [Int64: Zstd.Dictionary]) throws -> StoredExample {
         let id: Int64 = row["id"]
         do {
-            let task = (row["against_task"] as Bool? ?? false)
-                ? try taskSpec(db, row, table: "tasks", id: row["task_id"]) : nil
+            // Only stores of v9 or later compress against a task: their task rows are frames of its text.
+            let taskText = (row["against_task"] as Bool? ?? false)
+                ? try self.taskText(db, row, table: "tasks", id: row["task_id"]) : nil
             let raw = try ExampleCodec.decompress(
                 payload: row["payload"], dictionaryID: row["dictionary_id"], dictionaries: dictionaries,
-                checksum: PackedHex.text(row["checksum"]) ?? "", task: task)
+                checksum: PackedHex.text(row["checksum"]) ?? "", taskText: taskText)
             return try StoredExample(json: raw)
         } catch let error as FlywheelError {
             throw corrupt("examples", id, error.message)

@@ -51,9 +51,11 @@ extension Store {
         }
     }
 
+    /// - Parameter taskText: `task`'s `TaskCodec.plain` text, when the caller has it already.
     public func insertTask(
         round: Int, index: Int, seed: UInt64, difficulty: Int, status: TaskStatus, task: TaskSpec?,
-        promptHash: String?, contamination: String?, failure: PluginFailure?, seconds: Double, retries: Int = 0
+        taskText: Data? = nil, promptHash: String?, contamination: String?, failure: PluginFailure?, seconds: Double,
+        retries: Int = 0
     ) throws -> Int64 {
         let id = try nextID("tasks")
         let hash = PackedHex.value(promptHash)
@@ -63,7 +65,7 @@ extension Store {
         ]
         let dictionaries = dictionaryCache
         try buffered { db in
-            let (frame, dictionary) = try Self.compressTask(db, task, dictionaries)
+            let (frame, dictionary) = try Self.compressTask(db, task, text: taskText, dictionaries)
             try db.cachedStatement(
                 sql: """
                     INSERT INTO tasks(id, round, idx, seed, difficulty, status, contamination, error_kind, error,
@@ -77,12 +79,12 @@ extension Store {
 
     /// A task's frame, compressed with the store's newest dictionary, and that dictionary's id. Call inside a write;
     /// static, so that a queued write (`buffered(_:)`) need not capture the store.
-    private static func compressTask(_ db: Database, _ task: TaskSpec?, _ dictionaries: DictionaryCache) throws
-        -> (frame: Data?, dictionary: Int64?)
-    {
+    private static func compressTask(
+        _ db: Database, _ task: TaskSpec?, text: Data? = nil, _ dictionaries: DictionaryCache
+    ) throws -> (frame: Data?, dictionary: Int64?) {
         guard let task else { return (nil, nil) }
         let dictionary = try dictionaries.newest(db)
-        return (try TaskCodec.compress(task, dictionary: dictionary?.prepared), dictionary?.id)
+        return (try TaskCodec.compress(task, plain: text, dictionary: dictionary?.prepared), dictionary?.id)
     }
 
     /// When the store has no dictionary yet, trains one on the held-out items' text, which serves every later
@@ -100,15 +102,32 @@ extension Store {
         do {
             guard migrations.contains(Schema.compactText) else { return try TaskText.unversioned(row, table: table, id: id) }
             guard !(row["task"] as DatabaseValue).isNull else { return nil }
-            let dictionary = try (row["text_dictionary"] as Int64?).map { dictionaryID in
-                guard let dictionary = try dictionaryCache.dictionary(db, id: dictionaryID) else {
-                    throw TaskTextError(table: table, id: id, problem: "it names dictionary \(dictionaryID), which is missing")
-                }
-                return dictionary
-            }
-            return try TaskText.decode(row["task"], dictionary: dictionary, table: table, id: id)
+            return try TaskText.decode(
+                row["task"], dictionary: try taskDictionary(db, row, table: table, id: id), table: table, id: id)
         } catch let error as TaskTextError {
             throw corrupt(error.table, error.id, error.problem)
+        }
+    }
+
+    /// The text (`TaskCodec.plain`) of a task row of schema v9 or later that selected `taskColumns(_:)`, without
+    /// decoding it: what its examples were compressed against. Nil for a generator error.
+    func taskText(_ db: Database, _ row: Row, table: String, id: Int64) throws -> Data? {
+        do {
+            guard !(row["task"] as DatabaseValue).isNull else { return nil }
+            return try TaskText.text(
+                row["task"], dictionary: try taskDictionary(db, row, table: table, id: id), table: table, id: id)
+        } catch let error as TaskTextError {
+            throw corrupt(error.table, error.id, error.problem)
+        }
+    }
+
+    /// The dictionary a task row's frame names, if any.
+    private func taskDictionary(_ db: Database, _ row: Row, table: String, id: Int64) throws -> Zstd.Dictionary? {
+        try (row["text_dictionary"] as Int64?).map { dictionaryID in
+            guard let dictionary = try dictionaryCache.dictionary(db, id: dictionaryID) else {
+                throw TaskTextError(table: table, id: id, problem: "it names dictionary \(dictionaryID), which is missing")
+            }
+            return dictionary
         }
     }
 
