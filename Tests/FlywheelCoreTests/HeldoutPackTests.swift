@@ -46,6 +46,13 @@ import Testing
             round: round, solverVersion: 1)
     }
 
+    /// A store whose round 0 holds `record`'s results and is committed (so they are packed).
+    static func committedStore(_ path: String) throws {
+        let store = try openStore(path)
+        try record(store, round: 0)
+        try store.commitRound(0, state: .promoted, summary: summary(round: 0, n: 4), promote: 1, finishedAt: "later")
+    }
+
     static func summary(round: Int, n: Int) -> RoundSummary {
         RoundSummary(
             round: round, difficulty: 1, dataPolicy: .accumulate, gate: .always, learning: true, solverVersion: nil,
@@ -97,10 +104,7 @@ import Testing
     @Test func aPackThatDoesNotDecodeNamesItsRoundAndVerifyStoreReportsIt() async throws {
         let folder = TemporaryDirectory()
         let path = folder.file("s.sqlite")
-        let store = try Self.openStore(path)
-        try Self.record(store, round: 0)
-        try store.commitRound(
-            0, state: .promoted, summary: Self.summary(round: 0, n: 4), promote: 1, finishedAt: "later")
+        try Self.committedStore(path)
         _ = try await sqlite(path, "update heldout_packs set results = substr(results, 1, length(results) - 3)")
         let damaged = try Store(path: path, access: .readOnly)
         do {
@@ -118,10 +122,7 @@ import Testing
     @Test func aPackNamingARowThatIsGoneIsReported() async throws {
         let folder = TemporaryDirectory()
         let path = folder.file("s.sqlite")
-        let store = try Self.openStore(path)
-        try Self.record(store, round: 0)
-        try store.commitRound(
-            0, state: .promoted, summary: Self.summary(round: 0, n: 4), promote: 1, finishedAt: "later")
+        try Self.committedStore(path)
         _ = try await sqlite(path, "PRAGMA foreign_keys = OFF; delete from checkers")
         let report = try Store(path: path, access: .readOnly).verify()
         #expect(report.problems.contains { $0.contains("round 0: its packed held-out results name 1 missing checkers rows") }, "\(report.problems)")

@@ -531,16 +531,9 @@ public struct PromptKey: Hashable, Sendable {
     /// The key of a hash as `PromptNormalizer.hash` spells it (64 lowercase hex digits). Any other text, which no
     /// store written by Flywheel holds, is keyed by its own SHA-256, so that it equals only itself.
     public init(_ hash: String) {
-        var digest = [UInt8]()
-        digest.reserveCapacity(32)
-        let digits = Array(hash.utf8)
-        if digits.count == 64 {
-            for pair in stride(from: 0, to: 64, by: 2) {
-                guard let high = Self.value(digits[pair]), let low = Self.value(digits[pair + 1]) else { break }
-                digest.append(high << 4 | low)
-            }
-        }
-        if digest.count != 32 { digest = PromptNormalizer.SHA256.digest(Array("text:\(hash)".utf8)) }
+        let digest =
+            Hex.bytes(hash).flatMap { $0.count == 32 ? $0 : nil }
+            ?? PromptNormalizer.SHA256.digest(Array("text:\(hash)".utf8))
         self = digest.withUnsafeBytes(PromptKey.init(digest:))
     }
 
@@ -556,14 +549,6 @@ public struct PromptKey: Hashable, Sendable {
             digest.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
             digest.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
             digest.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-    }
-
-    private static func value(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        default: nil
-        }
     }
 }
 

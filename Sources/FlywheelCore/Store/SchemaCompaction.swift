@@ -374,15 +374,8 @@ enum PackedHex {
     /// A digest as stored since v9: lowercase hex as its bytes, anything else as it is.
     static func value(_ hash: String?) -> DatabaseValue {
         guard let hash else { return .null }
-        let digits = Array(hash.utf8)
-        guard !digits.isEmpty, digits.count % 2 == 0, digits.allSatisfy({ hexValue($0) != nil }) else {
-            return hash.databaseValue
-        }
-        var bytes = Data(capacity: digits.count / 2)
-        for pair in stride(from: 0, to: digits.count, by: 2) {
-            bytes.append(hexValue(digits[pair])! << 4 | hexValue(digits[pair + 1])!)
-        }
-        return bytes.databaseValue
+        guard let bytes = Hex.bytes(hash) else { return hash.databaseValue }
+        return Data(bytes).databaseValue
     }
 
     /// A stored digest as the engine compares it: lowercase hex.
@@ -392,14 +385,6 @@ enum PackedHex {
             return bytes.withUnsafeBytes(Hex.lowercase)
         default:
             return String.fromDatabaseValue(value)
-        }
-    }
-
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        default: nil
         }
     }
 }
