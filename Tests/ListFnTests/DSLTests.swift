@@ -72,4 +72,21 @@ struct DSLTests {
         #expect(throws: ListFnError.self) { try PromptFormat.examples(in: "no pairs here") }
         #expect(throws: ListFnError.self) { try PromptFormat.examples(in: "f([1, 2) = 3") }
     }
+
+    /// Pairs are read line by line, for every line break a Swift string knows (CR LF, CR, VT, FF, NEL, LS, PS),
+    /// after leading spaces and tabs; other lines are ignored, and a malformed pair line is named in the error.
+    @Test func promptLinesBreakWhereverAStringDoes() throws {
+        let prompt =
+            "Header\r\n\tf([1]) = 2\rf([2, 3]) = [4]\u{0B}f([]) = -7\u{0C}  f([5]) = 5\u{85}f([6]) = 6"
+            + "\u{2028}f([7]) = [7, 8]\u{2029}note f([9]) = 9\n"
+        let expected: [ListFnExample] = [
+            .init(input: [1], output: .int(2)), .init(input: [2, 3], output: .list([4])),
+            .init(input: [], output: .int(-7)), .init(input: [5], output: .int(5)), .init(input: [6], output: .int(6)),
+            .init(input: [7], output: .list([7, 8])),
+        ]
+        #expect(try PromptFormat.examples(in: prompt) == expected)
+        #expect(
+            throws: ListFnError.format("malformed example line: f([1]) = 2 3"),
+            performing: { try PromptFormat.examples(in: "f([0]) = 0\n \tf([1]) = 2 3\nf([2]) = 2") })
+    }
 }

@@ -3,19 +3,31 @@ public enum ListFnValue: Sendable, Hashable, CustomStringConvertible {
     case int(Int)
     case list([Int])
 
-    /// The prompt and JSON spelling: `7` or `[1, 2, 3]`.
+    /// The prompt spelling: `7` or `[1, 2, 3]`.
     public var description: String {
-        switch self {
-        case .int(let v): return String(v)
-        case .list(let l): return "[" + l.map(String.init).joined(separator: ", ") + "]"
-        }
+        var text = ""
+        write(to: &text)
+        return text
     }
 
     /// Compact JSON: `7` or `[1,2,3]`.
     var json: String {
+        var text = ""
+        write(to: &text, separator: ",")
+        return text
+    }
+
+    /// Appends the spelling to `text`, list items separated by `separator`.
+    func write(to text: inout String, separator: String = ", ") {
         switch self {
-        case .int(let v): return String(v)
-        case .list(let l): return "[" + l.map(String.init).joined(separator: ",") + "]"
+        case .int(let v): text += String(v)
+        case .list(let l):
+            text += "["
+            for (index, v) in l.enumerated() {
+                if index > 0 { text += separator }
+                text += String(v)
+            }
+            text += "]"
         }
     }
 }

@@ -5,16 +5,19 @@ import Foundation
 public struct ListFnTask: Sendable, Equatable {
     /// Plain text: a header and one `f([…]) = …` line per shown pair.
     public var prompt: String
-    /// Compact JSON `{"examples":[{"input":[…],"output":…},…]}` with the hidden pairs (none of them shown).
-    public var referenceJSON: String
+    /// The hidden pairs (none of them shown), which the checker judges an answer on.
+    public var hidden: [ListFnExample]
     /// The hidden program in concrete syntax.
     public var program: String
 
-    public init(prompt: String, referenceJSON: String, program: String) {
+    public init(prompt: String, hidden: [ListFnExample], program: String) {
         self.prompt = prompt
-        self.referenceJSON = referenceJSON
+        self.hidden = hidden
         self.program = program
     }
+
+    /// Compact JSON `{"examples":[{"input":[…],"output":…},…]}` with the hidden pairs.
+    public var referenceJSON: String { PromptFormat.referenceJSON(hidden) }
 }
 
 /// Generates tasks by sampling hidden programs from a skewed "true" grammar.
@@ -61,7 +64,7 @@ public enum ListFnGenerator {
             if examples.allSatisfy({ $0.output == .list($0.input) }) { continue }
             return ListFnTask(
                 prompt: PromptFormat.prompt(Array(examples[..<shownCount])),
-                referenceJSON: PromptFormat.referenceJSON(Array(examples[shownCount...])),
+                hidden: Array(examples[shownCount...]),
                 program: program.description)
         }
     }

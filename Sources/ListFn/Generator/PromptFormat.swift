@@ -6,10 +6,15 @@ public enum PromptFormat {
     public static let header = "Find the function f on integer lists."
 
     public static func prompt(_ examples: [ListFnExample]) -> String {
-        var lines = [header]
-        for e in examples { lines.append("f(\(ListFnValue.list(e.input))) = \(e.output)") }
-        lines.append("Answer with one program of the listfn DSL, e.g. (map (lambda (* $0 2)) $in).")
-        return lines.joined(separator: "\n")
+        var text = header
+        for e in examples {
+            text += "\nf("
+            ListFnValue.list(e.input).write(to: &text)
+            text += ") = "
+            e.output.write(to: &text)
+        }
+        text += "\nAnswer with one program of the listfn DSL, e.g. (map (lambda (* $0 2)) $in)."
+        return text
     }
 
     public static func referenceJSON(_ examples: [ListFnExample]) -> String {
@@ -17,18 +22,25 @@ public enum PromptFormat {
         return "{\"examples\":[" + items.joined(separator: ",") + "]}"
     }
 
-    /// The shown pairs of a prompt: every line of the form `f([…]) = …`.
+    /// The shown pairs of a prompt: every line of the form `f([…]) = …` (after any leading spaces and tabs).
     /// - Throws: `ListFnError.format` if there is none or one is malformed.
     public static func examples(in prompt: String) throws(ListFnError) -> [ListFnExample] {
         var out: [ListFnExample] = []
-        for raw in prompt.split(whereSeparator: \.isNewline) {
-            let line = String(raw.drop { $0 == " " || $0 == "\t" })
-            guard line.hasPrefix("f(") else { continue }
-            var scanner = ValueScanner(Array(line.utf8))
-            scanner.i = 2
+        var scanner = ValueScanner(Array(prompt.utf8))
+        while let line = scanner.nextLine() {
+            scanner.i = line.lowerBound
+            while scanner.i < line.upperBound, scanner.bytes[scanner.i] == 32 || scanner.bytes[scanner.i] == 9 {
+                scanner.i += 1
+            }
+            guard scanner.eat("f(") else { continue }
+            scanner.end = line.upperBound
             guard case .list(let input)? = scanner.value(), scanner.eat(")"), scanner.eat("="),
                 let output = scanner.value(), scanner.atEnd
-            else { throw ListFnError.format("malformed example line: \(line)") }
+            else {
+                let text = String(decoding: scanner.bytes[line], as: UTF8.self)
+                throw ListFnError.format("malformed example line: \(text.drop { $0 == " " || $0 == "\t" })")
+            }
+            scanner.end = scanner.bytes.count
             out.append(ListFnExample(input: input, output: output))
         }
         guard !out.isEmpty else { throw ListFnError.format("the prompt shows no f(…) = … pairs") }
@@ -56,43 +68,82 @@ public enum PromptFormat {
     }
 }
 
-/// Reads ints and int lists, skipping blanks.
+/// Reads ints and int lists, skipping blanks, up to `end`.
 struct ValueScanner {
     let bytes: [UInt8]
     var i = 0
+    /// Where reading stops: the end of the bytes, or of the line being read.
+    var end: Int
+    /// Where the next line starts, for `nextLine`.
+    private var lineStart = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        end = bytes.count
+    }
+
+    /// The byte range of the next line, without its line break: the breaks are those of `Character.isNewline`
+    /// (LF, VT, FF, CR, NEL, LS, PS; CR LF is one). Nil after the last line.
+    mutating func nextLine() -> Range<Int>? {
+        guard lineStart < bytes.count else { return nil }
+        var index = lineStart
+        while index < bytes.count {
+            let byte = bytes[index]
+            let breakLength: Int
+            switch byte {
+            case 10, 11, 12: breakLength = 1
+            case 13: breakLength = index + 1 < bytes.count && bytes[index + 1] == 10 ? 2 : 1
+            case 0xC2 where index + 1 < bytes.count && bytes[index + 1] == 0x85: breakLength = 2
+            case 0xE2 where index + 2 < bytes.count && bytes[index + 1] == 0x80
+                && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):
+                breakLength = 3
+            default:
+                index += 1
+                continue
+            }
+            defer { lineStart = index + breakLength }
+            return lineStart..<index
+        }
+        defer { lineStart = bytes.count }
+        return lineStart..<bytes.count
+    }
 
     mutating func skip() {
-        while i < bytes.count, bytes[i] == 32 || bytes[i] == 9 || bytes[i] == 10 || bytes[i] == 13 { i += 1 }
+        while i < end, bytes[i] == 32 || bytes[i] == 9 || bytes[i] == 10 || bytes[i] == 13 { i += 1 }
     }
 
     var atEnd: Bool {
         mutating get {
             skip()
-            return i == bytes.count
+            return i == end
         }
     }
 
-    mutating func eat(_ token: String) -> Bool {
+    mutating func eat(_ token: StaticString) -> Bool {
         skip()
-        let t = Array(token.utf8)
-        guard i + t.count <= bytes.count, Array(bytes[i..<(i + t.count)]) == t else { return false }
-        i += t.count
-        return true
+        return token.withUTF8Buffer { t in
+            guard i + t.count <= end, bytes[i..<(i + t.count)].elementsEqual(t) else { return false }
+            i += t.count
+            return true
+        }
     }
 
     mutating func int() -> Int? {
         skip()
         let start = i
-        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        let negative = i < end && bytes[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
         let digits = i
-        while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
+        var magnitude = 0
+        while i < end, bytes[i] >= 48, bytes[i] <= 57 {
+            magnitude = magnitude &* 10 &+ Int(bytes[i] &- 48)
+            i += 1
+        }
         guard i > digits, i - digits <= 18 else {
             i = start
             return nil
         }
-        return Int(String(decoding: bytes[start..<i], as: UTF8.self))
+        return negative ? -magnitude : magnitude
     }
 
     mutating func value() -> ListFnValue? {

@@ -10,13 +10,18 @@ public struct ListFnTaskGenerator: Generator {
         -> Result<TaskSpec, PluginFailure>
     {
         let task = ListFnGenerator.task(seed: seed, difficulty: difficulty)
-        guard var reference = try? JSONValue.parse(task.referenceJSON).objectValue else {
-            return .failure(PluginFailure(.malformed, "the listfn generator made a reference that is not an object"))
+        func json(_ list: [Int]) -> JSONValue { .array(list.map { .number(Double($0)) }) }
+        let examples = task.hidden.map { example -> JSONValue in
+            let output: JSONValue =
+                switch example.output {
+                case .int(let value): .number(Double(value))
+                case .list(let list): json(list)
+                }
+            return .object(["input": json(example.input), "output": output])
         }
-        reference["program"] = .string(task.program)
         return .success(
             TaskSpec(
-                prompt: task.prompt, reference: .object(reference),
+                prompt: task.prompt, reference: .object(["examples": .array(examples), "program": .string(task.program)]),
                 meta: .object(["family": "listfn", "difficulty": .number(Double(difficulty))])))
     }
 
