@@ -70,35 +70,38 @@ public enum PromptNormalizer {
     static func tokens(normalized: String) -> [String] {
         var tokens: [String] = []
         forEachLexeme(normalized) { lexeme, isWord in
-            if isWord { tokens.append(String(lexeme)) }
+            if isWord { tokens.append(String(decoding: lexeme, as: UTF8.self)) }
         }
         return tokens
     }
 
-    /// Calls `body` with each lexeme of a normalised prompt, in order: its tokens (`isWord`: maximal runs of
-    /// letters and digits) and every other character except spaces, one at a time.
-    static func forEachLexeme(_ normalized: String, _ body: (Substring, _ isWord: Bool) -> Void) {
-        let utf8 = normalized.utf8
-        if utf8.allSatisfy({ $0 < 0x80 }) {
+    /// Calls `body` with the UTF-8 bytes of each lexeme of a normalised prompt, in order: its tokens (`isWord`:
+    /// maximal runs of letters and digits) and every other character except spaces, one at a time.
+    static func forEachLexeme(_ normalized: String, _ body: (UnsafeBufferPointer<UInt8>, _ isWord: Bool) -> Void) {
+        var text = normalized
+        let ascii = text.withUTF8 { bytes -> Bool in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return false }
             // The same lexemes byte by byte: in ASCII, letters and digits are exactly A–Z, a–z and 0–9.
-            var wordStart: String.Index?
-            var index = utf8.startIndex
-            while index != utf8.endIndex {
-                let byte = utf8[index]
-                let next = utf8.index(after: index)
+            var wordStart: Int?
+            for index in bytes.indices {
+                let byte = bytes[index]
                 if (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) {
                     if wordStart == nil { wordStart = index }
                 } else {
                     if let start = wordStart {
-                        body(normalized[start..<index], true)
+                        body(UnsafeBufferPointer(rebasing: bytes[start..<index]), true)
                         wordStart = nil
                     }
-                    if !isASCIISpace(byte) { body(normalized[index..<next], false) }
+                    if !isASCIISpace(byte) { body(UnsafeBufferPointer(rebasing: bytes[index..<(index + 1)]), false) }
                 }
-                index = next
             }
-            if let start = wordStart { body(normalized[start...], true) }
-            return
+            if let start = wordStart { body(UnsafeBufferPointer(rebasing: bytes[start...]), true) }
+            return true
+        }
+        guard !ascii else { return }
+        func emit(_ lexeme: Substring, _ isWord: Bool) {
+            var bytes = String(lexeme)
+            bytes.withUTF8 { body($0, isWord) }
         }
         var wordStart: String.Index?
         var index = normalized.startIndex
@@ -109,14 +112,91 @@ public enum PromptNormalizer {
                 if wordStart == nil { wordStart = index }
             } else {
                 if let start = wordStart {
-                    body(normalized[start..<index], true)
+                    emit(normalized[start..<index], true)
                     wordStart = nil
                 }
-                if !character.isWhitespace { body(normalized[index..<next], false) }
+                if !character.isWhitespace { emit(normalized[index..<next], false) }
             }
             index = next
         }
-        if let start = wordStart { body(normalized[start...], true) }
+        if let start = wordStart { emit(normalized[start...], true) }
+    }
+
+    /// Calls `body` with the UTF-8 bytes of each space-separated word of a normalised prompt, in order
+    /// (punctuation included; a space that a combining mark follows is part of a character, not a separator).
+    static func forEachWord(_ normalized: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        var text = normalized
+        let ascii = text.withUTF8 { bytes -> Bool in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return false }
+            var start = 0
+            for index in bytes.indices where bytes[index] == 0x20 {
+                if index > start { body(UnsafeBufferPointer(rebasing: bytes[start..<index])) }
+                start = index + 1
+            }
+            if start < bytes.count { body(UnsafeBufferPointer(rebasing: bytes[start...])) }
+            return true
+        }
+        guard !ascii else { return }
+        for word in normalized.split(separator: " ") {
+            var bytes = String(word)
+            bytes.withUTF8 { body($0) }
+        }
+    }
+}
+
+/// Byte strings numbered in the order they are first inserted, looked up in place without making a String:
+/// open addressing over a 64-bit hash, every hit confirmed byte for byte. The lexemes and words of normalised
+/// (NFKC, so composed) prompts are equal as Strings exactly when their bytes are.
+struct ByteVocabulary: Sendable {
+    /// Every entry's bytes, back to back; entry `id` ends at `ends[id]` and starts where the one before ends.
+    private var storage: [UInt8] = []
+    private var ends: [Int] = []
+    /// Entry id + 1 by slot; 0 is an empty slot. Its size is a power of two, at least twice the entries.
+    private var slots = [UInt32](repeating: 0, count: 16)
+
+    var count: Int { ends.count }
+
+    /// The id of `bytes`, nil when it was never inserted.
+    func id(of bytes: UnsafeBufferPointer<UInt8>) -> UInt32? {
+        var slot = Int(truncatingIfNeeded: Self.hash(bytes)) & (slots.count - 1)
+        while slots[slot] != 0 {
+            let id = Int(slots[slot] - 1)
+            let start = id == 0 ? 0 : ends[id - 1]
+            if ends[id] - start == bytes.count, storage[start..<ends[id]].elementsEqual(bytes) { return UInt32(id) }
+            slot = (slot + 1) & (slots.count - 1)
+        }
+        return nil
+    }
+
+    /// The id of `bytes`, numbered next when new.
+    mutating func insert(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        if let id = id(of: bytes) { return id }
+        storage.append(contentsOf: bytes)
+        ends.append(storage.count)
+        let id = UInt32(ends.count - 1)
+        if ends.count * 2 > slots.count {
+            slots = [UInt32](repeating: 0, count: slots.count * 2)
+            for entry in 0..<ends.count {
+                let start = entry == 0 ? 0 : ends[entry - 1]
+                storage[start..<ends[entry]].withUnsafeBufferPointer { place(UInt32(entry), hash: Self.hash($0)) }
+            }
+        } else {
+            place(id, hash: Self.hash(bytes))
+        }
+        return id
+    }
+
+    private mutating func place(_ id: UInt32, hash: UInt64) {
+        var slot = Int(truncatingIfNeeded: hash) & (slots.count - 1)
+        while slots[slot] != 0 { slot = (slot + 1) & (slots.count - 1) }
+        slots[slot] = id + 1
+    }
+
+    /// FNV-1a, its bits mixed so that the low ones pick the slot well.
+    private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return (hash ^ (hash >> 29)) &* 0xBF58_476D_1CE4_E5B9
     }
 }
 
@@ -180,7 +260,7 @@ public struct ContaminationIndex: Sendable {
     public let rules: Rules
     private let normalizedHeldout: Set<String>
     /// Token and punctuation ids; both kinds share one numbering.
-    private let vocabulary: [Substring: UInt32]
+    private let vocabulary: ByteVocabulary
     private let boilerplate: WindowSet
     private let windows: WindowSet
     /// Lexeme ids (tokens and punctuation) of every distinct held-out prompt, by document number.
@@ -189,7 +269,7 @@ public struct ContaminationIndex: Sendable {
     private let anchors: [UInt64: [Anchor]]
     private let anchorWidth: Int
     /// Space-separated word ids; a numbering of their own.
-    private let wordVocabulary: [Substring: UInt32]
+    private let wordVocabulary: ByteVocabulary
     /// Per held-out prompt: its word ids, its distinct ones rarest first, and the edits a near copy of it may make.
     private let nearCopies: [(words: [UInt32], rarestFirst: [UInt32], edits: Int)]
     /// Near copies to align, by the rarest word of their held-out prompt: a near copy holds every word.
@@ -228,10 +308,10 @@ public struct ContaminationIndex: Sendable {
         self.rules = rules
 
         var normalizedHeldout = Set<String>()
-        var vocabulary: [Substring: UInt32] = [:]
+        var vocabulary = ByteVocabulary()
         var lexemes: [[UInt32]] = []
         var words: [[UInt32]] = []
-        var wordVocabulary: [Substring: UInt32] = [:]
+        var wordVocabulary = ByteVocabulary()
         var spaced: [[UInt32]] = []
         for prompt in heldoutPrompts {
             let normalized = PromptNormalizer.normalize(prompt)
@@ -239,25 +319,15 @@ public struct ContaminationIndex: Sendable {
             var documentLexemes: [UInt32] = []
             var documentWords: [UInt32] = []
             PromptNormalizer.forEachLexeme(normalized) { lexeme, isWord in
-                let id: UInt32
-                if let known = vocabulary[lexeme] {
-                    id = known
-                } else {
-                    id = UInt32(vocabulary.count)
-                    vocabulary[Substring(String(lexeme))] = id
-                }
+                let id = vocabulary.insert(lexeme)
                 documentLexemes.append(id)
                 if isWord { documentWords.append(id) }
             }
             lexemes.append(documentLexemes)
             words.append(documentWords)
-            spaced.append(
-                normalized.split(separator: " ").map { word in
-                    if let id = wordVocabulary[word] { return id }
-                    let id = UInt32(wordVocabulary.count)
-                    wordVocabulary[Substring(String(word))] = id
-                    return id
-                })
+            var documentSpaced: [UInt32] = []
+            PromptNormalizer.forEachWord(normalized) { documentSpaced.append(wordVocabulary.insert($0)) }
+            spaced.append(documentSpaced)
         }
         self.normalizedHeldout = normalizedHeldout
         self.vocabulary = vocabulary
@@ -305,7 +375,7 @@ public struct ContaminationIndex: Sendable {
         var promptLexemes: [UInt32] = []
         var promptWords: [UInt32] = []
         PromptNormalizer.forEachLexeme(normalized) { lexeme, isWord in
-            let id = vocabulary[lexeme] ?? (isWord ? Self.unknownWord : Self.unknownMark)
+            let id = vocabulary.id(of: lexeme) ?? (isWord ? Self.unknownWord : Self.unknownMark)
             promptLexemes.append(id)
             if isWord { promptWords.append(id) }
         }
@@ -335,7 +405,8 @@ public struct ContaminationIndex: Sendable {
     }
 
     private func isNearCopy(_ normalized: String) -> Bool {
-        let ids = normalized.split(separator: " ").map { wordVocabulary[$0] ?? Self.unknownWord }
+        var ids: [UInt32] = []
+        PromptNormalizer.forEachWord(normalized) { ids.append(wordVocabulary.id(of: $0) ?? Self.unknownWord) }
         let present = Set(ids)
         var aligned = Set<Int32>()
         for id in ids {
