@@ -66,23 +66,50 @@ struct JSONTextWriter {
             bytes.append(UInt8(ascii: "]"))
         case .object(let members):
             bytes.append(UInt8(ascii: "{"))
-            let sorted = members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            for (position, member) in sorted.enumerated() {
-                if position > 0 { bytes.append(UInt8(ascii: ",")) }
-                write(member.key)
-                bytes.append(UInt8(ascii: ":"))
-                guard write(member.value) else { return false }
+            if members.count <= 2 {
+                // Most objects are small: their members put in order without sorting an array of them.
+                var iterator = members.makeIterator()
+                if var first = iterator.next() {
+                    if var second = iterator.next() {
+                        if second.key.utf8.lexicographicallyPrecedes(first.key.utf8) { swap(&first, &second) }
+                        guard write(member: first) else { return false }
+                        bytes.append(UInt8(ascii: ","))
+                        guard write(member: second) else { return false }
+                    } else {
+                        guard write(member: first) else { return false }
+                    }
+                }
+            } else {
+                let sorted = members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+                for (position, member) in sorted.enumerated() {
+                    if position > 0 { bytes.append(UInt8(ascii: ",")) }
+                    guard write(member: member) else { return false }
+                }
             }
             bytes.append(UInt8(ascii: "}"))
         }
         return true
     }
 
+    private mutating func write(member: (key: String, value: JSONValue)) -> Bool {
+        write(member.key)
+        bytes.append(UInt8(ascii: ":"))
+        return write(member.value)
+    }
+
     private mutating func write(_ number: Double) -> Bool {
         guard number.isFinite else { return false }
         // Integral numbers are written without a fraction so seeds and counts round-trip as integers.
         if number.rounded() == number, abs(number) < 9.007_199_254_740_992e15 {
-            bytes.append(contentsOf: String(Int64(number)).utf8)
+            var magnitude = Int64(number).magnitude
+            // "-0" is not written: -0.0 is integral and its Int64 is 0.
+            if number < 0 { bytes.append(UInt8(ascii: "-")) }
+            let start = bytes.count
+            repeat {
+                bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+                magnitude /= 10
+            } while magnitude > 0
+            bytes[start...].reverse()
         } else {
             var text = number.description
             if text.hasSuffix(".0") { text.removeLast(2) }
@@ -93,33 +120,29 @@ struct JSONTextWriter {
 
     private mutating func write(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
-        // Most strings need no escape at all: copied in one go.
-        let plain = text.utf8.withContiguousStorageIfAvailable { utf8 in
-            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
-                return false
+        var text = text
+        text.withUTF8 { utf8 in
+            // Runs that need no escape (most strings are one) are copied in one go.
+            var runStart = 0
+            for (index, byte) in utf8.enumerated()
+            where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                runStart = index + 1
+                switch byte {
+                case UInt8(ascii: "\""): bytes.append(contentsOf: #"\""#.utf8)
+                case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
+                case 0x08: bytes.append(contentsOf: #"\b"#.utf8)
+                case 0x0C: bytes.append(contentsOf: #"\f"#.utf8)
+                case 0x0A: bytes.append(contentsOf: #"\n"#.utf8)
+                case 0x0D: bytes.append(contentsOf: #"\r"#.utf8)
+                case 0x09: bytes.append(contentsOf: #"\t"#.utf8)
+                default:
+                    bytes.append(contentsOf: #"\u00"#.utf8)
+                    bytes.append(Hex.digits[Int(byte >> 4)])
+                    bytes.append(Hex.digits[Int(byte & 0x0F)])
+                }
             }
-            bytes.append(contentsOf: utf8)
-            return true
-        }
-        if plain == true {
-            bytes.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
-            case 0x08: bytes.append(contentsOf: #"\b"#.utf8)
-            case 0x0C: bytes.append(contentsOf: #"\f"#.utf8)
-            case 0x0A: bytes.append(contentsOf: #"\n"#.utf8)
-            case 0x0D: bytes.append(contentsOf: #"\r"#.utf8)
-            case 0x09: bytes.append(contentsOf: #"\t"#.utf8)
-            case ..<0x20:
-                bytes.append(contentsOf: #"\u00"#.utf8)
-                bytes.append(Hex.digits[Int(byte >> 4)])
-                bytes.append(Hex.digits[Int(byte & 0x0F)])
-            default: bytes.append(byte)
-            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
         }
         bytes.append(UInt8(ascii: "\""))
     }
