@@ -111,7 +111,7 @@ extension Store {
         let (condition, arguments) = sql(selection)
         let dictionaries = try dictionaries()
         return try read { db in
-            try Row.fetchAll(
+            try rows(
                 db,
                 sql: """
                     SELECT e.attempt_id, \(exampleColumns) FROM examples e
@@ -119,7 +119,7 @@ extension Store {
                     JOIN tasks t ON t.id = a.task_id
                     WHERE \(condition) ORDER BY e.round, t.idx, a.attempt
                     """, arguments: arguments
-            ).map { row in (row["attempt_id"], try decodeExample(db, row, dictionaries: dictionaries)) }
+            ) { row in (row["attempt_id"], try decodeExample(db, row, dictionaries: dictionaries)) }
         }
     }
 

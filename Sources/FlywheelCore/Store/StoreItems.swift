@@ -15,13 +15,13 @@ extension Store {
 
     public func tasks(round: Int) throws -> [TaskRecord] {
         try read { db in
-            try Row.fetchAll(
+            try rows(
                 db,
                 sql: """
                     SELECT id, idx, seed, difficulty, status, error_kind, \(Self.text("error")), \(taskColumns())
                     FROM tasks WHERE round = ? ORDER BY idx
                     """, arguments: [round]
-            ).map { row in
+            ) { row in
                 let id: Int64 = row["id"]
                 return TaskRecord(
                     id: id, index: row["idx"], seed: UInt64(row["seed"] as Int64), difficulty: row["difficulty"],
@@ -147,7 +147,7 @@ extension Store {
 
     public func attempts(round: Int) throws -> [AttemptRecord] {
         try read { db in
-            try Row.fetchAll(
+            try rows(
                 db,
                 sql: """
                     SELECT a.id, a.task_id, a.attempt, a.solver_version, a.error_kind, \(Self.text("a.answer")),
@@ -156,7 +156,7 @@ extension Store {
                     FROM attempts a JOIN tasks t ON t.id = a.task_id WHERE t.round = ?
                     ORDER BY a.task_id, a.attempt
                     """, arguments: [round]
-            ).map { row in
+            ) { row in
                 let id: Int64 = row["id"]
                 let answer = try text(row, "answer", table: "attempts", id: id)
                 let usage = try text(row, "usage", table: "attempts", id: id)
@@ -199,7 +199,7 @@ extension Store {
 
     public func verdicts(round: Int) throws -> [VerdictRecord] {
         try read { db in
-            try Row.fetchAll(
+            try rows(
                 db,
                 sql: """
                     SELECT v.attempt_id, v.accept, v.score, v.error_kind, \(Self.text("v.reason")),
@@ -207,7 +207,7 @@ extension Store {
                     FROM verdicts v JOIN attempts a ON a.id = v.attempt_id JOIN tasks t ON t.id = a.task_id
                     WHERE t.round = ?
                     """, arguments: [round]
-            ).map { row in
+            ) { row in
                 let id: Int64 = row["attempt_id"]
                 let failure = try failure(row, table: "verdicts", id: id)
                 return VerdictRecord(
@@ -262,13 +262,13 @@ extension Store {
 
     public func heldoutItems() throws -> [TaskRecord] {
         try read { db in
-            try Row.fetchAll(
+            try rows(
                 db,
                 sql: """
                     SELECT idx, seed, status, error_kind, \(Self.text("error")), \(taskColumns())
                     FROM heldout_items ORDER BY idx
                     """
-            ).map { row in
+            ) { row in
                 let index: Int = row["idx"]
                 return TaskRecord(
                     id: Int64(index), index: index, seed: UInt64(row["seed"] as Int64), difficulty: 0,
