@@ -74,15 +74,16 @@ struct DSLTests {
     }
 
     /// Pairs are read line by line, for every line break a Swift string knows (CR LF, CR, VT, FF, NEL, LS, PS),
-    /// after leading spaces and tabs; other lines are ignored, and a malformed pair line is named in the error.
+    /// after leading spaces and tabs; other lines, blank ones too, are ignored, and a malformed pair line is named in
+    /// the error.
     @Test func promptLinesBreakWhereverAStringDoes() throws {
         let prompt =
             "Header\r\n\tf([1]) = 2\rf([2, 3]) = [4]\u{0B}f([]) = -7\u{0C}  f([5]) = 5\u{85}f([6]) = 6"
-            + "\u{2028}f([7]) = [7, 8]\u{2029}note f([9]) = 9\n"
+            + "\u{2028}f([7]) = [7, 8]\u{2029}note f([9]) = 9\n\n \t\nf([8]) = 1\n"
         let expected: [ListFnExample] = [
             .init(input: [1], output: .int(2)), .init(input: [2, 3], output: .list([4])),
             .init(input: [], output: .int(-7)), .init(input: [5], output: .int(5)), .init(input: [6], output: .int(6)),
-            .init(input: [7], output: .list([7, 8])),
+            .init(input: [7], output: .list([7, 8])), .init(input: [8], output: .int(1)),
         ]
         #expect(try PromptFormat.examples(in: prompt) == expected)
         #expect(

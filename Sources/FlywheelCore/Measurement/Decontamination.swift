@@ -194,8 +194,7 @@ struct ByteVocabulary: Sendable {
 
     /// FNV-1a, its bits mixed so that the low ones pick the slot well.
     private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        let hash = StableHash.fnv1a64(bytes)
         return (hash ^ (hash >> 29)) &* 0xBF58_476D_1CE4_E5B9
     }
 }

@@ -28,19 +28,15 @@ public enum PromptFormat {
         var out: [ListFnExample] = []
         var scanner = ValueScanner(Array(prompt.utf8))
         while let line = scanner.nextLine() {
-            scanner.i = line.lowerBound
-            while scanner.i < line.upperBound, scanner.bytes[scanner.i] == 32 || scanner.bytes[scanner.i] == 9 {
-                scanner.i += 1
-            }
+            // Each line is read on its own; the blanks `eat` skips first are its leading spaces and tabs.
+            (scanner.i, scanner.end) = (line.lowerBound, line.upperBound)
             guard scanner.eat("f(") else { continue }
-            scanner.end = line.upperBound
             guard case .list(let input)? = scanner.value(), scanner.eat(")"), scanner.eat("="),
                 let output = scanner.value(), scanner.atEnd
             else {
                 let text = String(decoding: scanner.bytes[line], as: UTF8.self)
                 throw ListFnError.format("malformed example line: \(text.drop { $0 == " " || $0 == "\t" })")
             }
-            scanner.end = scanner.bytes.count
             out.append(ListFnExample(input: input, output: output))
         }
         guard !out.isEmpty else { throw ListFnError.format("the prompt shows no f(…) = … pairs") }
