@@ -227,10 +227,9 @@ public final class Store: Sendable {
 
     // MARK: Reading and writing
 
-    /// Runs `body` in a read transaction; an SQLite error becomes a `FlywheelError` naming the store.
     /// Every row `sql` selects, transformed in place as it is stepped: columns named through the statement's own
     /// index. Rows copied out (`Row.fetchAll`) look a name up by lowercasing every column name, each time.
-    func rows<T>(
+    static func rows<T>(
         _ db: Database, sql: String, arguments: StatementArguments = [], _ transform: (Row) throws -> T
     ) throws -> [T] {
         let cursor = try Row.fetchCursor(db, sql: sql, arguments: arguments)
@@ -239,6 +238,7 @@ public final class Store: Sendable {
         return out
     }
 
+    /// Runs `body` in a read transaction; an SQLite error becomes a `FlywheelError` naming the store.
     func read<T>(_ body: (Database) throws -> T) throws -> T {
         try flush()
         do {
@@ -381,7 +381,7 @@ public final class Store: Sendable {
 
     public func rounds() throws -> [RoundRecord] {
         try read { db in
-            try rows(db, sql: "SELECT \(Self.roundColumns) FROM rounds ORDER BY round", roundRecord)
+            try Self.rows(db, sql: "SELECT \(Self.roundColumns) FROM rounds ORDER BY round", roundRecord)
         }
     }
 

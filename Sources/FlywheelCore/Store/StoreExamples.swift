@@ -111,7 +111,7 @@ extension Store {
         let (condition, arguments) = sql(selection)
         let dictionaries = try dictionaries()
         return try read { db in
-            try rows(
+            try Self.rows(
                 db,
                 sql: """
                     SELECT e.attempt_id, \(exampleColumns) FROM examples e

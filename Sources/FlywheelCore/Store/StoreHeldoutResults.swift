@@ -46,7 +46,7 @@ extension Store {
             let frame = try Data.fetchOne(
                 db, sql: "SELECT results FROM heldout_packs WHERE round = ?", arguments: [round])
         else {
-            return try Self.heldoutRows(db, round: round, columns: heldoutColumns, join: heldoutAnswer.join).map { row in
+            return try Self.heldoutRows(db, round: round, columns: heldoutColumns, join: heldoutAnswer.join) { row in
                 try storedHeldoutResult(row, round: round)
             }
         }
@@ -97,11 +97,13 @@ extension Store {
         r.error_kind, \(text("r.error")), \(text("r.usage")), r.retries, r.checker_id
         """
 
-    /// A round's `heldout_results` rows `r`, by index, with `columns` and the `join` they read from.
-    private static func heldoutRows(_ db: Database, round: Int, columns: String, join: String) throws -> [Row] {
-        try Row.fetchAll(
+    /// A round's `heldout_results` rows `r`, by index, with `columns` and the `join` they read from, transformed.
+    private static func heldoutRows<T>(
+        _ db: Database, round: Int, columns: String, join: String, _ transform: (Row) throws -> T
+    ) throws -> [T] {
+        try rows(
             db, sql: "SELECT \(columns) FROM heldout_results r \(join) WHERE r.round = ? ORDER BY r.idx",
-            arguments: [round])
+            arguments: [round], transform)
     }
 
     private func storedHeldoutResult(_ row: Row, round: Int) throws -> StoredHeldoutResult {
@@ -128,7 +130,7 @@ extension Store {
         let results = try heldoutRows(
             db, round: round, columns: currentHeldoutColumns,
             join: "LEFT JOIN heldout_answers ha ON ha.id = r.answer_id"
-        ).map { row in
+        ) { row in
             try storedHeldoutResult(row) { name in
                 guard let bytes = row[name] as Data? else { return nil }
                 guard let text = String(validating: bytes, as: UTF8.self) else {

@@ -15,7 +15,7 @@ extension Store {
 
     public func tasks(round: Int) throws -> [TaskRecord] {
         try read { db in
-            try rows(
+            try Self.rows(
                 db,
                 sql: """
                     SELECT id, idx, seed, difficulty, status, error_kind, \(Self.text("error")), \(taskColumns())
@@ -147,7 +147,7 @@ extension Store {
 
     public func attempts(round: Int) throws -> [AttemptRecord] {
         try read { db in
-            try rows(
+            try Self.rows(
                 db,
                 sql: """
                     SELECT a.id, a.task_id, a.attempt, a.solver_version, a.error_kind, \(Self.text("a.answer")),
@@ -199,7 +199,7 @@ extension Store {
 
     public func verdicts(round: Int) throws -> [VerdictRecord] {
         try read { db in
-            try rows(
+            try Self.rows(
                 db,
                 sql: """
                     SELECT v.attempt_id, v.accept, v.score, v.error_kind, \(Self.text("v.reason")),
@@ -262,7 +262,7 @@ extension Store {
 
     public func heldoutItems() throws -> [TaskRecord] {
         try read { db in
-            try rows(
+            try Self.rows(
                 db,
                 sql: """
                     SELECT idx, seed, status, error_kind, \(Self.text("error")), \(taskColumns())
