@@ -8,16 +8,9 @@ public enum StableHash {
     public static func fnv1a64<Bytes: Sequence>(_ bytes: Bytes, continuing hash: UInt64) -> UInt64
     where Bytes.Element == UInt8 {
         // Contiguous bytes (an array, `Data`, a native string's UTF-8) are walked in place, not element by element
-        // through the sequence's iterator.
-        if let hashed = bytes.withContiguousStorageIfAvailable({ fnv1a64(buffer: $0, continuing: hash) }) {
-            return hashed
-        }
-        var hash = hash
-        for byte in bytes {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01B3
-        }
-        return hash
+        // through the sequence's iterator; any other sequence is copied into an array first.
+        bytes.withContiguousStorageIfAvailable({ fnv1a64(buffer: $0, continuing: hash) })
+            ?? Array(bytes).withUnsafeBufferPointer { fnv1a64(buffer: $0, continuing: hash) }
     }
 
     private static func fnv1a64(buffer: UnsafeBufferPointer<UInt8>, continuing hash: UInt64) -> UInt64 {
