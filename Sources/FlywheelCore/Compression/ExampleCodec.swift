@@ -39,11 +39,13 @@ public enum ExampleCodec {
     /// The frame compressed against the example's task; when that does not halve it, the smaller of it and the
     /// frame compressed with `dictionary`. An example mostly repeats its task, so against it an example usually
     /// shrinks far below half (arith ~45 %, listfn ~6 %) and the second compression is not worth its time.
-    /// - Parameter taskText: the example's task's `TaskCodec.plain` text, when the caller has it already.
-    public static func compress(_ example: StoredExample, taskText: Data? = nil, dictionary: ExampleDictionary?)
-        throws -> CompressedExample
-    {
-        let raw = example.encoded()
+    /// - Parameters:
+    ///   - encoded: `example.encoded()`, when the caller has it already.
+    ///   - taskText: the example's task's `TaskCodec.plain` text, when the caller has it already.
+    public static func compress(
+        _ example: StoredExample, encoded: Data? = nil, taskText: Data? = nil, dictionary: ExampleDictionary?
+    ) throws -> CompressedExample {
+        let raw = encoded ?? example.encoded()
         let againstTask = try Zstd.compress(raw, prefix: taskText ?? TaskCodec.plain(task(of: example)))
         var useTask = true
         var payload = againstTask

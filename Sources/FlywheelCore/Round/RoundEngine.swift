@@ -170,10 +170,10 @@ public final class RoundEngine: Sendable {
             throw FlywheelError(.corruptStore, "round \(round) has no promoted solver version to start from")
         }
         try trainDictionaryIfDue(round: round)
-        try await generateAndSolve(round: round, difficulty: record.difficulty, with: solvingVersion)
+        let fresh = try await generateAndSolve(round: round, difficulty: record.difficulty, with: solvingVersion)
         try checkTrainingErrors(round: round)
         try await auditVerdicts(round: round)
-        let learned = try await learnCandidate(record)
+        let learned = try await learnCandidate(record, fresh: fresh)
         let evaluation = try await evaluate(learned.candidate, round: round)
         return try await decide(record, learned: learned, evaluation: evaluation)
     }
@@ -186,7 +186,8 @@ public final class RoundEngine: Sendable {
     }
 
     /// Learns the round's candidate from the examples the recorded data policy allows, or finds it already learned.
-    func learnCandidate(_ record: RoundRecord) async throws -> Learned {
+    /// - Parameter fresh: the round's examples as its training stage stored them, when it made all of them.
+    func learnCandidate(_ record: RoundRecord, fresh: FreshExamples? = nil) async throws -> Learned {
         let round = record.round
         guard let promoted = try store.lastPromotedVersion() else {
             throw FlywheelError(.corruptStore, "round \(round) has no promoted solver version to start from")
@@ -203,7 +204,7 @@ public final class RoundEngine: Sendable {
             candidate = existing
             learnedFrom = record.learning ? try store.count(selection) : 0
         } else if record.learning {
-            let learned = try await learnedState(record, from: promoted)
+            let learned = try await learnedState(record, from: promoted, fresh: fresh)
             learnedFrom = learned.examples
             candidate = try store.insertVersion(round: round, parent: promoted.id, state: learned.state)
         } else {
@@ -220,20 +221,27 @@ public final class RoundEngine: Sendable {
     /// The candidate's state, learned from the examples the round's recorded data policy allows, and how many
     /// those are. Under `accumulate`, when the promoted version summarizes all of them but the round's own
     /// (`summarizesItsLineage`), only the round's own are read and added to it, so learning costs what the round
-    /// brought, not the whole history; otherwise every allowed example is read and learned from.
-    private func learnedState(_ record: RoundRecord, from promoted: SolverVersion) async throws
-        -> (state: Data, examples: Int)
+    /// brought, not the whole history; otherwise every allowed example is read and learned from. The round's own
+    /// examples come from `fresh` when it has them, else from the store.
+    private func learnedState(_ record: RoundRecord, from promoted: SolverVersion, fresh: FreshExamples?)
+        async throws -> (state: Data, examples: Int)
     {
         let round = record.round
         let rationalized = settings.exploration.learnRationalized
+        func own() throws -> [Example] {
+            try fresh?.learningExamples(rationalized: rationalized)
+                ?? store.learningExamples(round: round, policy: .replace, rationalized: rationalized)
+        }
         if record.dataPolicy == .accumulate, let absorbed = try plugins.solver.absorbed(by: promoted),
             try summarizesItsLineage(promoted, absorbed: absorbed)
         {
-            let own = try store.learningExamples(round: round, policy: .replace, rationalized: rationalized)
+            let own = try own()
             log.event("learn.start", [("round", round), ("examples", absorbed + own.count), ("added", own.count)])
             return (try await plugins.solver.learn(adding: own, to: promoted, round: round), absorbed + own.count)
         }
-        let examples = try store.learningExamples(round: round, policy: record.dataPolicy, rationalized: rationalized)
+        let examples =
+            record.dataPolicy == .replace
+            ? try own() : try store.learningExamples(round: round, policy: record.dataPolicy, rationalized: rationalized)
         log.event("learn.start", [("round", round), ("examples", examples.count)])
         return (try await plugins.solver.learn(from: examples, previous: promoted, round: round), examples.count)
     }

@@ -2,13 +2,16 @@ import Foundation
 
 extension RoundEngine {
     /// Generate → admit (dedup, decontaminate) → solve → verify → store, item by item, resuming what is recorded.
-    func generateAndSolve(round: Int, difficulty: Int, with version: SolverVersion) async throws {
+    /// - Returns: The round's accepted examples as they were stored, when this call made every one of them (nil for
+    ///   a resumed round: some were made before, and only the store has those).
+    func generateAndSolve(round: Int, difficulty: Int, with version: SolverVersion) async throws -> FreshExamples? {
         let solver = try plugins.solver.ready(version)
         let recorded = try store.tasks(round: round)
         let attempts = Dictionary(
             uniqueKeysWithValues: try store.attempts(round: round).map {
                 (AttemptKey(task: $0.taskID, attempt: $0.attempt), $0)
             })
+        let fresh = recorded.isEmpty && attempts.isEmpty ? FreshExamples() : nil
         let judged = Dictionary(
             uniqueKeysWithValues: try store.verdicts(round: round).map { ($0.attemptID, $0.judgement?.accept == true) })
         let heldout = try store.heldoutItems().filter { $0.status == .kept }
@@ -58,7 +61,7 @@ extension RoundEngine {
                     let outcome = try await solveAndCheck(
                         spec, text: taskText, task: task, attempt: attempt, round: round, solver: solver,
                         recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
-                        dictionary: dictionary)
+                        dictionary: dictionary, fresh: fresh)
                     accepted += outcome.accepted ? 1 : 0
                     errors += outcome.error ? 1 : 0
                 }
@@ -68,7 +71,7 @@ extension RoundEngine {
                         spec, text: taskText, task: task, attempt: attempt, rationalized: true, round: round,
                         solver: solver,
                         recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
-                        dictionary: dictionary)
+                        dictionary: dictionary, fresh: fresh)
                     accepted += outcome.accepted ? 1 : 0
                     errors += outcome.error ? 1 : 0
                 }
@@ -76,6 +79,7 @@ extension RoundEngine {
             progress.finished(accepted: accepted, errors: errors)
         }
         progress.end()
+        return fresh
     }
 
     private struct AttemptKey: Hashable {
@@ -87,7 +91,7 @@ extension RoundEngine {
     /// `text` is the task's `TaskCodec.plain` text when the item has it already.
     private func solveAndCheck(
         _ spec: TaskSpec, text: Data?, task: TaskRecord, attempt: Int, rationalized: Bool = false, round: Int, solver: ReadySolver,
-        recorded: AttemptRecord?, judged: [Int64: Bool], dictionary: ExampleDictionary?
+        recorded: AttemptRecord?, judged: [Int64: Bool], dictionary: ExampleDictionary?, fresh: FreshExamples?
     ) async throws -> (accepted: Bool, error: Bool) {
         var record: AttemptRecord
         if let recorded {
@@ -108,10 +112,12 @@ extension RoundEngine {
             spec, answer: solution.answer, round: round, index: task.index, attempt: attempt)
         var example: CompressedExample?
         if case .success(let judgement) = judged, judgement.accept {
-            example = try ExampleCodec.compress(
-                StoredExample(
-                    prompt: spec.prompt, answer: solution.answer, reference: spec.reference, meta: spec.meta,
-                    trace: solution.trace), taskText: text, dictionary: dictionary)
+            let stored = StoredExample(
+                prompt: spec.prompt, answer: solution.answer, reference: spec.reference, meta: spec.meta,
+                trace: solution.trace)
+            let raw = stored.encoded()
+            example = try ExampleCodec.compress(stored, encoded: raw, taskText: text, dictionary: dictionary)
+            fresh?.add(index: task.index, attempt: attempt, rationalized: rationalized, raw: raw)
         }
         try store.insertVerdict(
             attemptID: record.id, round: round, result: judged, checker: plugins.checker.identity,
@@ -145,5 +151,36 @@ extension RoundEngine {
         }
         try requireStarted(judged)
         return (judged, monotonicNow() - start, retries)
+    }
+}
+
+/// A round's accepted examples as its training stage stored them (each frame's raw JSON), kept so that learning
+/// need not read back and decompress what was written moments before. Only for a round made whole in one run: a
+/// resumed round's earlier examples are only in the store.
+final class FreshExamples: Sendable {
+    private struct Entry: Sendable {
+        var index: Int
+        var attempt: Int
+        var rationalized: Bool
+        var raw: Data
+    }
+
+    private let entries = Locked<[Entry]>([])
+
+    func add(index: Int, attempt: Int, rationalized: Bool, raw: Data) {
+        entries.withLock { $0.append(Entry(index: index, attempt: attempt, rationalized: rationalized, raw: raw)) }
+    }
+
+    /// What `Store.learningExamples(round:policy: .replace, rationalized:)` reads of this round: in task order
+    /// (index, attempt), rationalized ones only when `rationalized`, each decoded from the same JSON its frame holds.
+    /// None can have been flipped: a re-verification needs the store's lock, which the round holds.
+    func learningExamples(rationalized: Bool) throws -> [Example] {
+        try entries.withLock { $0 }
+            .filter { rationalized || !$0.rationalized }
+            .sorted { ($0.index, $0.attempt) < ($1.index, $1.attempt) }
+            .map {
+                let stored = try StoredExample(json: $0.raw)
+                return Example(prompt: stored.prompt, answer: stored.answer, meta: stored.meta)
+            }
     }
 }
