@@ -241,7 +241,7 @@ struct Round: AsyncParsableCommand {
                             + "no round run. Pass --force to run one anyway.\n").utf8))
                 return nil
             }
-            let outcome = try await engine.runRound()
+            let outcome = try await engine.runRound(last: true)
             try runOptions.writeMetrics(outcome, pipeline: config.name, store: engine.store)
             try printCurve(config, engine.store)
             return outcome

@@ -40,7 +40,8 @@ public final class RoundEngine: Sendable {
         var outcomes: [RoundOutcome] = []
         while try committedRounds() < target || store.round(0)?.state != .promoted {
             if try hasPlateaued() { break }
-            let outcome = try await runRound()
+            let last = try store.round(0)?.state == .promoted && committedRounds() + 1 >= target
+            let outcome = try await runRound(last: last)
             try onCommit(outcome)
             outcomes.append(outcome)
         }
@@ -63,11 +64,16 @@ public final class RoundEngine: Sendable {
     }
 
     /// Exactly one round: an interrupted round if there is one, else the baseline if missing, else the next.
-    public func runRound() async throws -> RoundOutcome {
+    /// - Parameter last: no round follows in this run, so each plugin's workers may stop as soon as the round no
+    ///   longer needs them (the generator's, once the training items are done) instead of all at the run's end. A
+    ///   round that does follow restarts them.
+    public func runRound(last: Bool = false) async throws -> RoundOutcome {
         let record = try openRound()
         plugins.startWorkers()
         do {
-            let outcome = record.round == 0 ? try await runBaseline(record) : try await runTraining(record)
+            let outcome =
+                record.round == 0
+                ? try await runBaseline(record) : try await runTraining(record, releasing: last)
             log.event(
                 "round.commit",
                 [
@@ -164,18 +170,22 @@ public final class RoundEngine: Sendable {
         return RoundOutcome(round: 0, state: .promoted, summary: summary)
     }
 
-    private func runTraining(_ record: RoundRecord) async throws -> RoundOutcome {
+    private func runTraining(_ record: RoundRecord, releasing: Bool) async throws -> RoundOutcome {
         let round = record.round
         guard let solving = record.solverVersion, let solvingVersion = try store.version(id: solving) else {
             throw FlywheelError(.corruptStore, "round \(round) has no promoted solver version to start from")
         }
         try trainDictionaryIfDue(round: round)
         let fresh = try await generateAndSolve(round: round, difficulty: record.difficulty, with: solvingVersion)
+        // The training items were the generator's last requests: its programs exit while the round goes on.
+        async let generatorStopped: Void = releasing ? plugins.generator.shutdown() : ()
         try checkTrainingErrors(round: round)
         try await auditVerdicts(round: round)
         let learned = try await learnCandidate(record, fresh: fresh)
         let evaluation = try await evaluate(learned.candidate, round: round)
-        return try await decide(record, learned: learned, evaluation: evaluation)
+        let outcome = try await decide(record, learned: learned, evaluation: evaluation)
+        await generatorStopped
+        return outcome
     }
 
     /// What learning made of a round's data.
