@@ -1,11 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// A pipeline's last committed round as Prometheus text-format metrics, for node_exporter's textfile collector.
 ///
 /// Every sample carries `pipeline="NAME"`, so one collector folder can hold a file per pipeline. Round gauges
@@ -140,9 +134,10 @@ public struct RoundMetrics: Sendable {
         return Prometheus.render(families, common: [("pipeline", pipeline)])
     }
 
-    /// Writes ``render()`` to `path` atomically (see ``Prometheus/writeAtomically(_:to:)``).
+    /// Writes ``render()`` to `path` atomically (`ReportFile`): a reader sees the old file or the new one, never a
+    /// part. The collector ignores the temporary file beside it, whose name does not end in `.prom`.
     public func write(to path: String) throws {
-        try Prometheus.writeAtomically(render(), to: path)
+        try ReportFile.write(Data(render().utf8), to: path)
     }
 }
 
@@ -199,44 +194,5 @@ public enum Prometheus {
         if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
         return "\(value)"
-    }
-
-    /// Writes `text` so that a reader of `path` sees the old file or the new one, never a part: it writes
-    /// `PATH.tmp.PID` in the same folder, fsyncs it, renames it over `path` and fsyncs the folder. The collector
-    /// ignores the temporary file, whose name does not end in `.prom`.
-    ///
-    /// - Throws: `FlywheelError(.runFailed)` naming the path, after removing the temporary file.
-    public static func writeAtomically(_ text: String, to path: String) throws {
-        let temporary = "\(path).tmp.\(getpid())"
-        func failure(_ what: String) -> FlywheelError {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            return FlywheelError(.runFailed, "cannot \(what) the metrics file \(path): \(reason)")
-        }
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw failure("create a temporary file for") }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let result = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if result < 0, errno == EINTR { continue }
-            guard result > 0 else {
-                close(descriptor)
-                throw failure("write")
-            }
-            written += result
-        }
-        guard fsync(descriptor) == 0 else {
-            close(descriptor)
-            throw failure("sync")
-        }
-        close(descriptor)
-        guard rename(temporary, path) == 0 else { throw failure("replace") }
-        // The rename itself is durable only once the folder is synced; a failure here loses nothing readable.
-        let folder = open(URL(fileURLWithPath: path).deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
-        if folder >= 0 {
-            fsync(folder)
-            close(folder)
-        }
     }
 }

@@ -6,8 +6,8 @@ import Foundation
     import Darwin
 #endif
 
-/// A report or export file, written whole or not at all: bytes go to a temporary file beside the target, which is
-/// flushed to disk and renamed over the target only by ``commit()``. A reader never sees half a file.
+/// A report, export or metrics file, written whole or not at all: bytes go to a temporary file beside the target,
+/// which is flushed to disk and renamed over the target only by ``commit()``. A reader never sees half a file.
 public final class ReportFile {
     public let path: String
     let temporaryPath: String
@@ -50,7 +50,8 @@ public final class ReportFile {
         }
     }
 
-    /// Flushes the bytes to disk and renames the temporary file over `path`.
+    /// Flushes the bytes to disk, renames the temporary file over `path` and flushes the folder, so that the rename
+    /// too survives a crash.
     public func commit() throws {
         guard descriptor >= 0 else { return }
         let synced = fsync(descriptor) == 0
@@ -60,6 +61,12 @@ public final class ReportFile {
             let reason = String(cString: strerror(errno))
             unlink(temporaryPath)
             throw FlywheelError(.runFailed, "cannot write \(path): \(reason)")
+        }
+        // A failure here loses nothing readable: the file is whole under one name or the other.
+        let folder = open(URL(fileURLWithPath: path).deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
+        if folder >= 0 {
+            fsync(folder)
+            close(folder)
         }
     }
 
