@@ -9,8 +9,9 @@ Same work as `flywheel round` on Benchmarks/throughput.sh's pipeline: `--workers
 (JSON Lines over pipes), `--parallelism` items in flight, each item generated, deduplicated by a SHA-256 of its
 normalised prompt, solved, checked, and when accepted compressed with libzstd (level 3, through ctypes) and written
 to SQLite in WAL mode, inserts committed every 100 items. What it leaves out, and Flywheel does not: held-out
-evaluation, decontamination, retries, timeouts, lineage, resumability. Prints one line: items and items/s, timed
-from the start of its programs (as Flywheel's round is timed from its own start) to the last commit.
+evaluation, decontamination, retries, timeouts, lineage, resumability. Prints one line: items and items/s by its own
+timer, from the start of its programs to the last commit. Benchmarks/throughput.sh compares Flywheel against the
+whole process instead, timed from the outside as it times Flywheel (exec to exit), and prints this timer beside it.
 """
 import argparse
 import asyncio
@@ -81,7 +82,7 @@ async def main():
     db.execute("CREATE TABLE IF NOT EXISTS examples (idx INTEGER PRIMARY KEY, prompt_hash TEXT, payload BLOB)")
     pools = [Pool(shlex.split(command), args.workers) for command in (args.generator, args.solver, args.checker)]
     generator, solver, checker = pools
-    # Timed from here, as `flywheel round` is timed from its start: starting the programs is part of the work.
+    # Its own timer starts here: starting the programs is part of the work.
     start = time.monotonic()
     for pool in pools:
         await pool.start()
