@@ -27,7 +27,7 @@ extension Store {
                     SELECT v.checker_id FROM verdicts v JOIN attempts a ON a.id = v.attempt_id
                     JOIN tasks t ON t.id = a.task_id WHERE t.round = ? AND v.checker_id IS NOT NULL
                     """, arguments: [round])
-            ids.formUnion(try storedHeldoutResults(db, round: round).compactMap(\.checkerID))
+            ids.formUnion(try storedHeldoutResults(db, round: round, answers: false).compactMap(\.checkerID))
             let lookup = try db.cachedStatement(
                 sql: "SELECT id, \(Self.text("fingerprint")), \(Self.text("identity")) FROM checkers WHERE id = ?")
             return try ids.sorted().compactMap { id in

@@ -73,7 +73,7 @@ extension Store {
                     FROM examples WHERE round = ?
                     """, arguments: [round])!
             // A committed round's held-out results are one frame, summed here rather than in SQL.
-            let heldout = try storedHeldoutResults(db, round: round)
+            let heldout = try storedHeldoutResults(db, round: round, answers: false)
             var evaluationTokens = (prompt: 0.0, completion: 0.0)
             for result in heldout {
                 guard let text = result.usage, case .object(let usage)? = try? JSONValue.parse(text) else { continue }

@@ -41,7 +41,10 @@ extension Store {
     }
 
     /// The one reader of held-out results: `round`'s pack when it has one, else its rows.
-    func storedHeldoutResults(_ db: Database, round: Int) throws -> [StoredHeldoutResult] {
+    /// - Parameter answers: whether the results' `answer` and `reason` are wanted. A pack names them by
+    ///   `answerID`, each looked up on its own (400 lookups a round); a caller that reads neither passes false and
+    ///   may find them nil.
+    func storedHeldoutResults(_ db: Database, round: Int, answers: Bool = true) throws -> [StoredHeldoutResult] {
         guard migrations.contains(Schema.heldoutPacks),
             let frame = try Data.fetchOne(
                 db, sql: "SELECT results FROM heldout_packs WHERE round = ?", arguments: [round])
@@ -57,23 +60,24 @@ extension Store {
             throw corrupt(
                 "heldout_packs", round, "round \(round)'s held-out results do not decode (\(error.message))")
         }
+        guard answers else { return results }
         let lookup = try db.cachedStatement(
             sql: "SELECT \(Self.text("answer")), \(Self.text("reason")) FROM heldout_answers WHERE id = ?")
-        var answers: [Int64: (answer: String?, reason: String?)] = [:]
+        var texts: [Int64: (answer: String?, reason: String?)] = [:]
         for (position, result) in results.enumerated() {
             guard let id = result.answerID else { continue }
-            if answers[id] == nil {
+            if texts[id] == nil {
                 guard let row = try Row.fetchOne(lookup, arguments: [id]) else {
                     throw corrupt(
                         "heldout_packs", round,
                         "held-out item \(result.index) names heldout_answers row \(id), which is missing")
                 }
-                answers[id] = (
+                texts[id] = (
                     try text(row, "answer", table: "heldout_answers", id: id),
                     try text(row, "reason", table: "heldout_answers", id: id)
                 )
             }
-            (results[position].answer, results[position].reason) = answers[id]!
+            (results[position].answer, results[position].reason) = texts[id]!
         }
         return results
     }
