@@ -48,8 +48,9 @@ test: build
 # items/s of a round through external plugins against the hand-written Python loop doing the same work (goal
 # ≥ 1.5x); how busy a round keeps a checker costing 2 ms and one costing listfn's 0.15 ms, against its standalone
 # rate (goal ≥ 0.9x); the store after the demo against zstd of its own SQL dump (goal ≤ 2x); learn time and peak
-# RSS over 20 cron rounds (goal flat). Then the enumerator's candidates/s and one round unsharded vs 1, 2 and 4
-# local shards.
+# RSS over 20 cron rounds (goal flat). Beside the end-to-end ratio, the CPU of the same round split into the
+# driver's own and its programs' (Flywheel against the loop). Then the enumerator's candidates/s and one round
+# unsharded vs 1, 2 and 4 local shards.
 bench: build
 	@ops/install-deps.sh --bench
 	rm -rf .build/bench && mkdir -p .build/bench
@@ -58,6 +59,7 @@ bench: build
 		$(BIN)/flywheel run Pipelines/listfn.yaml --rounds 5 --store .build/bench/demo-$$run.sqlite >/dev/null 2>&1 \
 		&& cat .build/bench/demo.time || exit 1; done
 	Benchmarks/throughput.sh $(BIN)/flywheel 3000
+	Benchmarks/cpu-split.sh $(BIN)/flywheel 3000 2
 	Benchmarks/checker-feed.sh $(BIN)/flywheel 2000
 	Benchmarks/storage.sh $(BIN)/flywheel
 	Benchmarks/learning-growth.sh $(BIN)/flywheel 20
