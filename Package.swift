@@ -35,6 +35,9 @@ let package = Package(
             name: "flywheel",
             dependencies: ["FlywheelCore", "Processes", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(
+            name: "orchestration-floor", dependencies: ["FlywheelCore", "Processes"],
+            path: "Benchmarks/OrchestrationFloor"),
         .executableTarget(name: "listfn-bench", dependencies: ["ListFn"], path: "Benchmarks/ListFnBench"),
         .executableTarget(
             name: "decontamination-bench", dependencies: ["FlywheelCore", "ListFn"],

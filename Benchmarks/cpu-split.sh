@@ -4,7 +4,9 @@
 # process of the run (the programs, and the reference loop itself) writes its own CPU time when it exits, through a
 # sitecustomize module put on PYTHONPATH for the run. The driver's own CPU is the whole tree's less its programs'.
 # On a 2-core machine both runs keep both cores busy, so the wall time follows the tree's CPU: the line shows how
-# much of it is the driver's and how much the programs', which are the same work on both sides.
+# much of it is the driver's and how much the programs', which are the same work on both sides. Beside them, the
+# orchestration floor (Benchmarks/OrchestrationFloor, built next to the flywheel binary): the same exchanges with
+# nothing else, its workers on threads as Flywheel's are, then on one polling thread.
 #
 #   Benchmarks/cpu-split.sh PATH/TO/flywheel [ITEMS] [RUNS]      # defaults 3000 and 3, interleaved
 set -euo pipefail
@@ -58,4 +60,8 @@ for run in $(seq "$runs"); do
         --solver "$python -u $root/Fixtures/plugins/arith_solve.py --base 100" \
         --checker "$python -u $root/Fixtures/plugins/echo_check.py")
     report "reference loop" "$wall" "$tree" "$(programs reference_loop.py)"
+    for mode in threads poll; do
+        read -r wall tree < <(measure "$(dirname "$bin")/orchestration-floor" "$mode" "$items" "$python" "$root")
+        report "floor, $mode" "$wall" "$tree" "$(programs -)"
+    done
 done
