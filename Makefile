@@ -49,8 +49,8 @@ test: build
 # ≥ 1.5x); how busy a round keeps a checker costing 2 ms and one costing listfn's 0.15 ms, against its standalone
 # rate (goal ≥ 0.9x); the store after the demo against zstd of its own SQL dump (goal ≤ 2x); learn time and peak
 # RSS over 20 cron rounds (goal flat). Beside the end-to-end ratio, the CPU of the same round split into the
-# driver's own and its programs' (Flywheel against the loop). Then the enumerator's candidates/s and one round
-# unsharded vs 1, 2 and 4 local shards.
+# driver's own and its programs' (Flywheel against the loop and the orchestration floor). Then the enumerator's
+# candidates/s and one round unsharded vs 1, 2 and 4 local shards.
 bench: build
 	@ops/install-deps.sh --bench
 	rm -rf .build/bench && mkdir -p .build/bench

@@ -18,6 +18,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 . "$root/Benchmarks/arith-pipeline.sh"
 arith_pipeline "$root" bench "$items" 50 2 "$python" -u "$root/Fixtures/plugins/echo_check.py" > "$work/bench.yaml"
+reference_loop_argv "$root" "$items" "$work/reference.sqlite"
 "$bin" round "$work/bench.yaml" --store "$work/template.sqlite" >/dev/null 2>&1   # baseline
 mkdir "$work/site"
 cat > "$work/site/sitecustomize.py" <<'PY'
@@ -28,7 +29,7 @@ def _record():
         log.write(f"{os.path.basename(sys.argv[0] or 'python')} {times.user + times.system:.3f}\n")
 atexit.register(_record)
 PY
-# One run: the driver's command after `--`; prints "wall tree programs" and leaves the programs' lines in $work/log.
+# One run of the driver's command: prints "wall tree_cpu" and leaves its Python processes' lines in $work/log.
 measure() {
     rm -f "$work/log"
     CPU_SPLIT_LOG="$work/log" PYTHONPATH="$work/site" /usr/bin/time -f '%e %U %S' -o "$work/time" "$@" \
@@ -54,11 +55,7 @@ for run in $(seq "$runs"); do
     read -r wall tree < <(measure "$bin" round "$work/bench.yaml" --store "$work/round.sqlite")
     report Flywheel "$wall" "$tree" "$(programs -)"
     rm -f "$work/reference.sqlite"*
-    read -r wall tree < <(measure "$python" -u "$root/Benchmarks/reference_loop.py" --items "$items" \
-        --parallelism 8 --workers 2 --store "$work/reference.sqlite" \
-        --generator "$python -u $root/Fixtures/plugins/arith_gen.py" \
-        --solver "$python -u $root/Fixtures/plugins/arith_solve.py --base 100" \
-        --checker "$python -u $root/Fixtures/plugins/echo_check.py")
+    read -r wall tree < <(measure "${reference_argv[@]}")
     report "reference loop" "$wall" "$tree" "$(programs reference_loop.py)"
     for mode in threads poll; do
         read -r wall tree < <(measure "$(dirname "$bin")/orchestration-floor" "$mode" "$items" "$python" "$root")

@@ -9,6 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 . "$root/Benchmarks/arith-pipeline.sh"
 arith_pipeline "$root" bench "$items" 50 2 "$python" -u "$root/Fixtures/plugins/echo_check.py" > "$work/bench.yaml"
+reference_loop_argv "$root" "$items" "$work/reference.sqlite"
 store="$work/bench.sqlite"
 "$bin" round "$work/bench.yaml" --store "$store" >/dev/null 2>&1   # baseline
 # Side by side, interleaved: a Flywheel round, then the hand-written reference loop (Benchmarks/reference_loop.py)
@@ -25,10 +26,7 @@ for round in 1 2 3; do
     echo "round $round: Flywheel, $items items (generate+solve+check+store, plus 50 held-out) in $ms ms = $(( items * 1000 / ms )) items/s"
     rm -f "$work/reference.sqlite"*
     start=$(date +%s%N)
-    reference=$("$python" -u "$root/Benchmarks/reference_loop.py" --items "$items" --parallelism 8 --workers 2 \
-        --store "$work/reference.sqlite" --generator "$python -u $root/Fixtures/plugins/arith_gen.py" \
-        --solver "$python -u $root/Fixtures/plugins/arith_solve.py --base 100" \
-        --checker "$python -u $root/Fixtures/plugins/echo_check.py")
+    reference=$("${reference_argv[@]}")
     reference_ms=$(( ($(date +%s%N) - start) / 1000000 ))
     inside_ms=$(echo "$reference" | sed -E 's/.* in ([0-9]+) ms.*/\1/')
     echo "round $round: reference loop, $items items in $reference_ms ms = $(( items * 1000 / reference_ms )) items/s" \
