@@ -14,6 +14,10 @@ time a targeted id is seen (a marker file in DIR remembers it across workers), i
   oversize answers with a valid line of 64 KiB (over a small max_response_bytes)
 With --always every request of a targeted id gets the fault, not only the first. Every injected fault is logged to
 stderr as "flaky: injecting MODE for id ID".
+
+After a fault that leaves the stream untrustworthy (wrongid, garbage, oversize) it stops reading and exits, as
+Flywheel drops such a worker anyway: a request Flywheel wrote ahead to it is then never read, so it is never marked
+as faulted without the fault reaching Flywheel (such a request is sent again to the next worker, not as a retry).
 """
 import argparse
 import hashlib
@@ -59,12 +63,10 @@ def main():
                 time.sleep(3600)
             if args.mode == "garbage":
                 sys.stdout.write("this is not JSON {{{\n")
-                sys.stdout.flush()
-                continue
+                break
             if args.mode == "oversize":
                 sys.stdout.write(json.dumps({"id": rid, "answer": "x" * 65536}) + "\n")
-                sys.stdout.flush()
-                continue
+                break
         child.stdin.write(raw if raw.endswith(b"\n") else raw + b"\n")
         child.stdin.flush()
         answer = child.stdout.readline()
@@ -72,9 +74,11 @@ def main():
             # The wrapped plugin died without answering: die with it, as the plugin itself would have.
             sys.exit(child.wait() or 1)
         if inject and args.mode == "wrongid":
-            answer = (json.dumps({**json.loads(answer), "id": "bogus"}) + "\n").encode()
+            sys.stdout.buffer.write((json.dumps({**json.loads(answer), "id": "bogus"}) + "\n").encode())
+            break
         sys.stdout.buffer.write(answer)
         sys.stdout.flush()
+    sys.stdout.flush()
     child.stdin.close()
     child.wait()
 
