@@ -61,9 +61,11 @@ public final class EventLog: Sendable {
         state.withLock { state in writeRaw(state.screen.event(line, columns: Self.terminalColumns())) }
     }
 
-    /// Redraws the progress line (at most ten times a second) on a terminal; does nothing otherwise.
-    public func progress(_ text: String, force: Bool = false) {
+    /// Redraws the progress line (at most ten times a second) on a terminal; does nothing otherwise, without even
+    /// building `text`.
+    public func progress(_ text: @autoclosure () -> String, force: Bool = false) {
         guard interactive else { return }
+        let text = text()
         state.withLock { state in
             let now = monotonicNow()
             let draw = force || now - state.lastDraw >= 0.1

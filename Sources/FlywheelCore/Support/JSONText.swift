@@ -207,6 +207,8 @@ struct JSONTextReader {
 
     private mutating func object() throws -> JSONValue {
         var members: [String: JSONValue] = [:]
+        // Room for a protocol message's members at once, instead of regrowing the table as they come.
+        members.reserveCapacity(8)
         try items(closedBy: UInt8(ascii: "}")) { reader in
             guard reader.offset < reader.bytes.count, reader.bytes[reader.offset] == UInt8(ascii: "\"") else {
                 throw reader.failure("expected a key in quotes")
