@@ -17,8 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 . "$root/Benchmarks/arith-pipeline.sh"
-arith_pipeline "$root" bench "$items" 50 2 "$python" -u "$root/Fixtures/plugins/echo_check.py" > "$work/bench.yaml"
-reference_loop_argv "$root" "$items" "$work/reference.sqlite"
+end_to_end_round "$root" "$items" "$work"
 "$bin" round "$work/bench.yaml" --store "$work/template.sqlite" >/dev/null 2>&1   # baseline
 mkdir "$work/site"
 cat > "$work/site/sitecustomize.py" <<'PY'

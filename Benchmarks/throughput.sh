@@ -8,8 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 . "$root/Benchmarks/arith-pipeline.sh"
-arith_pipeline "$root" bench "$items" 50 2 "$python" -u "$root/Fixtures/plugins/echo_check.py" > "$work/bench.yaml"
-reference_loop_argv "$root" "$items" "$work/reference.sqlite"
+end_to_end_round "$root" "$items" "$work"
 store="$work/bench.sqlite"
 "$bin" round "$work/bench.yaml" --store "$store" >/dev/null 2>&1   # baseline
 # Side by side, interleaved: a Flywheel round, then the hand-written reference loop (Benchmarks/reference_loop.py)
