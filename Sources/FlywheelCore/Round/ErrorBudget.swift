@@ -33,8 +33,10 @@ extension RoundEngine {
 
     /// Fails the round when the generator, the solver or the checker failed more of its training requests than
     /// `max_error_rate` allows, counting every recorded item (a resumed round's earlier ones too).
-    func checkTrainingErrors(round: Int) throws {
-        let counts = try store.counts(round: round)
+    /// - Returns: the counts it read (`Store.trainingCounts(round:)`), for the round's summary.
+    @discardableResult
+    func checkTrainingErrors(round: Int) throws -> RoundCounts {
+        let counts = try store.trainingCounts(round: round)
         let over = [
             (
                 "generator", "training generate requests", counts.generationErrors,
@@ -43,7 +45,7 @@ extension RoundEngine {
             ("solver", "training solve requests", counts.solveErrors, counts.attempts),
             ("checker", "training check requests", counts.checkErrors, counts.checked),
         ].filter { _, _, errors, requests in Self.exceeds(errors, of: requests, settings.maxErrorRate) }
-        guard let (plugin, what, errors, requests) = over.first else { return }
+        guard let (plugin, what, errors, requests) = over.first else { return counts }
         let failures: [PluginFailure] =
             switch plugin {
             case "generator": try store.tasks(round: round).compactMap(\.failure)

@@ -179,11 +179,11 @@ public final class RoundEngine: Sendable {
         let fresh = try await generateAndSolve(round: round, difficulty: record.difficulty, with: solvingVersion)
         // The training items were the generator's last requests: its programs exit while the round goes on.
         async let generatorStopped: Void = releasing ? plugins.generator.shutdown() : ()
-        try checkTrainingErrors(round: round)
+        let counts = try checkTrainingErrors(round: round)
         try await auditVerdicts(round: round)
         let learned = try await learnCandidate(record, fresh: fresh)
         let evaluation = try await evaluate(learned.candidate, round: round)
-        let outcome = try await decide(record, learned: learned, evaluation: evaluation)
+        let outcome = try await decide(record, learned: learned, evaluation: evaluation, trainingCounts: counts)
         await generatorStopped
         return outcome
     }
@@ -251,7 +251,8 @@ public final class RoundEngine: Sendable {
         }
         let examples =
             record.dataPolicy == .replace
-            ? try own() : try store.learningExamples(round: round, policy: record.dataPolicy, rationalized: rationalized)
+            ? try own()
+            : try store.learningExamples(round: round, policy: record.dataPolicy, rationalized: rationalized)
         log.event("learn.start", [("round", round), ("examples", examples.count)])
         return (try await plugins.solver.learn(from: examples, previous: promoted, round: round), examples.count)
     }
@@ -269,7 +270,10 @@ public final class RoundEngine: Sendable {
     }
 
     /// Pairs the candidate's held-out `evaluation` with the last promoted version's, applies the gate and commits.
-    func decide(_ record: RoundRecord, learned: Learned, evaluation: Evaluation) async throws -> RoundOutcome {
+    /// - Parameter trainingCounts: the round's training counts, when this process read them after its training.
+    func decide(_ record: RoundRecord, learned: Learned, evaluation: Evaluation, trainingCounts: RoundCounts? = nil)
+        async throws -> RoundOutcome
+    {
         let round = record.round
         let (candidate, learnedFrom, learnSeconds) = (learned.candidate, learned.learnedFrom, learned.seconds)
         guard let promoted = try store.lastPromotedVersion(), let solving = record.solverVersion else {
@@ -286,9 +290,11 @@ public final class RoundEngine: Sendable {
         let summary = RoundSummary(
             round: round, difficulty: record.difficulty, dataPolicy: record.dataPolicy, gate: record.gate,
             learning: record.learning, solverVersion: solving, candidateVersion: candidate.id,
-            counts: try store.counts(round: round), heldout: evaluation.heldout, heldoutErrors: evaluation.errors,
-            vsPrevious: comparison, learnedFrom: learnedFrom, learnSeconds: learnSeconds,
-            evaluateSeconds: evaluation.seconds, alphaSpent: earlier.compactMap(\.summary?.vsPrevious?.alpha).reduce(level, +),
+            counts: try store.counts(round: round, training: trainingCounts), heldout: evaluation.heldout,
+            heldoutErrors: evaluation.errors, vsPrevious: comparison, learnedFrom: learnedFrom,
+            learnSeconds: learnSeconds,
+            evaluateSeconds: evaluation.seconds,
+            alphaSpent: earlier.compactMap(\.summary?.vsPrevious?.alpha).reduce(level, +),
             mde: Power.minimumDetectableEffect(previous: paired.previous, current: paired.current, level: level),
             shortcuts: try await shortcutCheck(evaluation, round: round, earlier: earlier))
         var promote = record.gate.promotes(comparison.verdict)
