@@ -103,6 +103,14 @@ public struct Plugins: Sendable {
         }
     }
 
+    /// Closes the input of every external program's workers without waiting (`ExternalPool.release()`): once a
+    /// run has no more requests for them, they exit while it finishes; `shutdown()` reaps them.
+    public func releaseWorkers() {
+        for case let program as any ExternalProgram in [generator, solver, checker, auditor] as [Any?] {
+            program.pool.release()
+        }
+    }
+
     /// Stops every plugin's workers, all plugins at once.
     public func shutdown() async {
         async let generator: Void = generator.shutdown()

@@ -82,6 +82,8 @@ public final class RoundEngine: Sendable {
                     ("heldout_score", outcome.summary.heldout.score),
                     ("verdict", outcome.summary.vsPrevious?.verdict.rawValue ?? "baseline"),
                 ])
+            // The run has no more requests for them: they exit while it writes its reports.
+            if last { plugins.releaseWorkers() }
             return outcome
         } catch {
             log.endProgress()

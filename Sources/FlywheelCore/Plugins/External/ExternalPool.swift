@@ -47,6 +47,8 @@ final class ExternalPool: Sendable {
         /// The next job, taken from the queue while the current one is served, and the worker its line was
         /// written to (nil when writing it failed).
         var ahead: (job: Job, worker: LineWorker?)?
+        /// Workers whose input `release()` closed, left to exit until `shutdown` reaps them.
+        var released: [LineWorker] = []
         init(label: String) { queue = DispatchQueue(label: label) }
     }
 
@@ -302,6 +304,20 @@ final class ExternalPool: Sendable {
         return .success(object)
     }
 
+    /// Closes every worker's input without waiting for it to exit: the workers end while the run finishes its
+    /// own work, and `shutdown` reaps them. A request after this starts new workers.
+    func release() {
+        for slot in slots {
+            slot.queue.async {
+                guard let worker = slot.process else { return }
+                worker.closeInput()
+                // Its input has ended: a later request starts a new worker.
+                slot.released.append(worker)
+                slot.process = nil
+            }
+        }
+    }
+
     /// Closes every worker's input and waits briefly for it to exit, all workers at once.
     func shutdown() async {
         await withTaskGroup(of: Void.self) { group in
@@ -311,6 +327,8 @@ final class ExternalPool: Sendable {
                         slot.queue.async {
                             slot.process?.shutdown(grace: 2)
                             slot.process = nil
+                            for worker in slot.released { worker.shutdown(grace: 2) }
+                            slot.released.removeAll()
                             continuation.resume()
                         }
                     }
