@@ -19,7 +19,8 @@ extension RoundEngine {
         let ordered = OrderedAdmission(first: existing.count)
         let progress = StageProgress(
             log: log, label: "round 0 held-out generate", total: settings.heldoutSize, alreadyDone: existing.count)
-        try await forEachBounded(existing.count..<settings.heldoutSize, width: settings.parallelism, admission: ordered) {
+        try await forEachBounded(existing.count..<settings.heldoutSize, width: settings.parallelism, admission: ordered)
+        {
             [self] index in
             let seed = Seeds.derive(settings.seed, "heldout", "\(index)")
             let (result, retries) = await PluginRetries.counting {
@@ -27,8 +28,9 @@ extension RoundEngine {
                     id: "h\(index)", seed: seed, difficulty: settings.difficulty, split: .heldout)
             }
             try requireStarted(result)
+            let examination = TaskAdmission.examine(result, against: nil)
             try await ordered.admit(index) {
-                let decision = admission.withLock { $0.admit(result) }
+                let decision = admission.withLock { $0.admit(examination) }
                 try store.insertHeldoutItem(
                     index: index, seed: seed, status: decision.status, task: try? result.get(),
                     promptHash: decision.promptHash, failure: result.failure, retries: retries)

@@ -15,11 +15,12 @@ extension RoundEngine {
         let judged = Dictionary(
             uniqueKeysWithValues: try store.verdicts(round: round).map { ($0.attemptID, $0.judgement?.accept == true) })
         let heldout = try store.heldoutItems().filter { $0.status == .kept }
+        let contamination = ContaminationIndex(
+            heldoutPrompts: heldout.compactMap(\.task?.prompt), n: settings.contaminationNGram)
         let admission = Locked(
             TaskAdmission(
                 seen: try store.promptKeys(before: round).union(recorded.compactMap(\.promptHash).map(PromptKey.init)),
-                contamination: ContaminationIndex(
-                    heldoutPrompts: heldout.compactMap(\.task?.prompt), n: settings.contaminationNGram)))
+                contamination: contamination))
         let dictionary = try store.currentDictionary()
         let ordered = OrderedAdmission(first: recorded.count)
         let progress = StageProgress(log: log, label: "round \(round) train", total: settings.roundSize, alreadyDone: 0)
@@ -42,8 +43,9 @@ extension RoundEngine {
                 let seconds = monotonicNow() - start
                 let spec = try? result.get()
                 taskText = spec.map(TaskCodec.plain)
+                let examination = TaskAdmission.examine(result, against: contamination)
                 task = try await ordered.admit(index) { [taskText] in
-                    let decision = admission.withLock { $0.admit(result) }
+                    let decision = admission.withLock { $0.admit(examination) }
                     let id = try store.insertTask(
                         round: round, index: index, seed: seed, difficulty: difficulty, status: decision.status,
                         task: spec, taskText: taskText, promptHash: decision.promptHash,
@@ -90,7 +92,8 @@ extension RoundEngine {
     /// Solves and checks one attempt, or takes what the store recorded of it; `accepted` also for a recorded verdict.
     /// `text` is the task's `TaskCodec.plain` text when the item has it already.
     private func solveAndCheck(
-        _ spec: TaskSpec, text: Data?, task: TaskRecord, attempt: Int, rationalized: Bool = false, round: Int, solver: ReadySolver,
+        _ spec: TaskSpec, text: Data?, task: TaskRecord, attempt: Int, rationalized: Bool = false, round: Int,
+        solver: ReadySolver,
         recorded: AttemptRecord?, judged: [Int64: Bool], dictionary: ExampleDictionary?, fresh: FreshExamples?
     ) async throws -> (accepted: Bool, error: Bool) {
         var record: AttemptRecord

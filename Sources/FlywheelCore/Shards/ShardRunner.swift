@@ -132,11 +132,9 @@ extension RoundEngine {
         }
         let solver = try plugins.solver.ready(version)
         let heldout = try store.heldoutItems().filter { $0.status == .kept }
-        let admission = Locked(
-            TaskAdmission(
-                seen: try store.promptKeys(before: round),
-                contamination: ContaminationIndex(
-                    heldoutPrompts: heldout.compactMap(\.task?.prompt), n: settings.contaminationNGram)))
+        let contamination = ContaminationIndex(
+            heldoutPrompts: heldout.compactMap(\.task?.prompt), n: settings.contaminationNGram)
+        let admission = Locked(TaskAdmission(seen: try store.promptKeys(before: round), contamination: contamination))
         let indices = (0..<settings.roundSize).filter { shard.owns($0) }
         let ordered = OrderedAdmission(first: 0)
         let progress = StageProgress(
@@ -160,7 +158,8 @@ extension RoundEngine {
                     seconds: monotonicNow() - start, retries: retries)
                 try writer.append(ShardLine(generated: generated))
             }
-            let decision = try await ordered.admit(position) { admission.withLock { $0.admit(generated.result) } }
+            let examination = TaskAdmission.examine(generated.result, against: contamination)
+            let decision = try await ordered.admit(position) { admission.withLock { $0.admit(examination) } }
             var accepted = 0
             if decision.status == .kept, let spec = generated.task {
                 for attempt in 0..<settings.attempts {
