@@ -6,7 +6,7 @@
 # On a 2-core machine both runs keep both cores busy, so the wall time follows the tree's CPU: the line shows how
 # much of it is the driver's and how much the programs', which are the same work on both sides. Beside them, the
 # orchestration floor (Benchmarks/OrchestrationFloor, built next to the flywheel binary): the same exchanges with
-# nothing else, its workers on threads as Flywheel's are, then on one polling thread.
+# nothing else, every worker's answers read on one polling thread.
 #
 #   Benchmarks/cpu-split.sh PATH/TO/flywheel [ITEMS] [RUNS]      # defaults 3000 and 3, interleaved
 set -euo pipefail
@@ -56,8 +56,6 @@ for run in $(seq "$runs"); do
     rm -f "$work/reference.sqlite"*
     read -r wall tree < <(measure "${reference_argv[@]}")
     report "reference loop" "$wall" "$tree" "$(programs reference_loop.py)"
-    for mode in threads poll; do
-        read -r wall tree < <(measure "$(dirname "$bin")/orchestration-floor" "$mode" "$items" "$python" "$root")
-        report "floor, $mode" "$wall" "$tree" "$(programs -)"
-    done
+    read -r wall tree < <(measure "$(dirname "$bin")/orchestration-floor" poll "$items" "$python" "$root")
+    report "floor, poll" "$wall" "$tree" "$(programs -)"
 done

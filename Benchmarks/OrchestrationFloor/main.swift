@@ -3,11 +3,12 @@
 // each request built and each response parsed with Flywheel's JSON layer, and no store, admission, few-shot selection,
 // held-out evaluation or learning. What a round costs beyond this is the engine's own work.
 //
-//   orchestration-floor threads|poll ITEMS PYTHON REPO_ROOT
+//   orchestration-floor poll ITEMS PYTHON REPO_ROOT
 //
-// `threads` drives each worker from its own serial dispatch queue with `LineWorker`'s blocking exchange, the way
-// `ExternalPool` does (without its write-ahead); `poll` writes each request from the calling task and reads every
-// worker's answers on one thread polling all their pipes. Prints `MODE: N items, A accepted, in T ms` on stderr.
+// `poll` writes each request from the calling task and reads every worker's answers on one thread polling all their
+// pipes, one request per worker at a time. (A `threads` mode drove each worker from its own dispatch queue, as
+// `ExternalPool` did before it moved onto the event loop; it went with that design.) Prints
+// `MODE: N items, A accepted, in T ms` on stderr.
 // Benchmarks/cpu-split.sh runs both beside Flywheel and the reference loop.
 import Dispatch
 import FlywheelCore
@@ -21,8 +22,8 @@ import Synchronization
 
 signal(SIGPIPE, SIG_IGN)
 let arguments = CommandLine.arguments
-guard arguments.count == 5, ["threads", "poll"].contains(arguments[1]), let items = Int(arguments[2]) else {
-    FileHandle.standardError.write(Data("usage: orchestration-floor threads|poll ITEMS PYTHON REPO_ROOT\n".utf8))
+guard arguments.count == 5, arguments[1] == "poll", let items = Int(arguments[2]) else {
+    FileHandle.standardError.write(Data("usage: orchestration-floor poll ITEMS PYTHON REPO_ROOT\n".utf8))
     exit(64)
 }
 let (mode, python, root) = (arguments[1], arguments[3], arguments[4])
@@ -41,49 +42,6 @@ struct Queue {
     var waiting: [(line: Data, waiter: Waiter)] = []
 }
 
-/// One serial dispatch queue per worker, each exchange blocking on it.
-final class ThreadWorkers: Workers, @unchecked Sendable {
-    private let workers: [LineWorker]
-    private let queues: [DispatchQueue]
-    private let queue: Mutex<Queue>
-
-    init(argv: [String], count: Int) throws {
-        workers = try (0..<count).map { _ in try LineWorker(argv: argv, directory: nil) { _ in } }
-        queues = (0..<count).map { DispatchQueue(label: "floor.\($0)") }
-        queue = Mutex(Queue(idle: Array(0..<count)))
-    }
-
-    func call(_ line: Data) async -> Data {
-        await withCheckedContinuation { waiter in
-            let free = queue.withLock { queue -> Int? in
-                if let index = queue.idle.popLast() { return index }
-                queue.waiting.append((line, waiter))
-                return nil
-            }
-            if let free { queues[free].async { self.serve(on: free, line, waiter) } }
-        }
-    }
-
-    private func serve(on index: Int, _ line: Data, _ waiter: Waiter) {
-        var job: (line: Data, waiter: Waiter)? = (line, waiter)
-        while let (line, waiter) = job {
-            switch workers[index].exchange(line, timeout: 30, startup: 10, maxBytes: 1 << 20) {
-            case .success(let answer): waiter.resume(returning: answer)
-            case .failure(let error): fatalError("worker \(index): \(error)")
-            }
-            job = queue.withLock { queue in
-                if queue.waiting.isEmpty {
-                    queue.idle.append(index)
-                    return nil
-                }
-                return queue.waiting.removeFirst()
-            }
-        }
-    }
-
-    func stop() { for worker in workers { worker.shutdown(grace: 5) } }
-}
-
 /// Requests written by the calling task; every worker's answers read on one thread that polls all their pipes.
 final class PollWorkers: Workers, @unchecked Sendable {
     private final class Worker {
@@ -97,7 +55,8 @@ final class PollWorkers: Workers, @unchecked Sendable {
 
     init(argv: [String], count: Int) throws {
         workers = try (0..<count).map { _ in
-            let input = try Spawn.pipe(), output = try Spawn.pipe()
+            let input = try Spawn.pipe()
+            let output = try Spawn.pipe()
             let pid = try Spawn.start(argv, stdin: .descriptor(input.read), stdout: .descriptor(output.write))
             close(input.read)
             close(output.write)
@@ -193,14 +152,9 @@ func program(_ script: String, _ extra: [String] = []) -> [String] {
     [python, "-u", "\(root)/Fixtures/plugins/\(script)"] + extra
 }
 let argvs = [program("arith_gen.py"), program("arith_solve.py", ["--base", "100"]), program("echo_check.py")]
-let pools: [any Workers]
-if mode == "poll" {
-    let polled = try argvs.map { try PollWorkers(argv: $0, count: 2) }
-    startPolling(polled)
-    pools = polled
-} else {
-    pools = try argvs.map { try ThreadWorkers(argv: $0, count: 2) }
-}
+let polled = try argvs.map { try PollWorkers(argv: $0, count: 2) }
+startPolling(polled)
+let pools: [any Workers] = polled
 let (generator, solver, checker) = (pools[0], pools[1], pools[2])
 
 func object(_ line: Data) -> [String: JSONValue] {
@@ -219,7 +173,8 @@ let accepted = await withTaskGroup(of: Bool.self) { group in
             let generated = object(
                 await generator.call(
                     JSONValue.object([
-                        "op": "generate", "id": .string("g-\(index)"), "seed": number, "difficulty": 1, "split": "train",
+                        "op": "generate", "id": .string("g-\(index)"), "seed": number, "difficulty": 1,
+                        "split": "train",
                     ]).encoded()))
             guard case .object(let task)? = generated["task"] else { return false }
             var shown = task

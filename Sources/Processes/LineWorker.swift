@@ -8,32 +8,56 @@ import Foundation
 
 /// One long-lived child that answers each line written to its stdin with one line on its stdout.
 ///
-/// Started from an argv list (no shell) with close-on-exec pipes on stdin, stdout and stderr. Every call blocks:
-/// drive each worker from one serial dispatch queue, never from the cooperative thread pool. After a failure the
-/// stream can no longer be trusted; drop the worker (its `deinit` kills and reaps the child) and start another.
-public final class LineWorker {
+/// Started from an argv list (no shell) with close-on-exec pipes on stdin, stdout and stderr, and served by an
+/// `EventLoop`: `send` writes a request without waiting (what the pipe cannot take yet is written as it drains),
+/// and each answer, in order, goes to its request's handler on the loop's thread. Requests may be sent before the
+/// ones ahead of them are answered: the program finds them waiting in its pipe. Everything but `init` and the async
+/// methods runs on the loop's thread. After a failure the stream can no longer be trusted: drop the worker (its
+/// `deinit`, on the loop's thread, kills and reaps the child) and start another.
+public final class LineWorker: @unchecked Sendable {
     public let pid: pid_t
+    private let loop: EventLoop
     private let stdinFD: Int32
     private let stdoutFD: Int32
+    /// Bytes of requests not yet taken by the pipe.
+    private var outbox: [UInt8] = []
+    /// Bytes written to the child's stdin in all, to tell a child that read nothing of its first request.
+    private var written = 0
+    /// The part of an answer read so far.
     private var buffer: [UInt8] = []
     /// What each read of stdout lands in, allocated once per worker.
     private var chunk = [UInt8](repeating: 0, count: 65536)
     private var exited = false
     private var answered = false
+    private var watching = false
+    /// Requests sent and not answered, oldest first.
+    private var pending: [Pending] = []
+    /// The timer of the oldest request's deadline.
+    private var timer: Int?
     /// How the child ended, once `crashed` has reaped it: `exit status 3`.
     private var ending: String?
     /// Signalled when the child's stderr has been forwarded to the end.
     private let stderrDrained = DispatchSemaphore(value: 0)
 
-    /// Starts `argv` in `directory` (nil: the current one).
+    private struct Pending {
+        /// Bytes of this request still in `outbox` (its newline included).
+        var unwritten: Int
+        let timeout: Double
+        let maxBytes: Int
+        /// Gets the answer or the failure that ended the worker; nil when the worker ended before its turn.
+        let answer: (Result<Data, LineWorkerError>?) -> Void
+    }
+
+    /// Starts `argv` in `directory` (nil: the current one), to be served by `loop`.
     /// - Parameter onStderr: Receives each line the child writes on stderr (at most 4096 bytes of it), from a
     ///   background thread, until the child closes its stderr.
     /// - Throws: `LineWorkerError.crash` when the pipes cannot be made, `LineWorkerError.cannotStart` when the
     ///   program cannot be started (not found, not executable).
-    public init(argv: [String], directory: String?, onStderr: @escaping @Sendable (String) -> Void)
-        throws(LineWorkerError)
-    {
+    public init(
+        argv: [String], directory: String?, loop: EventLoop = .shared, onStderr: @escaping @Sendable (String) -> Void
+    ) throws(LineWorkerError) {
         _ = Self.pipeSignalIgnored
+        self.loop = loop
         var opened: [Int32] = []
         func makePipe() throws(LineWorkerError) -> (read: Int32, write: Int32) {
             do {
@@ -66,6 +90,9 @@ public final class LineWorker {
         }
         stdinFD = input.write
         stdoutFD = output.read
+        for descriptor in [stdinFD, stdoutFD] {
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        }
         let stderrFD = errors.read
         let drained = stderrDrained
         Thread.detachNewThread {
@@ -81,6 +108,8 @@ public final class LineWorker {
     private static let pipeSignalIgnored: Void = { signal(SIGPIPE, SIG_IGN) }()
 
     deinit {
+        if watching { loop.unwatch(stdoutFD) }
+        if let timer { loop.cancel(timer) }
         terminate()
         close(stdinFD)
         close(stdoutFD)
@@ -89,64 +118,161 @@ public final class LineWorker {
     /// Whether the worker has answered a request (so it has started).
     public var hasAnswered: Bool { answered }
 
-    /// Writes `line` and a newline, without waiting for an answer: a request written ahead, whose `exchange` follows
-    /// with `alreadySent`. False when the worker can no longer be written to.
-    public func send(_ line: Data) -> Bool {
-        writeLine(line).complete
-    }
+    /// Requests sent and not yet answered.
+    public var outstanding: Int { pending.count }
 
-    /// Writes `line` and a newline (unless `alreadySent`), then waits for one line back (without its newline).
+    /// Sends `line` and a newline; `answer` gets the line the child answers it with (without its newline), after
+    /// the answers to the requests sent before it, on the loop's thread. Loop thread only.
     /// - Parameters:
-    ///   - timeout: Seconds the answer may take, from when this call starts waiting for it.
-    ///   - startup: Seconds added to `timeout` for the worker's first answer only, to pay for its start-up.
+    ///   - timeout: Seconds the answer may take, from when the line is written and the answers before it are in;
+    ///     the worker's first answer has `startup` seconds more, to pay for its start-up (an interpreter, imports,
+    ///     a model load).
     ///   - maxBytes: The longest answer accepted, newline not counted; a longer one kills the worker, and no more
     ///     than `maxBytes + 1` bytes of it are ever held.
-    ///   - sent: Called once the line is written, before waiting (to write the next request ahead).
-    /// - Returns: The answer, or why there is none: `timeout` and `tooLarge` kill the child, `crash` reaps it.
-    ///   A fresh worker that exits without having read any of its first request is `cannotStart`: it failed at
-    ///   start-up, whatever it was asked.
-    public func exchange(
-        _ line: Data, alreadySent: Bool = false, timeout: Double, startup: Double, maxBytes: Int,
-        sent: () -> Void = {}
-    ) -> Result<Data, LineWorkerError> {
-        if exited { return .failure(LineWorkerError.crash("the worker had exited")) }
-        let (written, complete) = alreadySent ? (0, true) : writeLine(line)
-        let result: Result<Data, LineWorkerError>
-        if complete {
-            sent()
-            // A fresh worker's first answer also pays for its start-up (an interpreter, imports, a model load).
-            let allowance = answered ? timeout : timeout + startup
-            result = readLine(deadline: monotonicSeconds() + allowance, maxBytes: maxBytes)
-        } else {
-            result = .failure(crashed("it closed its input"))
+    ///   - answer: The answer, or why there is none: `timeout` and `tooLarge` kill the child, `crash` reaps it. A
+    ///     fresh worker that exits without having read any of its first request is `cannotStart`: it failed at
+    ///     start-up, whatever it was asked. Nil for a request still waiting its turn when the worker failed: it
+    ///     was not this request's fault, and it may be sent again elsewhere.
+    public func send(
+        _ line: Data, timeout: Double, startup: Double = 0, maxBytes: Int,
+        answer: @escaping (Result<Data, LineWorkerError>?) -> Void
+    ) {
+        precondition(loop.inLoop, "a LineWorker is served on its loop's thread")
+        if exited {
+            answer(.failure(LineWorkerError.crash("the worker had exited")))
+            return
         }
-        // Only an exit counts: a silent worker may just be slow to start on a loaded machine, and stays a timeout.
-        if case .failure(.crash) = result, !answered, let unread = unreadInput(), unread == written {
-            return .failure(
-                .cannotStart("it exited before reading its first request (\(ending ?? "status unknown"))"))
-        }
-        answered = true
-        return result
+        outbox.append(contentsOf: line)
+        outbox.append(0x0A)
+        pending.append(
+            Pending(
+                unwritten: line.count + 1, timeout: answered || pending.count > 0 ? timeout : timeout + startup,
+                maxBytes: maxBytes, answer: answer))
+        flush()
     }
 
-    /// Writes `line` and a newline: the bytes written, and whether that was all of them (false when the child
-    /// closed its input).
-    private func writeLine(_ line: Data) -> (written: Int, complete: Bool) {
-        if exited { return (0, false) }
-        var payload = line
-        payload.append(0x0A)
-        return payload.withUnsafeBytes { raw in
-            var written = 0
-            while written < raw.count {
-                let count = write(stdinFD, raw.baseAddress! + written, raw.count - written)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    return (written, false)
+    /// Writes what the pipe takes of `outbox`; watches for room when some is left, and for answers while any
+    /// request waits for one.
+    private func flush() {
+        var taken = 0
+        if !outbox.isEmpty {
+            taken = outbox.withUnsafeBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let count = write(stdinFD, raw.baseAddress! + done, raw.count - done)
+                    if count < 0 {
+                        if errno == EINTR { continue }
+                        return errno == EAGAIN || errno == EWOULDBLOCK ? done : -1
+                    }
+                    done += count
                 }
-                written += count
+                return done
             }
-            return (written, true)
+            if taken < 0 {
+                fail(crashed("it closed its input"))
+                return
+            }
+            outbox.removeFirst(taken)
+            written += taken
+            var left = taken
+            for index in pending.indices where pending[index].unwritten > 0 && left > 0 {
+                let part = min(left, pending[index].unwritten)
+                pending[index].unwritten -= part
+                left -= part
+            }
         }
+        if timer == nil, let head = pending.first, head.unwritten == 0 {
+            timer = loop.schedule(at: monotonicSeconds() + head.timeout) { [unowned self] in
+                timer = nil
+                terminate()
+                fail(LineWorkerError.timeout("no response in time; worker killed and restarted"))
+            }
+        }
+        let events = Int16(pending.isEmpty ? 0 : POLLIN) | Int16(outbox.isEmpty ? 0 : POLLOUT)
+        if events == 0 {
+            if watching { loop.unwatch(stdoutFD) }
+            watching = false
+        } else if watching {
+            loop.rewatch(stdoutFD, events: events)
+        } else {
+            watching = true
+            loop.watch(stdoutFD, events: events) { [unowned self] ready in self.ready(ready) }
+        }
+    }
+
+    private func ready(_ events: Int16) {
+        if events & Int16(POLLOUT) != 0 { flush() }
+        if events & ~Int16(POLLOUT) != 0 { readAnswers() }
+    }
+
+    /// Reads what has arrived and hands over each whole answer. An answer over its request's cap fails as soon as
+    /// byte `maxBytes + 1` arrives: reads never ask for more than that, so nothing past the cap is held.
+    private func readAnswers() {
+        while let head = pending.first {
+            let wanted = min(chunk.count, head.maxBytes + 1 - buffer.count)
+            let count = chunk.withUnsafeMutableBytes { read(stdoutFD, $0.baseAddress, wanted) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { break }
+                fail(crashed("reading its output failed"))
+                return
+            }
+            if count == 0 {
+                fail(crashed("it closed its output"))
+                return
+            }
+            var start = buffer.count
+            buffer.append(contentsOf: chunk[..<count])
+            while let newline = buffer[start...].firstIndex(of: 0x0A) {
+                guard let current = pending.first else { break }
+                guard newline <= current.maxBytes else { return tooLarge(current.maxBytes) }
+                let line = Data(buffer[..<newline])
+                buffer.removeSubrange(...newline)
+                start = 0
+                pending.removeFirst()
+                answered = true
+                if let timer { loop.cancel(timer) }
+                timer = nil
+                current.answer(.success(line))
+                // The handler may have dropped or failed the worker.
+                if exited { return }
+            }
+            if let current = pending.first, buffer.count > current.maxBytes { return tooLarge(current.maxBytes) }
+        }
+        flush()
+    }
+
+    private func tooLarge(_ maxBytes: Int) {
+        terminate()
+        buffer.removeAll()
+        fail(LineWorkerError.tooLarge("the response exceeded \(maxBytes) bytes; worker restarted"))
+    }
+
+    /// Ends the worker with `error`: the oldest request gets it, the others nil. A fresh worker that exits without
+    /// having read any of its first request could not start.
+    private func fail(_ error: LineWorkerError) {
+        var error = error
+        if case .crash = error, !answered, let unread = unreadInput(), unread == written {
+            error = .cannotStart("it exited before reading its first request (\(ending ?? "status unknown"))")
+        }
+        guard !pending.isEmpty else { return stop() }
+        let head = pending.removeFirst()
+        stop()
+        head.answer(.failure(error))
+    }
+
+    /// Kills the child: each request not answered yet gets nil (it may be sent again elsewhere). For a worker that
+    /// can no longer be trusted (it answered with garbage or a stray id).
+    public func stop() {
+        terminate()
+        if watching { loop.unwatch(stdoutFD) }
+        watching = false
+        if let timer { loop.cancel(timer) }
+        timer = nil
+        let unanswered = pending
+        pending.removeAll()
+        outbox.removeAll()
+        for request in unanswered { request.answer(nil) }
     }
 
     /// Bytes written to the child's stdin that it has not read; nil when the system cannot tell.
@@ -157,41 +283,18 @@ public final class LineWorker {
         return Int(count)
     }
 
-    /// Reads up to the next newline. A line over `maxBytes` fails as soon as byte `maxBytes + 1` arrives, whether
-    /// or not its newline came in the same read: reads never ask for more than that, so nothing past the cap is held.
-    private func readLine(deadline: Double, maxBytes: Int) -> Result<Data, LineWorkerError> {
-        var scanned = 0
-        while true {
-            if let newline = buffer[scanned...].firstIndex(of: 0x0A) {
-                guard newline <= maxBytes else { return tooLarge(maxBytes) }
-                let line = Data(buffer[..<newline])
-                buffer.removeSubrange(...newline)
-                return .success(line)
+    /// Sends `line` from any thread and waits for its answer (nil from `send` is a crash here: nothing else was
+    /// sent).
+    public func exchange(_ line: Data, timeout: Double, startup: Double, maxBytes: Int) async
+        -> Result<Data, LineWorkerError>
+    {
+        await withCheckedContinuation { continuation in
+            loop.execute { [self] in
+                send(line, timeout: timeout, startup: startup, maxBytes: maxBytes) {
+                    continuation.resume(returning: $0 ?? .failure(.crash("the worker ended before answering")))
+                }
             }
-            scanned = buffer.count
-            if buffer.count > maxBytes { return tooLarge(maxBytes) }
-            let remaining = deadline - monotonicSeconds()
-            if remaining <= 0 {
-                terminate()
-                return .failure(LineWorkerError.timeout("no response in time; worker killed and restarted"))
-            }
-            var poller = pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(min(remaining * 1000, 1000).rounded(.up)))
-            if ready < 0 && errno != EINTR { return .failure(crashed("poll failed")) }
-            if ready <= 0 { continue }
-            // At most one byte past the cap: enough to know the line is too long.
-            let wanted = min(chunk.count, maxBytes + 1 - buffer.count)
-            let count = chunk.withUnsafeMutableBytes { read(stdoutFD, $0.baseAddress, wanted) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { return .failure(crashed("it closed its output")) }
-            buffer.append(contentsOf: chunk[..<count])
         }
-    }
-
-    private func tooLarge(_ maxBytes: Int) -> Result<Data, LineWorkerError> {
-        terminate()
-        buffer.removeAll()
-        return .failure(LineWorkerError.tooLarge("the response exceeded \(maxBytes) bytes; worker restarted"))
     }
 
     /// Waits up to `timeout` seconds for the child's stderr to be forwarded to its end (it ends when the child and
@@ -200,16 +303,27 @@ public final class LineWorker {
         if stderrDrained.wait(timeout: .now() + timeout) == .success { stderrDrained.signal() }
     }
 
+    /// Reaps the child that closed a pipe, giving it a moment to exit, and says how it ended.
     private func crashed(_ what: String) -> LineWorkerError {
         let status: String
         if exited {
             status = "already reaped"
-        } else if let ended = Spawn.reap(pid) {
-            exited = true
-            status = Spawn.describe(status: ended)
-            ending = status
         } else {
-            status = "still running"
+            // A child that closed its output is exiting: wait for it briefly (the loop waits with it), then kill.
+            let deadline = monotonicSeconds() + 0.5
+            var ended = Spawn.reapIfEnded(pid)
+            while ended == nil, monotonicSeconds() < deadline {
+                usleep(500)
+                ended = Spawn.reapIfEnded(pid)
+            }
+            if let ended {
+                exited = true
+                status = Spawn.describe(status: ended)
+                ending = status
+            } else {
+                status = "still running; killed"
+                terminate()
+            }
         }
         return LineWorkerError.crash("the worker died (\(what); \(status)); it will be restarted")
     }
@@ -226,23 +340,30 @@ public final class LineWorker {
         }
     }
 
-    /// Closes the child's input and gives it `grace` seconds to exit before killing it.
-    public func shutdown(grace: Double) {
-        guard !exited else { return }
-        closeInput()
-        let deadline = monotonicSeconds() + grace
-        // Most programs end within a few milliseconds of their input closing (an interpreter's teardown takes
-        // 10–30 ms on a busy machine): look often, so that the run does not wait on the pause itself.
-        var pause: useconds_t = 200
-        while monotonicSeconds() < deadline {
-            if Spawn.reapIfEnded(pid) != nil {
-                exited = true
-                return
+    /// Closes the child's input and gives it `grace` seconds to exit before killing it; waits without holding the
+    /// loop.
+    public func shutdown(grace: Double) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute { [self] in
+                guard !exited else { return continuation.resume() }
+                closeInput()
+                let deadline = monotonicSeconds() + grace
+                // Most programs end within a few milliseconds of their input closing (an interpreter's teardown
+                // takes 10–30 ms on a busy machine): look often, so that the run does not wait on the pause itself.
+                func look(after pause: Double) {
+                    if Spawn.reapIfEnded(pid) != nil {
+                        exited = true
+                        return continuation.resume()
+                    }
+                    guard monotonicSeconds() < deadline else {
+                        terminate()
+                        return continuation.resume()
+                    }
+                    _ = loop.schedule(at: monotonicSeconds() + pause) { look(after: min(pause * 2, 0.002)) }
+                }
+                look(after: 0.0002)
             }
-            usleep(pause)
-            pause = min(pause * 2, 2_000)
         }
-        terminate()
     }
 
     /// Kills the child with SIGKILL and reaps it; does nothing once it has been reaped.

@@ -96,33 +96,33 @@ import Testing
 }
 
 @Suite struct LineWorkerTests {
-    @Test func answersLineByLineAndForwardsStderr() throws {
+    @Test func answersLineByLineAndForwardsStderr() async throws {
         let lines = Mutex<[String]>([])
         let worker = try LineWorker(
             argv: ["sh", "-c", "while read line; do echo \"got $line\"; echo \"note $line\" >&2; done"],
             directory: nil
         ) { line in lines.withLock { $0.append(line) } }
         for word in ["a", "b"] {
-            let answer = worker.exchange(Data(word.utf8), timeout: 10, startup: 0, maxBytes: 100)
+            let answer = await worker.exchange(Data(word.utf8), timeout: 10, startup: 0, maxBytes: 100)
             #expect((try? answer.get()).map { String(decoding: $0, as: UTF8.self) } == "got \(word)")
         }
-        worker.shutdown(grace: 5)
+        await worker.shutdown(grace: 5)
         let deadline = monotonicSeconds() + 5
         while lines.withLock({ $0.count }) < 2, monotonicSeconds() < deadline { usleep(10_000) }
         #expect(lines.withLock { $0 } == ["note a", "note b"])
     }
 
-    @Test func silenceIsATimeoutAndARunawayLineIsTooLarge() throws {
+    @Test func silenceIsATimeoutAndARunawayLineIsTooLarge() async throws {
         let silent = try LineWorker(argv: ["sh", "-c", "read line; sleep 30"], directory: nil) { _ in }
         let started = monotonicSeconds()
-        let quiet = silent.exchange(Data("x".utf8), timeout: 0.2, startup: 0.1, maxBytes: 100)
+        let quiet = await silent.exchange(Data("x".utf8), timeout: 0.2, startup: 0.1, maxBytes: 100)
         #expect(quiet == .failure(LineWorkerError.timeout("no response in time; worker killed and restarted")))
         #expect(monotonicSeconds() - started < 5)
 
         let loud = try LineWorker(argv: ["sh", "-c", "read line; head -c 5000 /dev/zero; sleep 30"], directory: nil) {
             _ in
         }
-        let big = loud.exchange(Data("x".utf8), timeout: 10, startup: 0, maxBytes: 100)
+        let big = await loud.exchange(Data("x".utf8), timeout: 10, startup: 0, maxBytes: 100)
         #expect(big == .failure(LineWorkerError.tooLarge("the response exceeded 100 bytes; worker restarted")))
     }
 
@@ -136,16 +136,16 @@ import Testing
     @Test(
         "the response cap holds whatever the read boundaries: one read under 64 KiB, many reads over 1 MiB",
         arguments: [1000, 1 << 20])
-    func theCapHoldsOnEveryLine(cap: Int) throws {
+    func theCapHoldsOnEveryLine(cap: Int) async throws {
         for length in [cap - 1, cap] {
             let worker = try answering(length: length)
-            let answer = worker.exchange(Data("x".utf8), timeout: 30, startup: 10, maxBytes: cap)
+            let answer = await worker.exchange(Data("x".utf8), timeout: 30, startup: 10, maxBytes: cap)
             #expect((try? answer.get())?.count == length, "a line of \(length) bytes is within a cap of \(cap)")
         }
         // Half the cap again, and a line just past the cap: both arrive in reads that also carry the newline.
         for length in [cap + cap / 2, cap + 1] {
             let worker = try answering(length: length)
-            let answer = worker.exchange(Data("x".utf8), timeout: 30, startup: 10, maxBytes: cap)
+            let answer = await worker.exchange(Data("x".utf8), timeout: 30, startup: 10, maxBytes: cap)
             #expect(
                 answer == .failure(LineWorkerError.tooLarge("the response exceeded \(cap) bytes; worker restarted")),
                 "a line of \(length) bytes over a cap of \(cap)")
@@ -153,16 +153,16 @@ import Testing
     }
 
     @Test("a program that dies at start-up, before reading its first request, cannot start")
-    func dyingAtStartUpIsNotACrash() throws {
+    func dyingAtStartUpIsNotACrash() async throws {
         let dies = try LineWorker(argv: ["python3", "-c", "import sys; sys.exit(3)"], directory: nil) { _ in }
         #expect(
-            dies.exchange(Data("x".utf8), timeout: 10, startup: 10, maxBytes: 100)
+            await dies.exchange(Data("x".utf8), timeout: 10, startup: 10, maxBytes: 100)
                 == .failure(.cannotStart("it exited before reading its first request (exit status 3)")))
 
         // Silent at start-up is a timeout, not a failed start: on a loaded machine a start can just be slow.
         let stalls = try LineWorker(argv: ["sleep", "30"], directory: nil) { _ in }
         #expect(
-            stalls.exchange(Data("x".utf8), timeout: 0.2, startup: 0.1, maxBytes: 100)
+            await stalls.exchange(Data("x".utf8), timeout: 0.2, startup: 0.1, maxBytes: 100)
                 == .failure(.timeout("no response in time; worker killed and restarted")))
 
         #expect(
@@ -173,13 +173,15 @@ import Testing
     }
 
     @Test("a worker that read its first request and then died crashed; one that served a request never 'cannot start'")
-    func dyingAfterReadingIsACrash() throws {
+    func dyingAfterReadingIsACrash() async throws {
         let worker = try LineWorker(argv: ["sh", "-c", "read line; echo one; read line; exit 5"], directory: nil) { _ in
         }
         #expect(
-            (try? worker.exchange(Data("a".utf8), timeout: 10, startup: 10, maxBytes: 100).get()) == Data("one".utf8))
+            (try? await worker.exchange(Data("a".utf8), timeout: 10, startup: 10, maxBytes: 100).get())
+                == Data("one".utf8))
         guard
-            case .failure(.crash(let message)) = worker.exchange(Data("b".utf8), timeout: 10, startup: 0, maxBytes: 100)
+            case .failure(.crash(let message)) = await worker.exchange(
+                Data("b".utf8), timeout: 10, startup: 0, maxBytes: 100)
         else {
             Issue.record("expected a crash")
             return
@@ -187,9 +189,9 @@ import Testing
         #expect(message.contains("exit status 5"))
     }
 
-    @Test func anExitIsACrashWithItsStatus() throws {
+    @Test func anExitIsACrashWithItsStatus() async throws {
         let worker = try LineWorker(argv: ["sh", "-c", "read line; exit 4"], directory: nil) { _ in }
-        let result = worker.exchange(Data("x".utf8), timeout: 10, startup: 0, maxBytes: 100)
+        let result = await worker.exchange(Data("x".utf8), timeout: 10, startup: 0, maxBytes: 100)
         #expect(
             result
                 == .failure(
@@ -197,8 +199,54 @@ import Testing
                 )
         )
         #expect(
-            worker.exchange(Data("y".utf8), timeout: 10, startup: 0, maxBytes: 100)
+            await worker.exchange(Data("y".utf8), timeout: 10, startup: 0, maxBytes: 100)
                 == .failure(LineWorkerError.crash("the worker had exited")))
+    }
+
+    /// Sends every line at once, from the loop's thread, and collects what each request got, in the order given.
+    func sendAll(_ lines: [String], to worker: LineWorker) async -> [Result<Data, LineWorkerError>?] {
+        await withCheckedContinuation { continuation in
+            EventLoop.shared.execute {
+                var answers: [Int: Result<Data, LineWorkerError>?] = [:]
+                for (index, line) in lines.enumerated() {
+                    worker.send(Data(line.utf8), timeout: 10, startup: 10, maxBytes: 100) { answer in
+                        answers[index] = answer
+                        if answers.count == lines.count {
+                            continuation.resume(returning: lines.indices.map { answers[$0]! })
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("requests sent before the ones ahead are answered get their answers in order")
+    func requestsWaitingInThePipeAreAnsweredInOrder() async throws {
+        let worker = try LineWorker(argv: ["sh", "-c", "while read line; do echo \"got $line\"; done"], directory: nil)
+        {
+            _ in
+        }
+        let answers = await sendAll(["a", "b", "c", "d"], to: worker)
+        #expect(
+            answers.map { ($0.flatMap { try? $0.get() }).map { String(decoding: $0, as: UTF8.self) } } == [
+                "got a", "got b", "got c", "got d",
+            ])
+        #expect(worker.hasAnswered)
+        await worker.shutdown(grace: 5)
+    }
+
+    @Test("when a worker fails, the request it was answering gets the failure and those behind it get nil")
+    func aFailureEndsTheRequestBeingAnsweredOnly() async throws {
+        let worker = try LineWorker(argv: ["sh", "-c", "read line; echo one; read line; exit 6"], directory: nil) { _ in
+        }
+        let answers = await sendAll(["a", "b", "c"], to: worker)
+        #expect((try? answers[0]?.get()) == Data("one".utf8))
+        guard case .failure(.crash(let message))? = answers[1] else {
+            Issue.record("the second request must get the crash, got \(String(describing: answers[1]))")
+            return
+        }
+        #expect(message.contains("exit status 6"))
+        #expect(answers[2] == nil, "the third was not answered and was no fault of its own")
     }
 }
 

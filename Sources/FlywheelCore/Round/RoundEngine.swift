@@ -1,4 +1,5 @@
 import Foundation
+import Processes
 
 /// The outcome of one committed round.
 public struct RoundOutcome: Sendable {
@@ -178,7 +179,11 @@ public final class RoundEngine: Sendable {
             throw FlywheelError(.corruptStore, "round \(round) has no promoted solver version to start from")
         }
         try trainDictionaryIfDue(round: round)
-        let fresh = try await generateAndSolve(round: round, difficulty: record.difficulty, with: solvingVersion)
+        // The items run on the event loop, which also reads their plugins' answers: an answer resumes its item
+        // without a hop between threads.
+        let fresh = try await withTaskExecutorPreference(EventLoop.shared) {
+            try await generateAndSolve(round: round, difficulty: record.difficulty, with: solvingVersion)
+        }
         // The training items were the generator's last requests: its programs exit while the round goes on.
         async let generatorStopped: Void = releasing ? plugins.generator.shutdown() : ()
         let counts = try checkTrainingErrors(round: round)

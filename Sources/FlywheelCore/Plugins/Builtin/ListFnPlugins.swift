@@ -9,6 +9,10 @@ public struct ListFnTaskGenerator: Generator {
     public func generate(id: String, seed: UInt64, difficulty: Int, split: Split) async
         -> Result<TaskSpec, PluginFailure>
     {
+        await offLoop { Self.task(seed: seed, difficulty: difficulty) }
+    }
+
+    private static func task(seed: UInt64, difficulty: Int) -> Result<TaskSpec, PluginFailure> {
         let task = ListFnGenerator.task(seed: seed, difficulty: difficulty)
         func json(_ list: [Int]) -> JSONValue { .array(list.map { .number(Double($0)) }) }
         let examples = task.hidden.map { example -> JSONValue in
@@ -21,7 +25,8 @@ public struct ListFnTaskGenerator: Generator {
         }
         return .success(
             TaskSpec(
-                prompt: task.prompt, reference: .object(["examples": .array(examples), "program": .string(task.program)]),
+                prompt: task.prompt,
+                reference: .object(["examples": .array(examples), "program": .string(task.program)]),
                 meta: .object(["family": "listfn", "difficulty": .number(Double(difficulty))])))
     }
 
@@ -46,7 +51,7 @@ public struct ListFnProgramSolver: Solver {
     }
 
     public func solve(_ request: SolveRequest, with solver: ListFnSolver) async -> Result<Solution, PluginFailure> {
-        let solution = solver.solve(prompt: request.task.prompt)
+        let solution = await offLoop { solver.solve(prompt: request.task.prompt) }
         let usage: JSONValue = .object(["candidates": .number(Double(solution.candidatesTried))])
         // No program within the budget is an answer too: the empty one, which the checker rejects.
         return .success(Solution(answer: solution.program ?? "", usage: usage))
@@ -68,4 +73,10 @@ public struct ListFnProgramSolver: Solver {
     }
 
     public func shutdown() async {}
+}
+
+/// Runs `work` (CPU-bound: enumerating programs) on the cooperative thread pool, not on the event loop the round's
+/// items run on, so that it has both cores and does not hold up the loop's exchanges.
+func offLoop<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withTaskExecutorPreference(globalConcurrentExecutor) { work() }
 }

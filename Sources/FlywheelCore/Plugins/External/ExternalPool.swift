@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Processes
 
@@ -32,49 +31,75 @@ public struct ExternalCommand: Sendable, Equatable {
     }
 }
 
-/// N persistent workers speaking JSON Lines protocol v1; a request waits for a free worker (back-pressure).
+/// N persistent workers speaking JSON Lines protocol v1, served on the event loop; a request waits for a worker
+/// (back-pressure).
 ///
-/// Requests wait in one first-come-first-served queue. A worker that finishes a request takes the next one from
-/// the queue on its own thread, and when no other worker is free it writes that next request as soon as the current
-/// one is written, so the program finds it waiting the moment it answers: a busy plugin is never left idle while its
-/// answer travels back. The program still reads and answers one line at a time, in order; a request written ahead
-/// to a worker that then fails is written again to its replacement, without counting as a retry.
+/// A program reads the requests waiting in its pipe the moment it has answered the one before, while one asleep in
+/// a read takes a wake-up to start: on this machine a request-and-answer with a generator that works 13 µs per
+/// request takes 130–150 µs (docs/performance.md, tenth session). So a request goes, in this order of preference:
+/// to a worker that is answering others and answers so fast (`serviceTime`) that those already written to it will
+/// be done within `wakeBudget`; to a free worker; when none is free, to a worker with just one request written (a
+/// pool of one worker: to it, as far as its pipe holds); else it waits, first come first served. The program still
+/// reads and answers one line at a time, in order; the requests written to a worker that then fails, after the one
+/// that failed, are written again elsewhere without counting as retries.
 final class ExternalPool: Sendable {
-    private final class Slot: @unchecked Sendable {
-        // `process` and `ahead` are touched only on `queue`.
-        let queue: DispatchQueue
-        var process: LineWorker?
-        /// The next job, taken from the queue while the current one is served, and the worker its line was
-        /// written to (nil when writing it failed).
-        var ahead: (job: Job, worker: LineWorker?)?
+    /// Lines longer than this are never written behind another, and no more than `aheadBytes` of requests wait in a
+    /// program's pipe: they fit in a pipe's buffer with room to spare.
+    private static let aheadLimit = 16 * 1024
+    private static let aheadBytes = 32 * 1024
+    /// How long the requests written to a worker may keep a new one waiting behind them, at most, rather than it
+    /// waking a free worker: about what a wake-up costs here.
+    private static let wakeBudget = 150e-6
+
+    /// A request on its way: its line and id, and who gets the answer (validated), with the index of the worker
+    /// that gave it (-1: none was tried) and the retries it took.
+    private final class Job {
+        let line: Data
+        let id: String
+        let done: (Result<[String: JSONValue], PluginFailure>, _ worker: Int, _ retries: Int) -> Void
+        var retries = 0
+        /// Whether it was written behind another request: its answer then times the program's own work.
+        var queued = false
+
+        init(
+            line: Data, id: String, done: @escaping (Result<[String: JSONValue], PluginFailure>, Int, Int) -> Void
+        ) {
+            self.line = line
+            self.id = id
+            self.done = done
+        }
+    }
+
+    private final class Slot {
+        var worker: LineWorker?
+        /// The jobs written to `worker` and not answered, oldest first, and their bytes.
+        var sent: [Job] = []
+        var bytes = 0
+        /// When `worker` last answered.
+        var lastAnswer = 0.0
+        /// Seconds per answer to a request that was waiting in the program's pipe (nil: none seen yet).
+        var serviceTime: Double?
         /// Workers whose input `release()` closed, left to exit until `shutdown` reaps them.
         var released: [LineWorker] = []
-        init(label: String) { queue = DispatchQueue(label: label) }
     }
 
-    /// A request waiting for a worker: its line, and how it serves itself on the slot it is given (on that slot's
-    /// queue), given the worker its line was already written to, if any.
-    private struct Job: Sendable {
-        let line: Data
-        let run: @Sendable (_ slot: Slot, _ index: Int, _ sent: LineWorker?) -> Void
-    }
-
-    /// Lines longer than this are never written ahead: two of them fit in a pipe's buffer with room to spare, so a
-    /// write ahead never blocks while the program is blocked writing its answer.
-    private static let aheadLimit = 16 * 1024
-
-    private struct Queue: Sendable {
+    /// What the pool keeps on the loop's thread (and only there).
+    private final class State: @unchecked Sendable {
+        var slots: [Slot]
+        /// Jobs that were written to a worker that failed before their turn, and retries: served first.
+        var carried: [Job] = []
         var waiting: [Job] = []
         /// The first job of `waiting` not yet taken (taken ones are dropped in batches).
         var head = 0
-        var idle: [Int]
+
+        init(count: Int) { slots = (0..<count).map { _ in Slot() } }
     }
 
     let name: String
     let command: ExternalCommand
     private let log: EventLog
-    private let slots: [Slot]
-    private let queue: Locked<Queue>
+    private let loop = EventLoop.shared
+    private let state: State
     /// The last lines the workers wrote on stderr, for the message of a failure.
     private let stderrTail = Locked<[String]>([])
     private static let stderrTailLines = 10
@@ -85,163 +110,194 @@ final class ExternalPool: Sendable {
         self.name = name
         self.command = command
         self.log = log
-        let count = max(1, command.workers)
-        slots = (0..<count).map { Slot(label: "flywheel.\(name).\($0)") }
-        queue = Locked(Queue(idle: Array((0..<count).reversed())))
+        state = State(count: max(1, command.workers))
     }
 
     /// Sends one request object and decodes the response, or says why there is none.
     ///
     /// A crash, a timeout, a wrong id or a failed start is tried again with the same line (same id, same seed) on
-    /// a fresh worker in the same slot, up to `command.retries` times; each retry is counted (`PluginRetries`).
-    /// Every fault but a refusal is logged as `plugin.fault`, including a response that is JSON but not the shape
-    /// `decode` expects. A program that failed to start on every try fails with `.cannotStart`, its stderr tail in
-    /// the message, and so does every later request, without trying.
+    /// a fresh worker in the same slot, before anything else, up to `command.retries` times; each retry is counted
+    /// (`PluginRetries`). Every fault but a refusal is logged as `plugin.fault`, including a response that is JSON
+    /// but not the shape `decode` expects. A program that failed to start on every try fails with `.cannotStart`,
+    /// its stderr tail in the message, and so does every later request, without trying.
     func request<T: Sendable>(
         _ fields: [String: JSONValue], id: String,
         decode: @escaping @Sendable ([String: JSONValue]) -> Result<T, PluginFailure>
     ) async -> Result<T, PluginFailure> {
+        if let failure = startFailure.withLock({ $0 }) { return .failure(failure) }
         var object = fields
         object["id"] = .string(id)
         let line = JSONValue.object(object).encoded()
-        let (result, retries) = await withCheckedContinuation {
-            (continuation: CheckedContinuation<(Result<T, PluginFailure>, Int), Never>) in
-            let job = Job(line: line) { [self] slot, index, sent in
-                if let failure = startFailure.withLock({ $0 }) {
-                    continuation.resume(returning: (.failure(failure), 0))
-                } else {
-                    continuation.resume(
-                        returning: serve(on: slot, index: index, line: line, sent: sent, id: id, decode: decode))
-                }
+        let (answer, worker, retries) = await withCheckedContinuation { continuation in
+            let submit: @Sendable () -> Void = { [self] in
+                state.waiting.append(Job(line: line, id: id) { continuation.resume(returning: ($0, $1, $2)) })
+                pump()
             }
-            let free = queue.withLock { queue -> Int? in
-                if let index = queue.idle.popLast() { return index }
-                queue.waiting.append(job)
-                return nil
-            }
-            if let free { slots[free].queue.async { [self] in work(on: free, first: job) } }
+            if loop.inLoop { submit() } else { loop.execute(submit) }
         }
         PluginRetries.add(retries)
+        let result = answer.flatMap(decode)
+        if case .success = answer, case .failure(let failure) = result, failure.kind != .refused {
+            log.event(
+                "plugin.fault",
+                [
+                    ("plugin", name), ("worker", worker), ("id", id), ("error", failure.description),
+                    ("then", "recorded as an error"),
+                ])
+        }
         return result
     }
 
-    /// Serves `first`, then every job waiting, on slot `index`'s queue; the slot is idle again when none waits.
-    private func work(on index: Int, first: Job) {
-        let slot = slots[index]
-        var job = first
-        var sent: LineWorker?
-        while true {
-            job.run(slot, index, sent)
-            if let ahead = slot.ahead {
-                slot.ahead = nil
-                (job, sent) = ahead
-                continue
-            }
-            sent = nil
-            guard let next = take(orIdle: index) else { return }
-            job = next
-        }
-    }
-
-    /// The first waiting job; with none, `index` is marked idle (when given) and nil returned.
-    private func take(orIdle index: Int?) -> Job? {
-        queue.withLock { queue -> Job? in
-            guard queue.head < queue.waiting.count else {
-                if let index {
-                    queue.waiting.removeAll(keepingCapacity: true)
-                    queue.head = 0
-                    queue.idle.append(index)
-                }
-                return nil
-            }
-            // Written ahead only when no other worker could start it now.
-            if index == nil, !queue.idle.isEmpty { return nil }
-            let job = queue.waiting[queue.head]
-            queue.head += 1
-            if queue.head >= 256, queue.head * 2 >= queue.waiting.count {
-                queue.waiting.removeFirst(queue.head)
-                queue.head = 0
-            }
-            return job
-        }
-    }
-
-    /// Called once `worker` has been written the current line (of `length` bytes): takes the next waiting job, if
-    /// any and no other worker is free, and writes its line too. Only to a worker that has answered before (a fresh
-    /// one's first request alone tells whether it starts), and only short lines.
-    private func writeAhead(on slot: Slot, worker: LineWorker, after length: Int) {
-        guard slot.ahead == nil, worker.hasAnswered, length < Self.aheadLimit else { return }
-        guard let next = take(orIdle: nil) else { return }
-        guard next.line.count < Self.aheadLimit else {
-            slot.ahead = (next, nil)
+    /// Hands waiting jobs to workers, carried ones first, for as long as some worker takes one.
+    private func pump() {
+        if let failure = startFailure.withLock({ $0 }) {
+            let jobs = state.carried + state.waiting[state.head...]
+            state.carried.removeAll()
+            state.waiting.removeAll()
+            state.head = 0
+            for job in jobs { job.done(.failure(failure), -1, 0) }
             return
         }
-        slot.ahead = (next, worker.send(next.line) ? worker : nil)
+        while true {
+            let job: Job
+            if let first = state.carried.first {
+                job = first
+            } else if state.head < state.waiting.count {
+                job = state.waiting[state.head]
+            } else {
+                state.waiting.removeAll(keepingCapacity: true)
+                state.head = 0
+                return
+            }
+            guard let index = worker(for: job) else { return }
+            if !state.carried.isEmpty {
+                state.carried.removeFirst()
+            } else {
+                state.head += 1
+                if state.head >= 256, state.head * 2 >= state.waiting.count {
+                    state.waiting.removeFirst(state.head)
+                    state.head = 0
+                }
+            }
+            send(job, on: index)
+        }
     }
 
-    /// The tries of one request on `slot`'s worker; runs on the slot's queue.
-    private func serve<T>(
-        on slot: Slot, index: Int, line: Data, sent: LineWorker?, id: String,
-        decode: ([String: JSONValue]) -> Result<T, PluginFailure>
-    ) -> (Result<T, PluginFailure>, retries: Int) {
-        var retries = 0
-        while true {
-            let result = exchange(on: slot, index: index, line: line, sent: retries == 0 ? sent : nil, id: id)
-                .flatMap(decode)
-            guard case .failure(let failure) = result, failure.kind != .refused else { return (result, retries) }
-            let retrying = failure.isTransient && retries < command.retries
+    /// The worker `job` should go to now, if any (see the type's comment).
+    private func worker(for job: Job) -> Int? {
+        let slots = state.slots
+        let short = job.line.count < Self.aheadLimit
+        func open(_ slot: Slot) -> Bool {
+            short && slot.worker?.hasAnswered == true && slot.bytes + job.line.count <= Self.aheadBytes
+        }
+        var fastest: (index: Int, wait: Double)?
+        for (index, slot) in slots.enumerated() where !slot.sent.isEmpty && open(slot) {
+            guard let service = slot.serviceTime else { continue }
+            let wait = service * Double(slot.sent.count)
+            if wait <= Self.wakeBudget, wait < fastest?.wait ?? .infinity { fastest = (index, wait) }
+        }
+        if let fastest { return fastest.index }
+        // A free worker, one already running first.
+        let free = slots.indices.filter { slots[$0].sent.isEmpty }
+        if let running = free.first(where: { slots[$0].worker != nil }) ?? free.first { return running }
+        // None is free: behind the one request of a busy worker; a single worker takes as many as its pipe holds
+        // (there is no other worker the request could go to sooner).
+        let depth = slots.count == 1 ? Int.max : 2
+        return slots.indices.filter { slots[$0].sent.count < depth && open(slots[$0]) }
+            .min { slots[$0].sent.count < slots[$1].sent.count }
+    }
+
+    /// Writes `job` to slot `index`'s worker, starting one if it has none.
+    private func send(_ job: Job, on index: Int) {
+        let slot = state.slots[index]
+        if slot.worker == nil {
+            do {
+                try start(index)
+            } catch {
+                return finish(job, .failure(failure(error)), on: index)
+            }
+        }
+        let worker = slot.worker!
+        job.queued = !slot.sent.isEmpty
+        slot.sent.append(job)
+        slot.bytes += job.line.count
+        worker.send(
+            job.line, timeout: command.timeout, startup: command.startupTimeout, maxBytes: command.maxResponseBytes
+        ) { [self] answer in
+            answered(job, answer, on: index, by: worker)
+        }
+    }
+
+    /// Takes `worker`'s answer to `job` (nil: the worker failed before its turn).
+    private func answered(
+        _ job: Job, _ answer: Result<Data, LineWorkerError>?, on index: Int, by worker: LineWorker
+    ) {
+        let slot = state.slots[index]
+        if let position = slot.sent.firstIndex(where: { $0 === job }) {
+            slot.sent.remove(at: position)
+            slot.bytes -= job.line.count
+        }
+        switch answer {
+        case nil:
+            // Not its fault: it goes again first, and the one that failed has the answer that pumps.
+            if slot.worker === worker { slot.worker = nil }
+            state.carried.append(job)
+            return
+        case .failure(let error):
+            if case .cannotStart = error { worker.waitForStderr(timeout: 2) }
+            if slot.worker === worker { slot.worker = nil }
+            finish(job, .failure(failure(error)), on: index)
+        case .success(let line):
+            let now = monotonicSeconds()
+            if job.queued {
+                let took = now - slot.lastAnswer
+                slot.serviceTime = slot.serviceTime.map { 0.8 * $0 + 0.2 * took } ?? took
+            }
+            slot.lastAnswer = now
+            let result = Self.validate(line, id: job.id)
+            if case .failure(let failure) = result, failure.kind != .refused {
+                // After garbage or a stray id the stream can no longer be trusted: start afresh.
+                if slot.worker === worker { slot.worker = nil }
+                worker.stop()
+            }
+            finish(job, result, on: index)
+        }
+        pump()
+    }
+
+    /// Hands `job` its validated answer, or tries it again on a fresh worker in slot `index` first: a fault but a
+    /// refusal is logged, and retried when transient and retries are left.
+    private func finish(_ job: Job, _ result: Result<[String: JSONValue], PluginFailure>, on index: Int) {
+        if case .failure(let failure) = result, failure.kind != .refused {
+            let retrying = failure.isTransient && job.retries < command.retries
             let then =
                 retrying
-                ? "retry \(retries + 1) of \(command.retries)"
+                ? "retry \(job.retries + 1) of \(command.retries)"
                 : failure.kind == .cannotStart ? "the run stops" : "recorded as an error"
             log.event(
                 "plugin.fault",
-                [("plugin", name), ("worker", index), ("id", id), ("error", failure.description), ("then", then)])
-            guard retrying else {
-                if failure.kind == .cannotStart { startFailure.withLock { $0 = failure } }
-                return (result, retries)
+                [("plugin", name), ("worker", index), ("id", job.id), ("error", failure.description), ("then", then)])
+            if retrying {
+                job.retries += 1
+                return send(job, on: index)
             }
-            retries += 1
+            if failure.kind == .cannotStart { startFailure.withLock { $0 = failure } }
         }
+        job.done(result, index, job.retries)
     }
 
-    /// One exchange on `slot`'s worker, starting one if it has none; drops the worker whenever its stream can no
-    /// longer be trusted.
-    private func exchange(on slot: Slot, index: Int, line: Data, sent: LineWorker?, id: String)
-        -> Result<[String: JSONValue], PluginFailure>
-    {
-        if slot.process == nil {
-            do {
-                try start(slot, index: index)
-            } catch {
-                return .failure(failure(error))
-            }
-        }
-        let worker = slot.process!
-        let answer = worker.exchange(
-            line, alreadySent: sent === worker, timeout: command.timeout, startup: command.startupTimeout,
-            maxBytes: command.maxResponseBytes
-        ) { [self] in writeAhead(on: slot, worker: worker, after: line.count) }
-        if case .failure(.cannotStart) = answer { slot.process?.waitForStderr(timeout: 2) }
-        let result = answer.mapError(failure).flatMap { Self.validate($0, id: id) }
-        if case .failure(let failure) = result, failure.kind != .refused {
-            // After a timeout, garbage or a stray id the stream can no longer be trusted: start afresh.
-            slot.process = nil
-        }
-        return result
-    }
-
-    /// Starts a worker in `slot`; runs on the slot's queue.
-    private func start(_ slot: Slot, index: Int) throws(LineWorkerError) {
+    /// Starts a worker in slot `index`. Loop thread only.
+    private func start(_ index: Int) throws(LineWorkerError) {
         let (name, log, tail) = (name, log, stderrTail)
-        slot.process = try LineWorker(argv: command.argv, directory: command.directory) { text in
+        let worker = try LineWorker(argv: command.argv, directory: command.directory, loop: loop) { text in
             tail.withLock { lines in
                 lines.append(String(text.prefix(300)))
                 if lines.count > Self.stderrTailLines { lines.removeFirst(lines.count - Self.stderrTailLines) }
             }
             log.event("plugin.stderr", [("plugin", name), ("worker", index), ("line", text)])
         }
-        log.event("plugin.start", [("plugin", name), ("worker", index), ("pid", slot.process!.pid)])
+        state.slots[index].worker = worker
+        log.event("plugin.start", [("plugin", name), ("worker", index), ("pid", worker.pid)])
     }
 
     /// Starts every worker not running yet, without waiting, so that programs slow to start (an interpreter, a model
@@ -249,10 +305,8 @@ final class ExternalPool: Sendable {
     /// start is left to its first request, which says why.
     func startWorkers() {
         guard startFailure.withLock({ $0 }) == nil else { return }
-        for (index, slot) in slots.enumerated() {
-            slot.queue.async { [self] in
-                if slot.process == nil { try? start(slot, index: index) }
-            }
+        loop.execute { [self] in
+            for (index, slot) in state.slots.enumerated() where slot.worker == nil { try? start(index) }
         }
     }
 
@@ -307,32 +361,33 @@ final class ExternalPool: Sendable {
     /// Closes every worker's input without waiting for it to exit: the workers end while the run finishes its
     /// own work, and `shutdown` reaps them. A request after this starts new workers.
     func release() {
-        for slot in slots {
-            slot.queue.async {
-                guard let worker = slot.process else { return }
+        loop.execute { [self] in
+            for slot in state.slots {
+                guard let worker = slot.worker else { continue }
                 worker.closeInput()
                 // Its input has ended: a later request starts a new worker.
                 slot.released.append(worker)
-                slot.process = nil
+                slot.worker = nil
             }
         }
     }
 
     /// Closes every worker's input and waits briefly for it to exit, all workers at once.
     func shutdown() async {
-        await withTaskGroup(of: Void.self) { group in
-            for slot in slots {
-                group.addTask {
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                        slot.queue.async {
-                            slot.process?.shutdown(grace: 2)
-                            slot.process = nil
-                            for worker in slot.released { worker.shutdown(grace: 2) }
-                            slot.released.removeAll()
-                            continuation.resume()
-                        }
-                    }
+        let workers = await withCheckedContinuation { (continuation: CheckedContinuation<[LineWorker], Never>) in
+            loop.execute { [self] in
+                var workers: [LineWorker] = []
+                for slot in state.slots {
+                    workers += slot.released + (slot.worker.map { [$0] } ?? [])
+                    slot.released.removeAll()
+                    slot.worker = nil
                 }
+                continuation.resume(returning: workers)
+            }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for worker in workers {
+                group.addTask { await worker.shutdown(grace: 2) }
             }
         }
     }
