@@ -29,7 +29,11 @@ public final class LineWorker: @unchecked Sendable {
     private var chunk = [UInt8](repeating: 0, count: 65536)
     private var exited = false
     private var answered = false
-    private var watching = false
+    /// Whether the loop watches the output (for answers) and the input (for room for `outbox`).
+    private var watchingOutput = false
+    private var watchingInput = false
+    /// The child closed its input: nothing more can be written to it.
+    private var inputClosed = false
     /// Requests sent and not answered, oldest first.
     private var pending: [Pending] = []
     /// The timer of the oldest request's deadline.
@@ -108,7 +112,7 @@ public final class LineWorker: @unchecked Sendable {
     private static let pipeSignalIgnored: Void = { signal(SIGPIPE, SIG_IGN) }()
 
     deinit {
-        if watching { loop.unwatch(stdoutFD) }
+        unwatchAll()
         if let timer { loop.cancel(timer) }
         terminate()
         close(stdinFD)
@@ -154,9 +158,8 @@ public final class LineWorker: @unchecked Sendable {
     /// Writes what the pipe takes of `outbox`; watches for room when some is left, and for answers while any
     /// request waits for one.
     private func flush() {
-        var taken = 0
-        if !outbox.isEmpty {
-            taken = outbox.withUnsafeBytes { raw in
+        if !outbox.isEmpty && !inputClosed {
+            let taken = outbox.withUnsafeBytes { raw in
                 var done = 0
                 while done < raw.count {
                     let count = write(stdinFD, raw.baseAddress! + done, raw.count - done)
@@ -169,40 +172,52 @@ public final class LineWorker: @unchecked Sendable {
                 return done
             }
             if taken < 0 {
-                fail(crashed("it closed its input"))
-                return
-            }
-            outbox.removeFirst(taken)
-            written += taken
-            var left = taken
-            for index in pending.indices where pending[index].unwritten > 0 && left > 0 {
-                let part = min(left, pending[index].unwritten)
-                pending[index].unwritten -= part
-                left -= part
+                // The child closed its input: it is ending. Its output says how far it got (the answers it wrote
+                // before, then the end of it), so the request it died on, not this one, takes the failure.
+                inputClosed = true
+                outbox.removeAll()
+            } else {
+                outbox.removeFirst(taken)
+                written += taken
+                var left = taken
+                for index in pending.indices where pending[index].unwritten > 0 && left > 0 {
+                    let part = min(left, pending[index].unwritten)
+                    pending[index].unwritten -= part
+                    left -= part
+                }
             }
         }
-        if timer == nil, let head = pending.first, head.unwritten == 0 {
+        if timer == nil, let head = pending.first, head.unwritten == 0 || inputClosed {
             timer = loop.schedule(at: monotonicSeconds() + head.timeout) { [unowned self] in
                 timer = nil
                 terminate()
                 fail(LineWorkerError.timeout("no response in time; worker killed and restarted"))
             }
         }
-        let events = Int16(pending.isEmpty ? 0 : POLLIN) | Int16(outbox.isEmpty ? 0 : POLLOUT)
-        if events == 0 {
-            if watching { loop.unwatch(stdoutFD) }
-            watching = false
-        } else if watching {
-            loop.rewatch(stdoutFD, events: events)
+        // Answers are read while any is awaited; the input is watched for room while some of `outbox` waits.
+        watch(stdoutFD, POLLIN, while: !pending.isEmpty, &watchingOutput) { [unowned self] in readAnswers() }
+        watch(stdinFD, POLLOUT, while: !outbox.isEmpty, &watchingInput) { [unowned self] in flush() }
+    }
+
+    /// Watches `descriptor` for `event` on the loop while `wanted` (calling `handler` when it is ready, or errs),
+    /// and not otherwise.
+    private func watch(
+        _ descriptor: Int32, _ event: Int32, while wanted: Bool, _ watching: inout Bool,
+        _ handler: @escaping () -> Void = {}
+    ) {
+        guard wanted != watching else { return }
+        watching = wanted
+        if wanted {
+            loop.watch(descriptor, events: Int16(event)) { _ in handler() }
         } else {
-            watching = true
-            loop.watch(stdoutFD, events: events) { [unowned self] ready in self.ready(ready) }
+            loop.unwatch(descriptor)
         }
     }
 
-    private func ready(_ events: Int16) {
-        if events & Int16(POLLOUT) != 0 { flush() }
-        if events & ~Int16(POLLOUT) != 0 { readAnswers() }
+    /// Stops watching both pipes.
+    private func unwatchAll() {
+        watch(stdoutFD, POLLIN, while: false, &watchingOutput)
+        watch(stdinFD, POLLOUT, while: false, &watchingInput)
     }
 
     /// Reads what has arrived and hands over each whole answer. An answer over its request's cap fails as soon as
@@ -265,8 +280,7 @@ public final class LineWorker: @unchecked Sendable {
     /// can no longer be trusted (it answered with garbage or a stray id).
     public func stop() {
         terminate()
-        if watching { loop.unwatch(stdoutFD) }
-        watching = false
+        unwatchAll()
         if let timer { loop.cancel(timer) }
         timer = nil
         let unanswered = pending

@@ -235,6 +235,16 @@ import Testing
         await worker.shutdown(grace: 5)
     }
 
+    @Test("a request larger than a pipe holds is written as the program reads it")
+    func aRequestLargerThanThePipeIsWrittenWhole() async throws {
+        let program = "import sys\nfor line in sys.stdin:\n    print(len(line) - 1, flush=True)"
+        let worker = try LineWorker(argv: ["python3", "-c", program], directory: nil) { _ in }
+        let answer = await worker.exchange(
+            Data(repeating: 0x61, count: 300_000), timeout: 30, startup: 10, maxBytes: 100)
+        #expect((try? answer.get()).map { String(decoding: $0, as: UTF8.self) } == "300000")
+        await worker.shutdown(grace: 5)
+    }
+
     @Test("when a worker fails, the request it was answering gets the failure and those behind it get nil")
     func aFailureEndsTheRequestBeingAnsweredOnly() async throws {
         let worker = try LineWorker(argv: ["sh", "-c", "read line; echo one; read line; exit 6"], directory: nil) { _ in
