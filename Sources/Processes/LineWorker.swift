@@ -158,7 +158,9 @@ public final class LineWorker: @unchecked Sendable {
     /// Writes what the pipe takes of `outbox`; watches for room when some is left, and for answers while any
     /// request waits for one.
     private func flush() {
-        if !outbox.isEmpty && !inputClosed {
+        // Nothing more reaches a child whose input closed: what waits for it is dropped, not watched for.
+        if inputClosed { outbox.removeAll() }
+        if !outbox.isEmpty {
             let taken = outbox.withUnsafeBytes { raw in
                 var done = 0
                 while done < raw.count {

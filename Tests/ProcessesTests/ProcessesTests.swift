@@ -235,6 +235,21 @@ import Testing
         await worker.shutdown(grace: 5)
     }
 
+    @Test("a program that closes its input and stays silent times out, whatever is sent to it after")
+    func aClosedInputTimesOut() async throws {
+        let worker = try LineWorker(argv: ["sh", "-c", "exec 0<&-; sleep 30"], directory: nil) { _ in }
+        usleep(200_000)  // it has closed its input by now
+        for line in ["a", "b"] {
+            let started = monotonicSeconds()
+            let answer = await worker.exchange(Data(line.utf8), timeout: 0.3, startup: 0.2, maxBytes: 100)
+            #expect(monotonicSeconds() - started < 5)
+            guard case .failure = answer else {
+                Issue.record("request \(line) must fail, got \(answer)")
+                continue
+            }
+        }
+    }
+
     @Test("a request larger than a pipe holds is written as the program reads it")
     func aRequestLargerThanThePipeIsWrittenWhole() async throws {
         let program = "import sys\nfor line in sys.stdin:\n    print(len(line) - 1, flush=True)"
