@@ -1,12 +1,18 @@
 import Foundation
 import GRDB
 
+#if canImport(GRDBSQLite)
+    import GRDBSQLite
+#else
+    import SQLite3
+#endif
+
 extension Store {
     /// The id of `checker` in the `checkers` table, adding it the first time it is seen. Call inside a write.
     static func checkerID(_ db: Database, _ checker: CheckerFingerprint) throws -> Int64 {
         let lookup = try db.cachedStatement(sql: "SELECT id FROM checkers WHERE fingerprint = CAST(? AS TEXT)")
-        let fingerprint = Data(checker.fingerprint.utf8)
-        if let id = try Int64.fetchOne(lookup, arguments: [fingerprint]) { return id }
+        let fingerprint = Data(checker.fingerprint.utf8).databaseValue
+        if let id = try stepOnce(lookup, [fingerprint], row: { sqlite3_column_int64($0, 0) }) { return id }
         try db.execute(
             literal: """
                 INSERT INTO checkers(fingerprint, identity) VALUES (\(text: checker.fingerprint), \(text: checker.identity))

@@ -59,20 +59,22 @@ extension Store {
     ) throws -> Int64 {
         let id = try nextID("tasks")
         let hash = PackedHex.value(promptHash)
-        let arguments: StatementArguments = [
-            id, round, index, Int64(seed), difficulty, status.rawValue, Self.bytes(contamination),
-            failure?.kind.rawValue, Self.bytes(failure?.message), seconds, retries,
+        let values: [DatabaseValue] = [
+            id.databaseValue, round.databaseValue, index.databaseValue, Int64(seed).databaseValue,
+            difficulty.databaseValue, status.rawValue.databaseValue, Self.bytes(contamination).databaseValue,
+            failure?.kind.rawValue.databaseValue ?? .null, Self.bytes(failure?.message).databaseValue,
+            seconds.databaseValue, retries.databaseValue, hash,
         ]
         let dictionaries = dictionaryCache
         try buffered { db in
             let (frame, dictionary) = try Self.compressTask(db, task, text: taskText, dictionaries)
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO tasks(id, round, idx, seed, difficulty, status, contamination, error_kind, error,
-                                      seconds, retries, task, text_dictionary, prompt_hash)
-                    VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: arguments + [frame, dictionary, hash])
+            try Self.stepOnce(
+                db.cachedStatement(
+                    sql: """
+                        INSERT INTO tasks(id, round, idx, seed, difficulty, status, contamination, error_kind, error,
+                                          seconds, retries, prompt_hash, task, text_dictionary)
+                        VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), ?, ?, ?, ?, ?)
+                        """), values + [frame.databaseValue, dictionary.databaseValue])
         }
         return id
     }
@@ -100,7 +102,9 @@ extension Store {
     /// - Throws: `FlywheelError(.corruptStore)` naming the row when the text does not decode.
     func taskSpec(_ db: Database, _ row: Row, table: String, id: Int64) throws -> TaskSpec? {
         do {
-            guard migrations.contains(Schema.compactText) else { return try TaskText.unversioned(row, table: table, id: id) }
+            guard migrations.contains(Schema.compactText) else {
+                return try TaskText.unversioned(row, table: table, id: id)
+            }
             guard !(row["task"] as DatabaseValue).isNull else { return nil }
             return try TaskText.decode(
                 row["task"], dictionary: try taskDictionary(db, row, table: table, id: id), table: table, id: id)
@@ -125,7 +129,8 @@ extension Store {
     private func taskDictionary(_ db: Database, _ row: Row, table: String, id: Int64) throws -> Zstd.Dictionary? {
         try (row["text_dictionary"] as Int64?).map { dictionaryID in
             guard let dictionary = try dictionaryCache.dictionary(db, id: dictionaryID) else {
-                throw TaskTextError(table: table, id: id, problem: "it names dictionary \(dictionaryID), which is missing")
+                throw TaskTextError(
+                    table: table, id: id, problem: "it names dictionary \(dictionaryID), which is missing")
             }
             return dictionary
         }
@@ -179,20 +184,22 @@ extension Store {
         let solution = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
         let id = try nextID("attempts")
-        let arguments: StatementArguments = [
-            id, taskID, attempt, Int64(seed), solverVersion, rationalized, Self.bytes(solution?.answer),
-            Self.bytes(solution?.trace), Self.bytes(solution?.usage?.jsonText), failure?.kind.rawValue,
-            Self.bytes(failure?.message), seconds, retries,
+        let values: [DatabaseValue] = [
+            id.databaseValue, taskID.databaseValue, attempt.databaseValue, Int64(seed).databaseValue,
+            solverVersion.databaseValue, rationalized.databaseValue, Self.bytes(solution?.answer).databaseValue,
+            Self.bytes(solution?.trace).databaseValue, Self.bytes(solution?.usage?.jsonText).databaseValue,
+            failure?.kind.rawValue.databaseValue ?? .null, Self.bytes(failure?.message).databaseValue,
+            seconds.databaseValue, retries.databaseValue,
         ]
         try buffered { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO attempts(id, task_id, attempt, seed, solver_version, rationalized, answer, trace, usage,
-                                         error_kind, error, seconds, retries)
-                    VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?, CAST(? AS TEXT),
-                            ?, ?)
-                    """
-            ).execute(arguments: arguments)
+            try Self.stepOnce(
+                db.cachedStatement(
+                    sql: """
+                        INSERT INTO attempts(id, task_id, attempt, seed, solver_version, rationalized, answer, trace,
+                                             usage, error_kind, error, seconds, retries)
+                        VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?,
+                                CAST(? AS TEXT), ?, ?)
+                        """), values)
         }
         return id
     }
@@ -231,29 +238,36 @@ extension Store {
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
         // The checkers row names the checker; the verdict repeats it only when it was named otherwise.
         let named = fingerprint?.identity == checker ? nil : checker
-        let arguments: StatementArguments = [
-            attemptID, judgement?.accept ?? false, judgement?.score ?? 0, Self.bytes(judgement?.reason),
-            failure?.kind.rawValue, Self.bytes(failure?.message), Self.bytes(named), seconds, retries,
+        let values: [DatabaseValue] = [
+            attemptID.databaseValue, (judgement?.accept ?? false).databaseValue, (judgement?.score ?? 0).databaseValue,
+            Self.bytes(judgement?.reason).databaseValue, failure?.kind.rawValue.databaseValue ?? .null,
+            Self.bytes(failure?.message).databaseValue, Self.bytes(named).databaseValue, seconds.databaseValue,
+            retries.databaseValue,
         ]
+        let exampleValues: [DatabaseValue]? = example.map { example in
+            [
+                attemptID.databaseValue, round.databaseValue, example.dictionaryID.databaseValue,
+                example.againstTask.databaseValue, example.payload.databaseValue, example.rawBytes.databaseValue,
+                PackedHex.value(example.checksum),
+            ]
+        }
         try buffered { db in
             let checkerRow = try fingerprint.map { try Self.checkerID(db, $0) }
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO verdicts(attempt_id, accept, score, reason, error_kind, error, checker, seconds, retries,
-                                         checker_id)
-                    VALUES (?, ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, ?)
-                    """
-            ).execute(arguments: arguments + [checkerRow])
-            if let example {
-                try db.cachedStatement(
+            try Self.stepOnce(
+                db.cachedStatement(
                     sql: """
-                        INSERT INTO examples(attempt_id, round, dictionary_id, against_task, payload, raw_bytes, checksum)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """
-                ).execute(arguments: [
-                    attemptID, round, example.dictionaryID, example.againstTask, example.payload, example.rawBytes,
-                    PackedHex.value(example.checksum),
-                ])
+                        INSERT INTO verdicts(attempt_id, accept, score, reason, error_kind, error, checker, seconds,
+                                             retries, checker_id)
+                        VALUES (?, ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, ?)
+                        """), values + [checkerRow.databaseValue])
+            if let exampleValues {
+                try Self.stepOnce(
+                    db.cachedStatement(
+                        sql: """
+                            INSERT INTO examples(attempt_id, round, dictionary_id, against_task, payload, raw_bytes,
+                                                 checksum)
+                            VALUES (?, ?, ?, ?, ?, ?, ?)
+                            """), exampleValues)
             }
         }
     }
