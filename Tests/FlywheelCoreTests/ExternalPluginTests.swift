@@ -23,6 +23,38 @@ import Testing
         await checker.shutdown()
     }
 
+    /// Given the task's text as the store encoded it, the checker sends it as it is: the program receives the very
+    /// line it would have received had the task been encoded again, for tasks with and without reference and meta,
+    /// and answers and texts that need escaping.
+    @Test func aCheckWithTheTaskTextSendsTheSameLine() async throws {
+        let echo = """
+            import json, sys
+            for line in sys.stdin:
+                print(json.dumps({"id": json.loads(line)["id"], "accept": True, "score": 1, "reason": line.rstrip("\\n")}))
+            """
+        let checker = ExternalChecker(
+            command: ExternalCommand(argv: ["python3", "-u", "-c", echo], workers: 1, timeout: 10, startupTimeout: 15),
+            log: .silent)
+        let tasks = [
+            TaskSpec(prompt: "What is 1 + 2?", reference: "3"),
+            TaskSpec(prompt: "say \"hi\"\n\tthen ✓", reference: nil, meta: .object(["family": "x", "n": 2])),
+            TaskSpec(
+                prompt: "p", reference: .object(["examples": .array([.object(["input": .array([1, -2]), "output": .number(0.5)])])]),
+                meta: .object(["difficulty": 3])),
+        ]
+        for (index, task) in tasks.enumerated() {
+            for answer in ["3", "", "a \"quoted\" \\ answer\n", "é"] {
+                let fresh = await checker.check(id: "f\(index)", task: task, text: nil, answer: answer)
+                let spliced = await checker.check(
+                    id: "f\(index)", task: task, text: TaskCodec.plain(task), answer: answer)
+                let line = try #require(try fresh.get().reason)
+                #expect(line.contains(#""op":"check""#))
+                #expect(try spliced.get().reason == line)
+            }
+        }
+        await checker.shutdown()
+    }
+
     @Test func aHungWorkerTimesOutAndIsReplaced() async {
         let checker = checker("hang", timeout: 0.5)
         let result = await checker.check(id: "a", task: task, answer: "3")

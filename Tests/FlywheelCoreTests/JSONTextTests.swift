@@ -123,6 +123,8 @@ import Testing
                 meta: optional { Self.value(&stream) }, trace: optional { Self.text(&stream) })
             let expected = try Self.foundationEncoder.encode(example)
             #expect(example.encoded() == expected)
+            let task = TaskSpec(prompt: example.prompt, reference: example.reference, meta: example.meta)
+            #expect(example.encoded(taskText: TaskCodec.plain(task)) == expected)
             #expect(try StoredExample(json: expected) == (try JSONDecoder().decode(StoredExample.self, from: expected)))
         }
         let foreign = Data(#"{"answer":"4","prompt":"2+2","reference":null,"extra":[1],"trace":null}"#.utf8)

@@ -160,6 +160,26 @@ extension StoredExample {
         return JSONValue.object(object).encoded()
     }
 
+    /// `encoded()`, made from `taskText`, the `TaskCodec.plain` text of the task this example answers (same prompt,
+    /// reference and meta), without encoding those again: its members sit between `answer` and `trace` in sorted
+    /// order, so the bytes are the same. Without the text, or with one that is not an object, `encoded()`.
+    public func encoded(taskText: Data?) -> Data {
+        guard let taskText, taskText.count > 2, taskText.first == UInt8(ascii: "{"),
+            taskText.last == UInt8(ascii: "}")
+        else { return encoded() }
+        var writer = JSONTextWriter()
+        writer.bytes.append(contentsOf: #"{"answer":"#.utf8)
+        _ = writer.write(.string(answer))
+        writer.bytes.append(UInt8(ascii: ","))
+        writer.bytes.append(contentsOf: taskText.dropFirst().dropLast())
+        if let trace {
+            writer.bytes.append(contentsOf: #","trace":"#.utf8)
+            _ = writer.write(.string(trace))
+        }
+        writer.bytes.append(UInt8(ascii: "}"))
+        return Data(writer.bytes)
+    }
+
     /// Reads `encoded()`'s JSON, as `JSONDecoder` reads its `Codable` form: other keys ignored, null as absent.
     /// - Throws: `JSONTextError`, or `FlywheelError(.corruptStore)` naming the field that is missing or mistyped.
     public init(json: Data) throws {

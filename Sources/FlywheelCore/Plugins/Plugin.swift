@@ -67,8 +67,18 @@ public protocol Checker: Sendable, PluginDiagnostics {
     /// kind and version, e.g. `listfn-checker/1`. Equal fingerprints judge alike.
     var fingerprint: String { get }
     func check(id: String, task: TaskSpec, answer: String) async -> Result<Judgement, PluginFailure>
+    /// `check`, given the task's JSON text (`TaskCodec.plain`) that the caller has already encoded, which a checker
+    /// that sends the task on may send as it is. The default ignores the text.
+    func check(id: String, task: TaskSpec, text: Data?, answer: String) async -> Result<Judgement, PluginFailure>
     /// Stops any worker processes; called once when the run ends.
     func shutdown() async
+}
+
+extension Checker {
+    public func check(id: String, task: TaskSpec, text: Data?, answer: String) async -> Result<Judgement, PluginFailure>
+    {
+        await check(id: id, task: task, answer: answer)
+    }
 }
 
 /// What every kind of plugin can tell about itself when it fails.

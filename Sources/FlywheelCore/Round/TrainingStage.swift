@@ -112,13 +112,13 @@ extension RoundEngine {
         guard let solution = record.solution else { return (false, true) }
         if let accepted = judged[record.id] { return (accepted, false) }
         let (judged, seconds, retries) = try await checkAttempt(
-            spec, answer: solution.answer, round: round, index: task.index, attempt: attempt)
+            spec, text: text, answer: solution.answer, round: round, index: task.index, attempt: attempt)
         var example: CompressedExample?
         if case .success(let judgement) = judged, judgement.accept {
             let stored = StoredExample(
                 prompt: spec.prompt, answer: solution.answer, reference: spec.reference, meta: spec.meta,
                 trace: solution.trace)
-            let raw = stored.encoded()
+            let raw = stored.encoded(taskText: text)
             example = try ExampleCodec.compress(stored, encoded: raw, taskText: text, dictionary: dictionary)
             fresh?.add(index: task.index, attempt: attempt, rationalized: rationalized, raw: raw)
         }
@@ -144,13 +144,14 @@ extension RoundEngine {
         return (request.seed, result, monotonicNow() - start, retries)
     }
 
-    /// Checks the answer of attempt `attempt` of training task `index`, timed, its retries counted.
-    func checkAttempt(_ spec: TaskSpec, answer: String, round: Int, index: Int, attempt: Int) async throws
-        -> (result: Result<Judgement, PluginFailure>, seconds: Double, retries: Int)
+    /// Checks the answer of attempt `attempt` of training task `index`, timed, its retries counted. `text` is the
+    /// task's `TaskCodec.plain` text when the caller has it.
+    func checkAttempt(_ spec: TaskSpec, text: Data? = nil, answer: String, round: Int, index: Int, attempt: Int)
+        async throws -> (result: Result<Judgement, PluginFailure>, seconds: Double, retries: Int)
     {
         let start = monotonicNow()
         let (judged, retries) = await PluginRetries.counting {
-            await plugins.checker.check(id: "r\(round)-c\(index)-\(attempt)", task: spec, answer: answer)
+            await plugins.checker.check(id: "r\(round)-c\(index)-\(attempt)", task: spec, text: text, answer: answer)
         }
         try requireStarted(judged)
         return (judged, monotonicNow() - start, retries)
