@@ -266,6 +266,9 @@ public struct ContaminationIndex: Sendable {
     private let lexemes: [[UInt32]]
     /// Held-out prompts an `embeddedCopy` may contain, found through the rarest `anchorWidth` lexemes of each.
     private let anchors: [UInt64: [Anchor]]
+    /// The hashes of `anchors`' keys as bits: most windows of a prompt match no anchor, and testing a bit costs less
+    /// than a dictionary lookup.
+    private let anchorFilter: HashFilter
     private let anchorWidth: Int
     /// Space-separated word ids; a numbering of their own.
     private let wordVocabulary: ByteVocabulary
@@ -273,6 +276,8 @@ public struct ContaminationIndex: Sendable {
     private let nearCopies: [(words: [UInt32], rarestFirst: [UInt32], edits: Int)]
     /// Near copies to align, by the rarest word of their held-out prompt: a near copy holds every word.
     private let nearCopyAnchors: [UInt32: [Int32]]
+    /// By word id: whether `nearCopyAnchors` has the word (most words of a prompt are no held-out prompt's rarest).
+    private let isNearCopyAnchor: [Bool]
 
     private struct Anchor: Sendable {
         var document: Int32
@@ -356,8 +361,12 @@ public struct ContaminationIndex: Sendable {
             let kept = found.filter { eligible[Int($0.document)] }
             return kept.isEmpty ? nil : kept
         }
+        anchorFilter = HashFilter(anchors.keys)
         self.wordVocabulary = wordVocabulary
         (nearCopies, nearCopyAnchors) = Self.nearCopies(spaced, eligible: eligible, rules: rules)
+        var isNearCopyAnchor = [Bool](repeating: false, count: wordVocabulary.count)
+        for word in nearCopyAnchors.keys { isNearCopyAnchor[Int(word)] = true }
+        self.isNearCopyAnchor = isNearCopyAnchor
     }
 
     /// Checks one generated prompt against the held-out set.
@@ -394,7 +403,8 @@ public struct ContaminationIndex: Sendable {
     private func containsHeldout(_ ids: [UInt32]) -> Bool {
         guard !anchors.isEmpty, ids.count >= anchorWidth else { return false }
         for start in 0...(ids.count - anchorWidth) {
-            guard let found = anchors[Self.hash(ids[start..<(start + anchorWidth)])] else { continue }
+            let hash = Self.hash(ids[start..<(start + anchorWidth)])
+            guard anchorFilter.mayContain(hash), let found = anchors[hash] else { continue }
             for anchor in found
             where Self.occurs(lexemes[Int(anchor.document)], in: ids, at: start - Int(anchor.offset)) {
                 return true
@@ -406,13 +416,14 @@ public struct ContaminationIndex: Sendable {
     private func isNearCopy(_ normalized: String) -> Bool {
         var ids: [UInt32] = []
         PromptNormalizer.forEachWord(normalized) { ids.append(wordVocabulary.id(of: $0) ?? Self.unknownWord) }
-        let present = Set(ids)
+        var present: Set<UInt32>?
         var aligned = Set<Int32>()
-        for id in ids {
+        for id in ids where Int(id) < isNearCopyAnchor.count && isNearCopyAnchor[Int(id)] {
             for document in nearCopyAnchors[id] ?? [] where aligned.insert(document).inserted {
                 // A near copy holds every word; most candidates lack one of their rarer words.
                 let copy = nearCopies[Int(document)]
-                if copy.rarestFirst.allSatisfy(present.contains),
+                if present == nil { present = Set(ids) }
+                if copy.rarestFirst.allSatisfy(present!.contains),
                     Self.holdsInOrder(copy.words, in: ids, edits: copy.edits)
                 {
                     return true
@@ -565,10 +576,36 @@ public struct ContaminationIndex: Sendable {
     }
 }
 
+/// A set of well-mixed 64-bit hashes as one bit each, by their low bits: `mayContain` is false for most hashes not
+/// in the set and true for every one in it.
+private struct HashFilter: Sendable {
+    private var words: [UInt64]
+
+    init(_ hashes: some Collection<UInt64>) {
+        // About 16 bits per hash: one in 16 hashes not in the set finds its bit set.
+        var count = 1
+        while count * 64 < hashes.count * 16 { count *= 2 }
+        words = [UInt64](repeating: 0, count: count)
+        for hash in hashes { insert(hash) }
+    }
+
+    /// Whether the filter has its 16 bits per hash for `count` hashes.
+    func fits(_ count: Int) -> Bool { words.count * 64 >= count * 16 }
+
+    mutating func insert(_ hash: UInt64) {
+        words[Int(truncatingIfNeeded: hash >> 6) & (words.count - 1)] |= 1 << (hash & 63)
+    }
+
+    func mayContain(_ hash: UInt64) -> Bool {
+        words[Int(truncatingIfNeeded: hash >> 6) & (words.count - 1)] & (1 << (hash & 63)) != 0
+    }
+}
+
 /// Windows of a fixed width, found by hash and confirmed id by id, so a hash collision never matches.
 private struct WindowSet: Sendable {
     let width: Int
     private var buckets: [UInt64: [Int32]] = [:]
+    private var filter = HashFilter([])
     /// The windows, one after another; a bucket holds their offsets.
     private var storage: [UInt32] = []
 
@@ -581,6 +618,7 @@ private struct WindowSet: Sendable {
         if contains(window, key: key) { return }
         buckets[key, default: []].append(Int32(storage.count))
         storage.append(contentsOf: window)
+        if filter.fits(buckets.count) { filter.insert(key) } else { filter = HashFilter(buckets.keys) }
     }
 
     func contains(_ window: ArraySlice<UInt32>) -> Bool {
@@ -588,7 +626,7 @@ private struct WindowSet: Sendable {
     }
 
     private func contains(_ window: ArraySlice<UInt32>, key: UInt64) -> Bool {
-        guard let offsets = buckets[key] else { return false }
+        guard filter.mayContain(key), let offsets = buckets[key] else { return false }
         return offsets.contains { storage[Int($0)..<(Int($0) + width)] == window }
     }
 }
