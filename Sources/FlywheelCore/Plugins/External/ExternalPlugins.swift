@@ -104,21 +104,12 @@ public struct ExternalChecker: Checker {
         await check(id: id, task: task, text: nil, answer: answer)
     }
 
-    /// The request line is the one `ExternalPool.request` would write for the fields `op`, `task` and `answer`;
-    /// with `text` the task's JSON goes in as it was encoded for the store, not encoded again (its reference is
-    /// most of a line, and most of the CPU of writing one).
+    /// The request's `task` is the task's `TaskCodec.plain` text: `text` as it was encoded for the store when the
+    /// caller has it, not encoded again (its reference is most of a line, and most of the CPU of writing one).
     public func check(id: String, task: TaskSpec, text: Data?, answer: String) async -> Result<Judgement, PluginFailure>
     {
-        let request: ExternalPool.Request
-        if let text, let line = Self.line(id: id, text: text, answer: answer) {
-            request = .line(line)
-        } else {
-            var taskObject: [String: JSONValue] = ["prompt": .string(task.prompt)]
-            if let reference = task.reference { taskObject["reference"] = reference }
-            if let meta = task.meta { taskObject["meta"] = meta }
-            request = .fields(["op": "check", "task": .object(taskObject), "answer": .string(answer)])
-        }
-        return await pool.request(request, id: id) { response in
+        let line = Self.line(id: id, text: text ?? TaskCodec.plain(task), answer: answer)
+        return await pool.request(line: line, id: id) { response in
             guard let accept = response["accept"]?.boolValue else {
                 return .failure(malformed("a check response needs a boolean `accept`", got: response["accept"]))
             }
@@ -130,11 +121,12 @@ public struct ExternalChecker: Checker {
         }
     }
 
-    /// The check request for the task whose `TaskCodec.plain` text is `text`: its members in the order the encoder
-    /// sorts them (`answer`, `id`, `op`, `task`), so the same bytes as the request made of fields. Nil when `text`
-    /// is not an object (a task JSON cannot say).
-    static func line(id: String, text: Data, answer: String) -> Data? {
-        guard text.first == UInt8(ascii: "{"), text.last == UInt8(ascii: "}") else { return nil }
+    /// The check request for the task whose `TaskCodec.plain` text is `text`: the fields `answer`, `id`, `op` and
+    /// `task` in the order the encoder sorts them, so the same bytes as `ExternalPool.request` writes for them. A
+    /// task JSON cannot say (a non-finite number: its text is `null`) makes the line `null`, as encoding the whole
+    /// request does.
+    static func line(id: String, text: Data, answer: String) -> Data {
+        guard text.first == UInt8(ascii: "{"), text.last == UInt8(ascii: "}") else { return Data("null".utf8) }
         var writer = JSONTextWriter()
         writer.bytes.append(contentsOf: #"{"answer":"#.utf8)
         _ = writer.write(.string(answer))

@@ -124,28 +124,16 @@ final class ExternalPool: Sendable {
         _ fields: [String: JSONValue], id: String,
         decode: @escaping @Sendable ([String: JSONValue]) -> Result<T, PluginFailure>
     ) async -> Result<T, PluginFailure> {
-        await request(.fields(fields), id: id, decode: decode)
+        var object = fields
+        object["id"] = .string(id)
+        return await request(line: JSONValue.object(object).encoded(), id: id, decode: decode)
     }
 
-    /// A request: its fields, to which `request` adds `id`, or its whole line, `id` included, already encoded.
-    enum Request {
-        case fields([String: JSONValue])
-        case line(Data)
-    }
-
+    /// `request` for a request already encoded: `line` holds its fields, `id` among them.
     func request<T: Sendable>(
-        _ request: Request, id: String,
-        decode: @escaping @Sendable ([String: JSONValue]) -> Result<T, PluginFailure>
+        line: Data, id: String, decode: @escaping @Sendable ([String: JSONValue]) -> Result<T, PluginFailure>
     ) async -> Result<T, PluginFailure> {
         if let failure = startFailure.withLock({ $0 }) { return .failure(failure) }
-        let line: Data
-        switch request {
-        case .fields(let fields):
-            var object = fields
-            object["id"] = .string(id)
-            line = JSONValue.object(object).encoded()
-        case .line(let encoded): line = encoded
-        }
         let (answer, worker, retries) = await withCheckedContinuation { continuation in
             let submit: @Sendable () -> Void = { [self] in
                 state.waiting.append(Job(line: line, id: id) { continuation.resume(returning: ($0, $1, $2)) })
