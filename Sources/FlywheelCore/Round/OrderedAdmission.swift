@@ -1,56 +1,33 @@
-import Synchronization
-
 /// Lets items through one at a time in index order, whatever order their generation finished in, so that
 /// "duplicate of an earlier task" means the same thing in every run, resumed or not.
-///
-/// An item whose turn it is goes through on its own thread without suspending: it is the next index as soon as the
-/// one before it has passed, and that is the common case when items finish in about the order they started. (An
-/// actor here made every item hop to the actor and back, ~0.1 ms of a round's ~0.8 ms per item on 2 cores.)
-public final class OrderedAdmission: Sendable {
-    private struct State {
-        var next: Int
-        var waiting: [Int: CheckedContinuation<Void, Never>] = [:]
-        var poisoned = false
-    }
-
-    private let state: Mutex<State>
+public actor OrderedAdmission {
+    private var next: Int
+    private var waiting: [Int: CheckedContinuation<Void, Never>] = [:]
+    private var poisoned = false
 
     /// - Parameter first: the first index to let through (a resumed round starts after what it recorded).
     public init(first: Int) {
-        state = Mutex(State(next: first))
+        next = first
     }
 
-    /// Runs `body` when every lower index has passed; `body` must not suspend. Only the index whose turn it is runs
-    /// its `body`, so bodies never overlap.
+    /// Runs `body` when every lower index has passed; `body` must not suspend.
     public func admit<T: Sendable>(_ index: Int, _ body: () throws -> T) async throws -> T {
-        if state.withLock({ $0.next != index && !$0.poisoned }) {
-            await withCheckedContinuation { continuation in
-                let now = state.withLock { state in
-                    guard state.next != index && !state.poisoned else { return true }
-                    state.waiting[index] = continuation
-                    return false
-                }
-                if now { continuation.resume() }
-            }
+        if index != next && !poisoned {
+            await withCheckedContinuation { waiting[index] = $0 }
         }
-        if state.withLock({ $0.poisoned }) { throw CancellationError() }
+        if poisoned { throw CancellationError() }
         defer {
-            state.withLock { state in
-                state.next = index + 1
-                return state.waiting.removeValue(forKey: index + 1)
-            }?.resume()
+            next = index + 1
+            waiting.removeValue(forKey: next)?.resume()
         }
         return try body()
     }
 
     /// After a failure no later index can be admitted: wake every waiter so the round stops instead of hanging.
     public func poison() {
-        let waiters = state.withLock { state in
-            state.poisoned = true
-            defer { state.waiting.removeAll() }
-            return Array(state.waiting.values)
-        }
-        for waiter in waiters { waiter.resume() }
+        poisoned = true
+        for waiter in waiting.values { waiter.resume() }
+        waiting.removeAll()
     }
 }
 
@@ -83,7 +60,7 @@ func forEachBounded(
         do {
             try await work(index)
         } catch {
-            admission.poison()
+            await admission.poison()
             throw error
         }
     }
