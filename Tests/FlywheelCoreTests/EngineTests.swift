@@ -12,7 +12,9 @@ struct FakeGenerator: Generator {
 
     func generate(id: String, seed: UInt64, difficulty: Int, split: Split) async -> Result<TaskSpec, PluginFailure> {
         let index = Int(id.reversed().prefix { $0.isNumber }.reversed().map(String.init).joined()) ?? -1
-        guard let prompt = prompt(index, split, id) else { return .failure(PluginFailure(.refused, "no task \(index)")) }
+        guard let prompt = prompt(index, split, id) else {
+            return .failure(PluginFailure(.refused, "no task \(index)"))
+        }
         return .success(TaskSpec(prompt: prompt, reference: "right", meta: ["difficulty": .number(Double(difficulty))]))
     }
 
@@ -145,7 +147,13 @@ func engine(
         #expect(heldoutSolves.count == 200 && heldoutSolves.allSatisfy { $0.hasPrefix("r0-") })
         let baseline = try run.store.heldoutResults(round: 0)
         for round in [1, 2] {
-            #expect(try run.store.heldoutResults(round: round) == baseline.map { var result = $0; result.usage = nil; return result })
+            #expect(
+                try run.store.heldoutResults(round: round)
+                    == baseline.map {
+                        var result = $0
+                        result.usage = nil
+                        return result
+                    })
             #expect(outcomes[round].summary.vsPrevious?.verdict == .noChange)
             #expect(outcomes[round].summary.vsPrevious.map { $0.b + $0.c } == 0)
         }
@@ -170,7 +178,10 @@ func engine(
         }
         let run = try engine(
             folder, solver: FakeSolver(base: 50, gain: 0), generator: generator,
-            settings: .small { $0.heldoutSize = 20; $0.parallelism = 8 })
+            settings: .small {
+                $0.heldoutSize = 20
+                $0.parallelism = 8
+            })
         _ = try await run.run(rounds: 1)
         let tasks = try run.store.tasks(round: 1)
         #expect(tasks.map(\.index) == Array(0..<40))
@@ -186,7 +197,9 @@ func engine(
     /// and reach the export.
     @Test func trainingPromptsThatEmbedAHeldOutPromptAreDroppedAndNeverExported() async throws {
         let folder = TemporaryDirectory()
-        @Sendable func heldout(_ index: Int) -> String { "Which river flows through city number \(index) of the atlas?" }
+        @Sendable func heldout(_ index: Int) -> String {
+            "Which river flows through city number \(index) of the atlas?"
+        }
         let generator = FakeGenerator { index, split, _ in
             switch split {
             case .heldout: heldout(index)
@@ -196,7 +209,11 @@ func engine(
         }
         let run = try engine(
             folder, solver: FakeSolver(base: 100, gain: 0), generator: generator,
-            settings: .small { $0.heldoutSize = 20; $0.roundSize = 48; $0.gate = .always })
+            settings: .small {
+                $0.heldoutSize = 20
+                $0.roundSize = 48
+                $0.gate = .always
+            })
         _ = try await run.run(rounds: 1)
         let tasks = try run.store.tasks(round: 1)
         let embedding = tasks.filter { $0.index % 4 == 1 }
@@ -215,7 +232,12 @@ func engine(
     @Test func aResumedRoundLearnsWithTheDataPolicyItStartedWith() async throws {
         let folder = TemporaryDirectory()
         let solver = FakeSolver(base: 50, gain: 0, failOnceInRound: 2)
-        let first = try engine(folder, solver: solver, settings: .small { $0.dataPolicy = .replace; $0.gate = .always })
+        let first = try engine(
+            folder, solver: solver,
+            settings: .small {
+                $0.dataPolicy = .replace
+                $0.gate = .always
+            })
         _ = try await first.runRound()
         let round1 = try await first.runRound()
         // Round 2 solves and checks everything, then its first learning call fails: the round is left to resume.
@@ -302,7 +324,7 @@ func engine(
             }
             group.addTask {
                 try? await Task.sleep(for: .milliseconds(50))
-                await admission.poison()
+                admission.poison()
             }
         }
         #expect(released.values.sorted() == [1, 2, 3, 4, 5], "index 0 never came: every waiter is released")
@@ -317,7 +339,8 @@ func engine(
         #expect(copy.status == .contaminated && copy.contamination == "exact")
         let failed = admission.admit(.failure(PluginFailure(.crash, "gone")))
         #expect(failed.status == .error && failed.promptHash == nil)
-        var heldoutAdmission = TaskAdmission(seen: [PromptKey(PromptNormalizer.hash("seen before"))], contamination: nil)
+        var heldoutAdmission = TaskAdmission(
+            seen: [PromptKey(PromptNormalizer.hash("seen before"))], contamination: nil)
         #expect(heldoutAdmission.admit(.success(TaskSpec(prompt: "Seen before"))).status == .duplicate)
     }
 

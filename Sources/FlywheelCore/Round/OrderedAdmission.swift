@@ -1,33 +1,56 @@
+import Synchronization
+
 /// Lets items through one at a time in index order, whatever order their generation finished in, so that
 /// "duplicate of an earlier task" means the same thing in every run, resumed or not.
-public actor OrderedAdmission {
-    private var next: Int
-    private var waiting: [Int: CheckedContinuation<Void, Never>] = [:]
-    private var poisoned = false
+///
+/// An item whose turn it is goes through on its own thread without suspending: it is the next index as soon as the
+/// one before it has passed, and that is the common case when items finish in about the order they started. (An
+/// actor here made every item hop to the actor and back, ~0.1 ms of a round's ~0.8 ms per item on 2 cores.)
+public final class OrderedAdmission: Sendable {
+    private struct State {
+        var next: Int
+        var waiting: [Int: CheckedContinuation<Void, Never>] = [:]
+        var poisoned = false
+    }
+
+    private let state: Mutex<State>
 
     /// - Parameter first: the first index to let through (a resumed round starts after what it recorded).
     public init(first: Int) {
-        next = first
+        state = Mutex(State(next: first))
     }
 
-    /// Runs `body` when every lower index has passed; `body` must not suspend.
+    /// Runs `body` when every lower index has passed; `body` must not suspend. Only the index whose turn it is runs
+    /// its `body`, so bodies never overlap.
     public func admit<T: Sendable>(_ index: Int, _ body: () throws -> T) async throws -> T {
-        if index != next && !poisoned {
-            await withCheckedContinuation { waiting[index] = $0 }
+        if state.withLock({ $0.next != index && !$0.poisoned }) {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state in
+                    guard state.next != index && !state.poisoned else { return true }
+                    state.waiting[index] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
         }
-        if poisoned { throw CancellationError() }
+        if state.withLock({ $0.poisoned }) { throw CancellationError() }
         defer {
-            next = index + 1
-            waiting.removeValue(forKey: next)?.resume()
+            state.withLock { state in
+                state.next = index + 1
+                return state.waiting.removeValue(forKey: index + 1)
+            }?.resume()
         }
         return try body()
     }
 
     /// After a failure no later index can be admitted: wake every waiter so the round stops instead of hanging.
     public func poison() {
-        poisoned = true
-        for waiter in waiting.values { waiter.resume() }
-        waiting.removeAll()
+        let waiters = state.withLock { state in
+            state.poisoned = true
+            defer { state.waiting.removeAll() }
+            return Array(state.waiting.values)
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }
 
@@ -60,7 +83,7 @@ func forEachBounded(
         do {
             try await work(index)
         } catch {
-            await admission.poison()
+            admission.poison()
             throw error
         }
     }
