@@ -358,7 +358,9 @@ struct ShardTests {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
         var arith = ArithPipeline()
-        arith.roundSize = 1500
+        // Large enough that the merge is still recording tasks when the first 50 are visible, with the store
+        // polled every millisecond: 1,500 were all recorded before the kill in a release build.
+        arith.roundSize = 4000
         arith.heldoutSize = 20
         let pipeline = try sandbox.write(arith)
         let reference = sandbox.path("reference.sqlite")
@@ -372,12 +374,12 @@ struct ShardTests {
             try #require(shard.exitCode == 0, "\(shard)")
         }
         let merge = try sandbox.startFlywheel(["merge", pipeline, "--store", store])
-        let killed = await merge.wait {
+        let killed = await merge.wait(interval: .milliseconds(1)) {
             (await sandbox.poll("select count(*) from tasks where round = 1", store: store) ?? 0) >= 50
         }
         try #require(killed.killedBySIGKILL, "the merge ended before the kill point: \(killed)")
         let recorded = try await sandbox.sqlInt("select count(*) from tasks where round = 1", store: store)
-        #expect(recorded < 1500, "the merge had recorded everything before the kill")
+        #expect(recorded < 4000, "the merge had recorded everything before the kill")
         let verify = try await sandbox.flywheel(["verify-store", pipeline, "--store", store])
         #expect(verify.exitCode == 0, "\(verify)")
         let again = try await sandbox.flywheel(["merge", pipeline, "--store", store], timeout: .seconds(300))
