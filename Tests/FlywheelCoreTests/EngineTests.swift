@@ -330,6 +330,46 @@ func engine(
         #expect(released.values.sorted() == [1, 2, 3, 4, 5], "index 0 never came: every waiter is released")
     }
 
+    @Test func aSemaphoreHasAtMostItsPermitsHeldAndServesWaitersInTheOrderTheyAsked() async throws {
+        let three = AsyncSemaphore(permits: 3)
+        let holders = Recorder()  // +1 as a holder starts, -1 as it ends
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    try await three.withPermit {
+                        holders.append(1)
+                        try await Task.sleep(for: .microseconds(StableHashForTests.percent("\(index)") * 20))
+                        holders.append(-1)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let most = holders.values.reduce(into: (now: 0, most: 0)) {
+            $0.now += $1
+            $0.most = max($0.most, $0.now)
+        }.most
+        #expect(most == 3, "never more than 3 holders, and 3 at some point")
+
+        let one = AsyncSemaphore(permits: 1)
+        let order = Recorder()
+        let (opened, open) = AsyncStream.makeStream(of: Void.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Holds the only permit until every waiter has queued.
+                await one.withPermit { for await _ in opened { break } }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+            for index in 0..<5 {
+                group.addTask { await one.withPermit { order.append(index) } }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            open.yield()
+            try await group.waitForAll()
+        }
+        #expect(order.values == [0, 1, 2, 3, 4])
+    }
+
     @Test func taskAdmissionKeepsFirstCopiesAndFlagsOverlapWithTheHeldOutSet() {
         let heldout = ["What is the capital of France? Answer in one word please"]
         var admission = TaskAdmission(seen: [], contamination: ContaminationIndex(heldoutPrompts: heldout, n: 5))

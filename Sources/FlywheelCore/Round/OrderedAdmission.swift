@@ -88,3 +88,17 @@ func forEachBounded(
         }
     }
 }
+
+/// How a training stage (a round's, a shard's) runs its items: at most `parallelism` of them solving and checking,
+/// each holding a permit of the semaphore it is given from its admission to its last verdict, and generation running
+/// up to `parallelism` items ahead of them, so that the generator always has the next requests and an item reaches
+/// the solver generated. Items pass `admission` in index order.
+func forEachTrainingItem(
+    _ indices: some Sequence<Int>, parallelism: Int, admission: OrderedAdmission,
+    _ work: @escaping @Sendable (_ index: Int, _ solving: AsyncSemaphore) async throws -> Void
+) async throws {
+    let solving = AsyncSemaphore(permits: parallelism)
+    try await forEachBounded(indices, width: 2 * parallelism, admission: admission) { index in
+        try await work(index, solving)
+    }
+}

@@ -24,9 +24,8 @@ extension RoundEngine {
         let dictionary = try store.currentDictionary()
         let ordered = OrderedAdmission(first: recorded.count)
         let progress = StageProgress(log: log, label: "round \(round) train", total: settings.roundSize, alreadyDone: 0)
-
-        try await forEachBounded(0..<settings.roundSize, width: settings.parallelism, admission: ordered) {
-            [self] index in
+        try await forEachTrainingItem(0..<settings.roundSize, parallelism: settings.parallelism, admission: ordered) {
+            [self] index, solving in
             let task: TaskRecord
             // The task's JSON text, encoded once for its stored frame and for its examples' frames.
             var taskText: Data?
@@ -59,23 +58,25 @@ extension RoundEngine {
             var accepted = 0
             var errors = task.failure == nil ? 0 : 1
             if task.status == .kept, let spec = task.task {
-                for attempt in 0..<settings.attempts {
-                    let outcome = try await solveAndCheck(
-                        spec, text: taskText, task: task, attempt: attempt, round: round, solver: solver,
-                        recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
-                        dictionary: dictionary, fresh: fresh)
-                    accepted += outcome.accepted ? 1 : 0
-                    errors += outcome.error ? 1 : 0
-                }
-                if accepted == 0, settings.exploration.rationalize, spec.hint != nil {
-                    let attempt = settings.attempts
-                    let outcome = try await solveAndCheck(
-                        spec, text: taskText, task: task, attempt: attempt, rationalized: true, round: round,
-                        solver: solver,
-                        recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
-                        dictionary: dictionary, fresh: fresh)
-                    accepted += outcome.accepted ? 1 : 0
-                    errors += outcome.error ? 1 : 0
+                try await solving.withPermit {
+                    for attempt in 0..<settings.attempts {
+                        let outcome = try await solveAndCheck(
+                            spec, text: taskText, task: task, attempt: attempt, round: round, solver: solver,
+                            recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
+                            dictionary: dictionary, fresh: fresh)
+                        accepted += outcome.accepted ? 1 : 0
+                        errors += outcome.error ? 1 : 0
+                    }
+                    if accepted == 0, settings.exploration.rationalize, spec.hint != nil {
+                        let attempt = settings.attempts
+                        let outcome = try await solveAndCheck(
+                            spec, text: taskText, task: task, attempt: attempt, rationalized: true, round: round,
+                            solver: solver,
+                            recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
+                            dictionary: dictionary, fresh: fresh)
+                        accepted += outcome.accepted ? 1 : 0
+                        errors += outcome.error ? 1 : 0
+                    }
                 }
             }
             progress.finished(accepted: accepted, errors: errors)
