@@ -24,9 +24,15 @@ public enum FewShot {
         /// The state learning makes: the last `poolLimit` of the examples learning may see, each prompt and answer
         /// once (several accepted attempts at a task can answer it alike).
         public init(learningFrom examples: [Example], model: String? = nil) {
+            // The last `poolLimit` distinct examples, in their order: read from the end, stopping once there are
+            // enough, so that learning from a long history costs the pool, not the history.
             var seen = Set<[String]>()
-            let distinct = examples.reversed().filter { seen.insert([$0.prompt, $0.answer]).inserted }.reversed()
-            self.init(examples: Array(distinct.suffix(FewShot.poolLimit)), model: model)
+            var distinct: [Example] = []
+            for example in examples.reversed() where seen.insert([example.prompt, example.answer]).inserted {
+                distinct.append(example)
+                if distinct.count == FewShot.poolLimit { break }
+            }
+            self.init(examples: distinct.reversed(), model: model)
             absorbed = examples.count
         }
 

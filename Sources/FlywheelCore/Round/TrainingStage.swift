@@ -121,7 +121,9 @@ extension RoundEngine {
                 trace: solution.trace)
             let raw = stored.encoded(taskText: text)
             example = try ExampleCodec.compress(stored, encoded: raw, taskText: text, dictionary: dictionary)
-            fresh?.add(index: task.index, attempt: attempt, rationalized: rationalized, raw: raw)
+            fresh?.add(
+                index: task.index, attempt: attempt, rationalized: rationalized,
+                example: Example(prompt: stored.prompt, answer: stored.answer, meta: stored.meta))
         }
         try store.insertVerdict(
             attemptID: record.id, round: round, result: judged, checker: plugins.checker.identity,
@@ -159,33 +161,36 @@ extension RoundEngine {
     }
 }
 
-/// A round's accepted examples as its training stage stored them (each frame's raw JSON), kept so that learning
-/// need not read back and decompress what was written moments before. Only for a round made whole in one run: a
-/// resumed round's earlier examples are only in the store.
+/// A round's accepted examples as its training stage stored them, kept so that learning need not read back,
+/// decompress and decode what was written moments before. Only for a round made whole in one run: a resumed round's
+/// earlier examples are only in the store.
 final class FreshExamples: Sendable {
     private struct Entry: Sendable {
         var index: Int
         var attempt: Int
         var rationalized: Bool
-        var raw: Data
+        var example: Example
     }
 
     private let entries = Locked<[Entry]>([])
 
-    func add(index: Int, attempt: Int, rationalized: Bool, raw: Data) {
-        entries.withLock { $0.append(Entry(index: index, attempt: attempt, rationalized: rationalized, raw: raw)) }
+    /// `example` holds the values its frame's JSON was written from; reading that JSON back gives the same values
+    /// (the store's reader takes a null `meta` as none, and so does this).
+    func add(index: Int, attempt: Int, rationalized: Bool, example: Example) {
+        var example = example
+        if example.meta == .null { example.meta = nil }
+        entries.withLock {
+            $0.append(Entry(index: index, attempt: attempt, rationalized: rationalized, example: example))
+        }
     }
 
     /// What `Store.learningExamples(round:policy: .replace, rationalized:)` reads of this round: in task order
-    /// (index, attempt), rationalized ones only when `rationalized`, each decoded from the same JSON its frame holds.
-    /// None can have been flipped: a re-verification needs the store's lock, which the round holds.
-    func learningExamples(rationalized: Bool) throws -> [Example] {
-        try entries.withLock { $0 }
+    /// (index, attempt), rationalized ones only when `rationalized`. None can have been flipped: a re-verification
+    /// needs the store's lock, which the round holds.
+    func learningExamples(rationalized: Bool) -> [Example] {
+        entries.withLock { $0 }
             .filter { rationalized || !$0.rationalized }
             .sorted { ($0.index, $0.attempt) < ($1.index, $1.attempt) }
-            .map {
-                let stored = try StoredExample(json: $0.raw)
-                return Example(prompt: stored.prompt, answer: stored.answer, meta: stored.meta)
-            }
+            .map(\.example)
     }
 }
