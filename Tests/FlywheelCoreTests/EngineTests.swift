@@ -9,8 +9,12 @@ import Testing
 /// nil; by default every task of every round is new.
 struct FakeGenerator: Generator {
     var prompt: @Sendable (_ index: Int, _ split: Split, _ id: String) -> String? = { _, _, id in "task \(id)" }
+    /// How long each call takes (none by default), and how many were in progress at once.
+    var pause: Duration?
+    let calls = InFlight()
 
     func generate(id: String, seed: UInt64, difficulty: Int, split: Split) async -> Result<TaskSpec, PluginFailure> {
+        await calls.during { if let pause { try? await Task.sleep(for: pause) } }
         let index = Int(id.reversed().prefix { $0.isNumber }.reversed().map(String.init).joined()) ?? -1
         guard let prompt = prompt(index, split, id) else {
             return .failure(PluginFailure(.refused, "no task \(index)"))
@@ -37,11 +41,15 @@ final class FakeSolver: Solver {
     let learned = Mutex<[[String]]>([])
     /// Solve requests by id, in the order they came.
     let solved = Mutex<[String]>([])
+    /// How long each solve takes (none by default), and how many were in progress at once.
+    let pause: Duration?
+    let calls = InFlight()
 
-    init(base: Int, gain: Int, failOnceInRound round: Int? = nil) {
+    init(base: Int, gain: Int, failOnceInRound round: Int? = nil, pause: Duration? = nil) {
         self.base = base
         self.gain = gain
         failures = Mutex(round)
+        self.pause = pause
     }
 
     var initialState: State { State(skill: base) }
@@ -51,6 +59,7 @@ final class FakeSolver: Solver {
     func solve(_ request: SolveRequest, with skill: Int) async -> Result<Solution, PluginFailure> {
         #expect(request.task.reference == nil, "the solver must never see the reference")
         solved.withLock { $0.append(request.id) }
+        await calls.during { if let pause { try? await Task.sleep(for: pause) } }
         let right = StableHashForTests.percent(request.task.prompt) < skill
         return .success(Solution(answer: right ? "right" : "wrong"))
     }
@@ -285,6 +294,24 @@ func engine(
         #expect([Verdict.improved, .noChange, .regressed].map(gate.promotes) == promotes)
     }
 
+    @Test func trainingSolvesParallelismItemsAtOnceWhileGenerationRunsAhead() async throws {
+        let folder = TemporaryDirectory()
+        let solver = FakeSolver(base: 50, gain: 0, pause: .milliseconds(2))
+        var generator = FakeGenerator()
+        generator.pause = .microseconds(200)
+        let run = try engine(
+            folder, solver: solver, generator: generator,
+            settings: .small {
+                $0.parallelism = 3
+                $0.roundSize = 60
+                $0.heldoutSize = 20
+            })
+        _ = try await run.run(rounds: 1)
+        #expect(solver.calls.most == 3, "never more solves at once than `parallelism`, and that many at some point")
+        #expect(generator.calls.most > 3, "generation runs ahead of the items being solved")
+        #expect(generator.calls.most <= 6, "at most `parallelism` items are generated ahead")
+    }
+
     @Test func curriculumStaysInItsBandAndLimits() {
         let curriculum = Curriculum(low: 0.3, high: 0.7, step: 2, minimum: 1, maximum: 6)
         #expect(curriculum.next(after: 3, acceptance: 0.9) == 5)
@@ -409,6 +436,22 @@ func engine(
         #expect(PromptKey("not a digest") == PromptKey("not a digest"))
         #expect(PromptKey("not a digest") != PromptKey(PromptNormalizer.hash("not a digest")))
     }
+}
+
+/// Counts the calls in progress at once, and the most there ever were.
+final class InFlight: Sendable {
+    private let state = Mutex((now: 0, most: 0))
+
+    func during(_ body: () async -> Void) async {
+        state.withLock {
+            $0.now += 1
+            $0.most = max($0.most, $0.now)
+        }
+        await body()
+        state.withLock { $0.now -= 1 }
+    }
+
+    var most: Int { state.withLock { $0.most } }
 }
 
 /// Records values from concurrent tasks, synchronously (so it can be called inside an admitted section).
