@@ -44,8 +44,14 @@ final class FakeSolver: Solver {
     /// How long each solve takes (none by default), and how many were in progress at once.
     let pause: Duration?
     let calls = InFlight()
+    /// Counts solves in progress too, beside other plugins' calls (nil: none).
+    let alsoCounted: InFlight?
 
-    init(base: Int, gain: Int, failOnceInRound round: Int? = nil, pause: Duration? = nil) {
+    init(
+        base: Int, gain: Int, failOnceInRound round: Int? = nil, pause: Duration? = nil,
+        alsoCounted: InFlight? = nil
+    ) {
+        self.alsoCounted = alsoCounted
         self.base = base
         self.gain = gain
         failures = Mutex(round)
@@ -59,7 +65,7 @@ final class FakeSolver: Solver {
     func solve(_ request: SolveRequest, with skill: Int) async -> Result<Solution, PluginFailure> {
         #expect(request.task.reference == nil, "the solver must never see the reference")
         solved.withLock { $0.append(request.id) }
-        await calls.during { if let pause { try? await Task.sleep(for: pause) } }
+        await calls.during(alsoIn: alsoCounted) { if let pause { try? await Task.sleep(for: pause) } }
         let right = StableHashForTests.percent(request.task.prompt) < skill
         return .success(Solution(answer: right ? "right" : "wrong"))
     }
@@ -81,9 +87,15 @@ final class FakeSolver: Solver {
 struct FakeChecker: Checker {
     var identity: String { "fake-checker" }
     var fingerprint: String { "fake-checker/1" }
+    /// How long each check takes (none by default), how many were in progress at once, and a counter of other
+    /// plugins' calls that counts checks in progress too (nil: none).
+    var pause: Duration?
+    let calls = InFlight()
+    var alsoCounted: InFlight?
 
     func check(id: String, task: TaskSpec, answer: String) async -> Result<Judgement, PluginFailure> {
-        .success(Judgement(accept: answer == task.reference?.stringValue, score: answer == "right" ? 1 : 0))
+        await calls.during(alsoIn: alsoCounted) { if let pause { try? await Task.sleep(for: pause) } }
+        return .success(Judgement(accept: answer == task.reference?.stringValue, score: answer == "right" ? 1 : 0))
     }
 
     func shutdown() async {}
@@ -115,11 +127,11 @@ extension RoundSettings {
 
 func engine(
     _ folder: TemporaryDirectory, solver: FakeSolver, generator: FakeGenerator = FakeGenerator(),
-    settings: RoundSettings
+    checker: FakeChecker = FakeChecker(), settings: RoundSettings
 ) throws -> RoundEngine {
     RoundEngine(
         store: try Store(path: folder.file("store.sqlite")),
-        plugins: Plugins(generator: generator, solver: solver, checker: FakeChecker()), settings: settings,
+        plugins: Plugins(generator: generator, solver: solver, checker: checker), settings: settings,
         log: .silent)
 }
 
@@ -294,13 +306,17 @@ func engine(
         #expect([Verdict.improved, .noChange, .regressed].map(gate.promotes) == promotes)
     }
 
-    @Test func trainingSolvesParallelismItemsAtOnceWhileGenerationRunsAhead() async throws {
+    @Test func eachTrainingStageRunsParallelismItemsAtOnceAndTheStagesOverlap() async throws {
         let folder = TemporaryDirectory()
-        let solver = FakeSolver(base: 50, gain: 0, pause: .milliseconds(2))
+        let solvesAndChecks = InFlight()
+        let solver = FakeSolver(base: 50, gain: 0, pause: .milliseconds(2), alsoCounted: solvesAndChecks)
         var generator = FakeGenerator()
         generator.pause = .microseconds(200)
+        var checker = FakeChecker()
+        checker.pause = .milliseconds(2)
+        checker.alsoCounted = solvesAndChecks
         let run = try engine(
-            folder, solver: solver, generator: generator,
+            folder, solver: solver, generator: generator, checker: checker,
             settings: .small {
                 $0.parallelism = 3
                 $0.roundSize = 60
@@ -308,8 +324,10 @@ func engine(
             })
         _ = try await run.run(rounds: 1)
         #expect(solver.calls.most == 3, "never more solves at once than `parallelism`, and that many at some point")
+        #expect(checker.calls.most == 3, "never more checks at once than `parallelism`, and that many at some point")
+        #expect(solvesAndChecks.most > 3, "items are solved while others are checked")
         #expect(generator.calls.most > 3, "generation runs ahead of the items being solved")
-        #expect(generator.calls.most <= 6, "at most `parallelism` items are generated ahead")
+        #expect(generator.calls.most <= 9, "at most 3 × `parallelism` items are in the stage at once")
     }
 
     @Test func curriculumStaysInItsBandAndLimits() {
@@ -442,14 +460,23 @@ func engine(
 final class InFlight: Sendable {
     private let state = Mutex((now: 0, most: 0))
 
-    func during(_ body: () async -> Void) async {
+    /// Runs `body` counted in progress here, and in `other` too when given.
+    func during(alsoIn other: InFlight? = nil, _ body: () async -> Void) async {
+        enter()
+        other?.enter()
+        await body()
+        other?.leave()
+        leave()
+    }
+
+    private func enter() {
         state.withLock {
             $0.now += 1
             $0.most = max($0.most, $0.now)
         }
-        await body()
-        state.withLock { $0.now -= 1 }
     }
+
+    private func leave() { state.withLock { $0.now -= 1 } }
 
     var most: Int { state.withLock { $0.most } }
 }

@@ -23,7 +23,8 @@ struct HostileStore {
             promptHash: PromptNormalizer.hash("a held-out prompt"), failure: nil)
         baseline = try store.insertVersion(round: 0, parent: nil, state: Data("{}".utf8), promoted: true)
         try Self.round(store, 0, .promoted, solver: nil)
-        candidate = try store.insertVersion(round: 1, parent: baseline.id, state: Data(#"{"v":1}"#.utf8), promoted: true)
+        candidate = try store.insertVersion(
+            round: 1, parent: baseline.id, state: Data(#"{"v":1}"#.utf8), promoted: true)
 
         try Self.round(store, 1, .running, solver: baseline.id)
         try Self.answer(
@@ -66,7 +67,7 @@ struct HostileStore {
             seconds: 0.5)
         let example =
             accept
-            ? try ExampleCodec.compress(
+            ? AcceptedExample(
                 StoredExample(prompt: prompt, answer: answer, reference: "ref", meta: meta, trace: nil),
                 dictionary: nil) : nil
         try store.insertVerdict(

@@ -1,5 +1,5 @@
-import Foundation
 import FlywheelCore
+import Foundation
 import Processes
 import Testing
 
@@ -68,7 +68,7 @@ import Testing
         let stored = StoredExample(prompt: task.prompt, answer: "4", reference: "4", meta: task.meta, trace: "<b>\u{1}")
         try store.insertVerdict(
             attemptID: attemptID, round: 1, result: .success(Judgement(accept: true, score: 1)), checker: "c",
-            seconds: 0, example: try ExampleCodec.compress(stored, dictionary: nil))
+            seconds: 0, example: AcceptedExample(stored, dictionary: nil))
         #expect(try store.examples(.all) == [stored])
         #expect(try store.verify().ok)
 
@@ -94,7 +94,8 @@ import Testing
         ("UPDATE rounds SET data_policy = 'forget'", "rounds row 1", "`data_policy` holds \"forget\""),
         ("UPDATE rounds SET summary = '{\"round\": 1}'", "rounds row 1", "summary does not decode"),
     ])
-    func aValueThatDoesNotDecodeIsACorruptStoreErrorNamingTheRow(sql: String, row: String, problem: String) async throws {
+    func aValueThatDoesNotDecodeIsACorruptStoreErrorNamingTheRow(sql: String, row: String, problem: String) async throws
+    {
         let folder = TemporaryDirectory()
         let path = folder.file("s.sqlite")
         try Store(path: path).insertRound(

@@ -3,7 +3,6 @@ import Foundation
 import Processes
 import Testing
 
-
 /// Text with U+0000 inside comes back from the store whole: GRDB hands a Swift `String` to SQLite as a C string,
 /// which ends at the first NUL, so every text column must be written and read as its bytes.
 @Suite struct StoreTextTests {
@@ -48,7 +47,7 @@ import Testing
             trace: solution.trace)
         try store.insertVerdict(
             attemptID: accepted, round: 1, result: .success(Judgement(accept: true, score: 1, reason: Self.nul("ok"))),
-            checker: Self.nul("checker"), seconds: 0, example: try ExampleCodec.compress(example, dictionary: nil))
+            checker: Self.nul("checker"), seconds: 0, example: AcceptedExample(example, dictionary: nil))
         try store.insertVerdict(
             attemptID: rejected, round: 1,
             result: .success(Judgement(accept: false, score: 0, reason: Self.nul("turned down"))),

@@ -29,6 +29,25 @@ public struct CompressedExample: Sendable, Equatable {
     public var checksum: String
 }
 
+/// An accepted example as the store is given it, compressed (`ExampleCodec.compress`) where the store writes its
+/// row: on the store's writer, not on the thread that runs the round's items.
+public struct AcceptedExample: Sendable {
+    public var example: StoredExample
+    /// The `TaskCodec.plain` text of the example's task, when the caller has it already.
+    public var taskText: Data?
+    public var dictionary: ExampleDictionary?
+
+    public init(_ example: StoredExample, taskText: Data? = nil, dictionary: ExampleDictionary?) {
+        self.example = example
+        self.taskText = taskText
+        self.dictionary = dictionary
+    }
+
+    public func compressed() throws -> CompressedExample {
+        try ExampleCodec.compress(example, taskText: taskText, dictionary: dictionary)
+    }
+}
+
 /// Turns accepted examples into zstd frames and back; the only place that decides how examples are encoded.
 public enum ExampleCodec {
     /// Examples a store needs before a dictionary is trained, and the most samples one is trained on.
@@ -39,13 +58,11 @@ public enum ExampleCodec {
     /// The frame compressed against the example's task; when that does not halve it, the smaller of it and the
     /// frame compressed with `dictionary`. An example mostly repeats its task, so against it an example usually
     /// shrinks far below half (arith ~45 %, listfn ~6 %) and the second compression is not worth its time.
-    /// - Parameters:
-    ///   - encoded: `example.encoded()`, when the caller has it already.
-    ///   - taskText: the example's task's `TaskCodec.plain` text, when the caller has it already.
+    /// - Parameter taskText: the example's task's `TaskCodec.plain` text, when the caller has it already.
     public static func compress(
-        _ example: StoredExample, encoded: Data? = nil, taskText: Data? = nil, dictionary: ExampleDictionary?
+        _ example: StoredExample, taskText: Data? = nil, dictionary: ExampleDictionary?
     ) throws -> CompressedExample {
-        let raw = encoded ?? example.encoded()
+        let raw = example.encoded(taskText: taskText)
         let againstTask = try Zstd.compress(raw, prefix: taskText ?? TaskCodec.plain(task(of: example)))
         var useTask = true
         var payload = againstTask

@@ -89,16 +89,28 @@ func forEachBounded(
     }
 }
 
-/// How a training stage (a round's, a shard's) runs its items: at most `parallelism` of them solving and checking,
-/// each holding a permit of the semaphore it is given from its admission to its last verdict, and generation running
-/// up to `parallelism` items ahead of them, so that the generator always has the next requests and an item reaches
-/// the solver generated. Items pass `admission` in index order.
+/// The bounds of a training stage's parallel stages: at most `parallelism` items being solved and at most
+/// `parallelism` being checked at once, each holding its stage's permit for the one request.
+struct TrainingPermits: Sendable {
+    let solving: AsyncSemaphore
+    let checking: AsyncSemaphore
+
+    init(parallelism: Int) {
+        solving = AsyncSemaphore(permits: parallelism)
+        checking = AsyncSemaphore(permits: parallelism)
+    }
+}
+
+/// How a training stage (a round's, a shard's) runs its items: a pipeline of its stages, each bounded by
+/// `parallelism` (the spec's "parallelism per stage"): up to `parallelism` items being generated, `parallelism`
+/// solved (`permits.solving`) and `parallelism` checked (`permits.checking`) at once, so that each stage has its
+/// next requests while the others work. Items pass `admission` in index order.
 func forEachTrainingItem(
     _ indices: some Sequence<Int>, parallelism: Int, admission: OrderedAdmission,
-    _ work: @escaping @Sendable (_ index: Int, _ solving: AsyncSemaphore) async throws -> Void
+    _ work: @escaping @Sendable (_ index: Int, _ permits: TrainingPermits) async throws -> Void
 ) async throws {
-    let solving = AsyncSemaphore(permits: parallelism)
-    try await forEachBounded(indices, width: 2 * parallelism, admission: admission) { index in
-        try await work(index, solving)
+    let permits = TrainingPermits(parallelism: parallelism)
+    try await forEachBounded(indices, width: 3 * parallelism, admission: admission) { index in
+        try await work(index, permits)
     }
 }

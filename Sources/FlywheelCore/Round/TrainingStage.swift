@@ -25,7 +25,7 @@ extension RoundEngine {
         let ordered = OrderedAdmission(first: recorded.count)
         let progress = StageProgress(log: log, label: "round \(round) train", total: settings.roundSize, alreadyDone: 0)
         try await forEachTrainingItem(0..<settings.roundSize, parallelism: settings.parallelism, admission: ordered) {
-            [self] index, solving in
+            [self] index, permits in
             let task: TaskRecord
             // The task's JSON text, encoded once for its stored frame and for its examples' frames.
             var taskText: Data?
@@ -58,25 +58,23 @@ extension RoundEngine {
             var accepted = 0
             var errors = task.failure == nil ? 0 : 1
             if task.status == .kept, let spec = task.task {
-                try await solving.withPermit {
-                    for attempt in 0..<settings.attempts {
-                        let outcome = try await solveAndCheck(
-                            spec, text: taskText, task: task, attempt: attempt, round: round, solver: solver,
-                            recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
-                            dictionary: dictionary, fresh: fresh)
-                        accepted += outcome.accepted ? 1 : 0
-                        errors += outcome.error ? 1 : 0
-                    }
-                    if accepted == 0, settings.exploration.rationalize, spec.hint != nil {
-                        let attempt = settings.attempts
-                        let outcome = try await solveAndCheck(
-                            spec, text: taskText, task: task, attempt: attempt, rationalized: true, round: round,
-                            solver: solver,
-                            recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
-                            dictionary: dictionary, fresh: fresh)
-                        accepted += outcome.accepted ? 1 : 0
-                        errors += outcome.error ? 1 : 0
-                    }
+                for attempt in 0..<settings.attempts {
+                    let outcome = try await solveAndCheck(
+                        spec, text: taskText, task: task, attempt: attempt, round: round, solver: solver,
+                        recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
+                        dictionary: dictionary, fresh: fresh, permits: permits)
+                    accepted += outcome.accepted ? 1 : 0
+                    errors += outcome.error ? 1 : 0
+                }
+                if accepted == 0, settings.exploration.rationalize, spec.hint != nil {
+                    let attempt = settings.attempts
+                    let outcome = try await solveAndCheck(
+                        spec, text: taskText, task: task, attempt: attempt, rationalized: true, round: round,
+                        solver: solver,
+                        recorded: attempts[AttemptKey(task: task.id, attempt: attempt)], judged: judged,
+                        dictionary: dictionary, fresh: fresh, permits: permits)
+                    accepted += outcome.accepted ? 1 : 0
+                    errors += outcome.error ? 1 : 0
                 }
             }
             progress.finished(accepted: accepted, errors: errors)
@@ -95,14 +93,16 @@ extension RoundEngine {
     private func solveAndCheck(
         _ spec: TaskSpec, text: Data?, task: TaskRecord, attempt: Int, rationalized: Bool = false, round: Int,
         solver: ReadySolver,
-        recorded: AttemptRecord?, judged: [Int64: Bool], dictionary: ExampleDictionary?, fresh: FreshExamples?
+        recorded: AttemptRecord?, judged: [Int64: Bool], dictionary: ExampleDictionary?, fresh: FreshExamples?,
+        permits: TrainingPermits
     ) async throws -> (accepted: Bool, error: Bool) {
         var record: AttemptRecord
         if let recorded {
             record = recorded
         } else {
             let (seed, result, seconds, retries) = try await solveAttempt(
-                spec, round: round, index: task.index, attempt: attempt, rationalized: rationalized, with: solver)
+                spec, round: round, index: task.index, attempt: attempt, rationalized: rationalized, with: solver,
+                permits: permits)
             let id = try store.insertAttempt(
                 taskID: task.id, attempt: attempt, seed: seed, solverVersion: solver.version.id,
                 rationalized: rationalized, result: result, seconds: seconds, retries: retries)
@@ -113,14 +113,14 @@ extension RoundEngine {
         guard let solution = record.solution else { return (false, true) }
         if let accepted = judged[record.id] { return (accepted, false) }
         let (judged, seconds, retries) = try await checkAttempt(
-            spec, text: text, answer: solution.answer, round: round, index: task.index, attempt: attempt)
-        var example: CompressedExample?
+            spec, text: text, answer: solution.answer, round: round, index: task.index, attempt: attempt,
+            permits: permits)
+        var example: AcceptedExample?
         if case .success(let judgement) = judged, judgement.accept {
             let stored = StoredExample(
                 prompt: spec.prompt, answer: solution.answer, reference: spec.reference, meta: spec.meta,
                 trace: solution.trace)
-            let raw = stored.encoded(taskText: text)
-            example = try ExampleCodec.compress(stored, encoded: raw, taskText: text, dictionary: dictionary)
+            example = AcceptedExample(stored, taskText: text, dictionary: dictionary)
             fresh?.add(
                 index: task.index, attempt: attempt, rationalized: rationalized,
                 example: Example(prompt: stored.prompt, answer: stored.answer, meta: stored.meta))
@@ -132,32 +132,41 @@ extension RoundEngine {
     }
 
     /// Solves attempt `attempt` of training task `index` with its derived id and seed, timed, its retries counted
-    /// (the unsharded round and a shard do it alike): at the exploration's temperature, and shown the task's answer
-    /// when `rationalized`.
+    /// (the unsharded round and a shard do it alike), holding a solving permit: at the exploration's temperature, and
+    /// shown the task's answer when `rationalized`.
     func solveAttempt(
-        _ spec: TaskSpec, round: Int, index: Int, attempt: Int, rationalized: Bool = false, with solver: ReadySolver
+        _ spec: TaskSpec, round: Int, index: Int, attempt: Int, rationalized: Bool = false, with solver: ReadySolver,
+        permits: TrainingPermits
     ) async throws -> (seed: UInt64, result: Result<Solution, PluginFailure>, seconds: Double, retries: Int) {
         let request = SolveRequest(
             id: "r\(round)-s\(index)-\(attempt)", task: spec, attempt: attempt,
             seed: Seeds.derive(settings.seed, "solve", "\(round)", "\(index)", "\(attempt)"),
             temperature: settings.exploration.temperature, hint: rationalized ? spec.hint : nil)
-        let start = monotonicNow()
-        let (result, retries) = await PluginRetries.counting { await solver.solve(request) }
+        let (result, seconds, retries) = await permits.solving.withPermit {
+            let start = monotonicNow()
+            let (result, retries) = await PluginRetries.counting { await solver.solve(request) }
+            return (result, monotonicNow() - start, retries)
+        }
         try requireStarted(result)
-        return (request.seed, result, monotonicNow() - start, retries)
+        return (request.seed, result, seconds, retries)
     }
 
-    /// Checks the answer of attempt `attempt` of training task `index`, timed, its retries counted. `text` is the
-    /// task's `TaskCodec.plain` text when the caller has it.
-    func checkAttempt(_ spec: TaskSpec, text: Data? = nil, answer: String, round: Int, index: Int, attempt: Int)
-        async throws -> (result: Result<Judgement, PluginFailure>, seconds: Double, retries: Int)
-    {
-        let start = monotonicNow()
-        let (judged, retries) = await PluginRetries.counting {
-            await plugins.checker.check(id: "r\(round)-c\(index)-\(attempt)", task: spec, text: text, answer: answer)
+    /// Checks the answer of attempt `attempt` of training task `index`, timed, its retries counted, holding a
+    /// checking permit. `text` is the task's `TaskCodec.plain` text when the caller has it.
+    func checkAttempt(
+        _ spec: TaskSpec, text: Data? = nil, answer: String, round: Int, index: Int, attempt: Int,
+        permits: TrainingPermits
+    ) async throws -> (result: Result<Judgement, PluginFailure>, seconds: Double, retries: Int) {
+        let (judged, seconds, retries) = await permits.checking.withPermit {
+            let start = monotonicNow()
+            let (judged, retries) = await PluginRetries.counting {
+                await plugins.checker.check(
+                    id: "r\(round)-c\(index)-\(attempt)", task: spec, text: text, answer: answer)
+            }
+            return (judged, monotonicNow() - start, retries)
         }
         try requireStarted(judged)
-        return (judged, monotonicNow() - start, retries)
+        return (judged, seconds, retries)
     }
 }
 

@@ -231,9 +231,9 @@ extension RoundEngine {
                 }
                 guard let solution, !checked.contains(attemptID) else { continue }
                 guard let verdict = contents.checked[key] else { throw missingItem("verdict", index) }
-                var example: CompressedExample?
+                var example: AcceptedExample?
                 if verdict.judgement?.accept == true {
-                    example = try ExampleCodec.compress(
+                    example = AcceptedExample(
                         StoredExample(
                             prompt: spec.prompt, answer: solution.answer, reference: spec.reference, meta: spec.meta,
                             trace: solution.trace), dictionary: dictionary)

@@ -140,7 +140,7 @@ extension RoundEngine {
         let progress = StageProgress(
             log: log, label: "round \(round) train shard \(shard)", total: indices.count, alreadyDone: 0)
         try await forEachTrainingItem(indices.indices, parallelism: settings.parallelism, admission: ordered) {
-            [self] position, solving in
+            [self] position, permits in
             let index = indices[position]
             let generated: ShardLine.Generated
             if let recorded = contents.generated[index] {
@@ -162,37 +162,35 @@ extension RoundEngine {
             let decision = try await ordered.admit(position) { admission.withLock { $0.admit(examination) } }
             var accepted = 0
             if decision.status == .kept, let spec = generated.task {
-                try await solving.withPermit {
-                    for attempt in 0..<settings.attempts {
-                        let key = ShardKey(index: index, attempt: attempt)
-                        let solved: ShardLine.Solved
-                        if let recorded = contents.solved[key] {
-                            solved = recorded
-                        } else {
-                            let (seed, result, seconds, retries) = try await solveAttempt(
-                                spec, round: round, index: index, attempt: attempt, with: solver)
-                            solved = .init(
-                                index: index, attempt: attempt, seed: seed, solution: try? result.get(),
-                                failure: result.failure, seconds: seconds, retries: retries)
-                            try writer.append(ShardLine(solved: solved))
-                        }
-                        guard let solution = solved.solution else { continue }
-                        if let recorded = contents.checked[key] {
-                            accepted += recorded.judgement?.accept == true ? 1 : 0
-                            continue
-                        }
-                        let (judged, seconds, retries) = try await checkAttempt(
-                            spec, answer: solution.answer, round: round, index: index, attempt: attempt)
-                        try writer.append(
-                            ShardLine(
-                                checked: .init(
-                                    index: index, attempt: attempt, judgement: try? judged.get(),
-                                    failure: judged.failure,
-                                    checker: plugins.checker.identity,
-                                    fingerprint: CheckerFingerprint(of: plugins.checker),
-                                    seconds: seconds, retries: retries)))
-                        accepted += (try? judged.get())?.accept == true ? 1 : 0
+                for attempt in 0..<settings.attempts {
+                    let key = ShardKey(index: index, attempt: attempt)
+                    let solved: ShardLine.Solved
+                    if let recorded = contents.solved[key] {
+                        solved = recorded
+                    } else {
+                        let (seed, result, seconds, retries) = try await solveAttempt(
+                            spec, round: round, index: index, attempt: attempt, with: solver, permits: permits)
+                        solved = .init(
+                            index: index, attempt: attempt, seed: seed, solution: try? result.get(),
+                            failure: result.failure, seconds: seconds, retries: retries)
+                        try writer.append(ShardLine(solved: solved))
                     }
+                    guard let solution = solved.solution else { continue }
+                    if let recorded = contents.checked[key] {
+                        accepted += recorded.judgement?.accept == true ? 1 : 0
+                        continue
+                    }
+                    let (judged, seconds, retries) = try await checkAttempt(
+                        spec, answer: solution.answer, round: round, index: index, attempt: attempt, permits: permits)
+                    try writer.append(
+                        ShardLine(
+                            checked: .init(
+                                index: index, attempt: attempt, judgement: try? judged.get(),
+                                failure: judged.failure,
+                                checker: plugins.checker.identity,
+                                fingerprint: CheckerFingerprint(of: plugins.checker),
+                                seconds: seconds, retries: retries)))
+                    accepted += (try? judged.get())?.accept == true ? 1 : 0
                 }
             }
             progress.finished(accepted: accepted, errors: generated.failure == nil ? 0 : 1)

@@ -232,7 +232,7 @@ extension Store {
     /// - Parameter fingerprint: the checker that judged; nil only where no checker is known (tests).
     public func insertVerdict(
         attemptID: Int64, round: Int, result: Result<Judgement, PluginFailure>, checker: String,
-        fingerprint: CheckerFingerprint? = nil, seconds: Double, example: CompressedExample?, retries: Int = 0
+        fingerprint: CheckerFingerprint? = nil, seconds: Double, example: AcceptedExample?, retries: Int = 0
     ) throws {
         let judgement = try? result.get()
         let failure: PluginFailure? = if case .failure(let failure) = result { failure } else { nil }
@@ -244,13 +244,6 @@ extension Store {
             Self.bytes(failure?.message).databaseValue, Self.bytes(named).databaseValue, seconds.databaseValue,
             retries.databaseValue,
         ]
-        let exampleValues: [DatabaseValue]? = example.map { example in
-            [
-                attemptID.databaseValue, round.databaseValue, example.dictionaryID.databaseValue,
-                example.againstTask.databaseValue, example.payload.databaseValue, example.rawBytes.databaseValue,
-                PackedHex.value(example.checksum),
-            ]
-        }
         try buffered { db in
             let checkerRow = try fingerprint.map { try Self.checkerID(db, $0) }
             try Self.stepOnce(
@@ -260,14 +253,19 @@ extension Store {
                                              retries, checker_id)
                         VALUES (?, ?, ?, CAST(? AS TEXT), ?, CAST(? AS TEXT), CAST(? AS TEXT), ?, ?, ?)
                         """), values + [checkerRow.databaseValue])
-            if let exampleValues {
+            if let example = try example?.compressed() {
                 try Self.stepOnce(
                     db.cachedStatement(
                         sql: """
                             INSERT INTO examples(attempt_id, round, dictionary_id, against_task, payload, raw_bytes,
                                                  checksum)
                             VALUES (?, ?, ?, ?, ?, ?, ?)
-                            """), exampleValues)
+                            """),
+                    [
+                        attemptID.databaseValue, round.databaseValue, example.dictionaryID.databaseValue,
+                        example.againstTask.databaseValue, example.payload.databaseValue,
+                        example.rawBytes.databaseValue, PackedHex.value(example.checksum),
+                    ])
             }
         }
     }
