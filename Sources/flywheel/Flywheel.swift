@@ -143,8 +143,12 @@ struct RunOptions: ParsableArguments {
 
 /// Loads the pipeline, opens its store under the lock, makes the plugins and the engine, runs `body`, and always
 /// stops the plugin workers.
+/// - Parameter startingWorkers: start the external programs' workers as soon as the store is open, so that they
+///   start up (an interpreter, a model load) while the round is being planned and recorded, instead of when it asks
+///   for them. (Not before: a store that cannot be used is refused before anything is started.)
 func withEngine<T>(
-    _ options: PipelineOptions, _ runOptions: RunOptions, _ body: (PipelineConfig, RoundEngine) async throws -> T
+    _ options: PipelineOptions, _ runOptions: RunOptions, startingWorkers: Bool = false,
+    _ body: (PipelineConfig, RoundEngine) async throws -> T
 ) async throws -> T {
     var config = try options.load()
     if runOptions.noLearning { config.settings.learning = false }
@@ -155,6 +159,7 @@ func withEngine<T>(
     let store = try Store(path: path)
     try store.claim(for: config.name)
     let plugins = try Plugins(config, log: log)
+    if startingWorkers { plugins.startWorkers() }
     let engine = RoundEngine(store: store, plugins: plugins, settings: config.settings, log: log)
     do {
         let result = try await body(config, engine)
@@ -200,7 +205,7 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let outcomes = try await withEngine(options, runOptions) { config, engine in
+        let outcomes = try await withEngine(options, runOptions, startingWorkers: true) { config, engine in
             let outcomes = try await engine.run(rounds: rounds ?? config.rounds) { outcome in
                 try runOptions.writeMetrics(outcome, pipeline: config.name, store: engine.store)
             }
@@ -231,7 +236,8 @@ struct Round: AsyncParsableCommand {
 
     func run() async throws {
         if shardOptions.shard != nil { return try await runShard(options, runOptions, shardOptions, force: force) }
-        let outcome = try await withEngine(options, runOptions) { config, engine -> RoundOutcome? in
+        let outcome = try await withEngine(options, runOptions, startingWorkers: true) {
+            config, engine -> RoundOutcome? in
             if !force, try engine.hasPlateaued() {
                 let plateau = try engine.plateau()
                 FileHandle.standardError.write(
