@@ -1,6 +1,12 @@
 import Foundation
 import GRDB
 
+#if canImport(GRDBSQLite)
+    import GRDBSQLite
+#else
+    import SQLite3
+#endif
+
 extension Schema {
     /// v9: each task's and held-out item's prompt, reference and meta become one zstd frame (`task`, with the
     /// dictionary it used in `text_dictionary`); prompt hashes and example checksums become their bytes; an example
@@ -252,9 +258,14 @@ final class DictionaryCache: Sendable {
         return dictionary
     }
 
-    /// The newest dictionary: the one every frame is compressed with from now on.
+    /// The newest dictionary: the one every frame is compressed with from now on. (Asked once per task written:
+    /// stepped directly, `Store.stepOnce`, not through GRDB's `fetchOne`.)
     func newest(_ db: Database) throws -> ExampleDictionary? {
-        guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(id) FROM dictionaries")),
+        let newest = try db.cachedStatement(sql: "SELECT max(id) FROM dictionaries")
+        guard
+            let id = try Store.stepOnce(
+                newest, [], row: { sqlite3_column_type($0, 0) == SQLITE_NULL ? nil : sqlite3_column_int64($0, 0) })
+                ?? nil,
             let dictionary = try dictionary(db, id: id)
         else { return nil }
         return ExampleDictionary(id: id, prepared: dictionary)
@@ -314,7 +325,8 @@ enum TaskText {
         }
         guard !tasks.isEmpty, let bytes = TaskCodec.trainDictionary(on: tasks) else { return false }
         try db.execute(
-            sql: "INSERT INTO dictionaries(zstd_id, created_round, samples, bytes, kind) VALUES (?, ?, ?, ?, 'heldout')",
+            sql:
+                "INSERT INTO dictionaries(zstd_id, created_round, samples, bytes, kind) VALUES (?, ?, ?, ?, 'heldout')",
             arguments: [
                 Int64(Zstd.dictionaryID(ofDictionary: bytes)), round,
                 min(tasks.count, ExampleCodec.dictionarySampleLimit), bytes,
