@@ -2,8 +2,9 @@ import FlywheelCore
 import Testing
 
 /// The few-shot choice decides what every external and LLM solve request shows, so a faster selection must choose
-/// exactly what the definition chooses: rank the whole pool by (same family, difficulty distance, hash of the pair),
-/// keep pool order among equals, drop the task itself, take the first `k`.
+/// exactly what the definition chooses: rank the whole pool by (same family, difficulty distance, hash of the pair:
+/// SplitMix64's finaliser of the task prompt's FNV-1a hash xor the finaliser of the example prompt's), keep pool order
+/// among equals, drop the task itself, take the first `k`.
 @Suite struct FewShotTests {
     /// The definition, written the plain way: a stable sort of the whole pool.
     static func definition(_ pool: [Example], task: TaskSpec, k: Int) -> [Example] {
@@ -16,9 +17,17 @@ import Testing
             if let difficulty {
                 distance = example.meta?["difficulty"]?.doubleValue.map { abs($0 - difficulty) } ?? .infinity
             }
-            let hash = StableHash.fnv1a64(Array(task.prompt.utf8) + [0] + Array(example.prompt.utf8))
+            let hash = mix(StableHash.fnv1a64(task.prompt.utf8) ^ mix(StableHash.fnv1a64(example.prompt.utf8)))
             return ((sameFamily, distance, hash), example)
         }.sorted { $0.0 < $1.0 }.prefix(k).map(\.1)
+    }
+
+    /// SplitMix64's finaliser.
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     @Test func choosesWhatAStableSortOfThePoolChooses() {
