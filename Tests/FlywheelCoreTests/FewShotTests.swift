@@ -1,4 +1,5 @@
 import FlywheelCore
+import Foundation
 import Testing
 
 /// The few-shot choice decides what every external and LLM solve request shows, so a faster selection must choose
@@ -54,5 +55,39 @@ import Testing
             #expect(chosen == Self.definition(pool, task: task, k: k))
             #expect(!chosen.contains { $0.prompt == task.prompt })
         }
+    }
+
+    @Test func storedStatesReadAsJSONDecoderReadsThem() throws {
+        var state: UInt64 = 5
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        let metas: [JSONValue?] = [
+            nil, .null, ["family": "arith", "difficulty": 3], .number(2.5), .string("x"), .array([.bool(true), .null]),
+        ]
+        for _ in 0..<200 {
+            var few = FewShot.State(
+                examples: (0..<next(5)).map { _ in
+                    Example(prompt: "p\(next(9)) \"q\"\n", answer: "a\(next(3))", meta: metas[next(metas.count)])
+                }, model: next(2) == 0 ? nil : "model-\(next(3))",
+                weights: next(2) == 0 ? nil : ModelFile(path: "/m/\(next(4)).gguf", sha256: "ab\(next(9))"))
+            few.absorbed = next(2) == 0 ? nil : next(1000)
+            let stored = try JSONEncoder().encode(few)
+            let expected = try JSONDecoder().decode(FewShot.State.self, from: stored)
+            #expect(try FewShot.decodeStored(stored) == expected)
+        }
+    }
+
+    @Test(arguments: [
+        "", "[]", "{}", #"{"examples": {}}"#, #"{"examples": [1]}"#, #"{"examples": [{"prompt": 1, "answer": "a"}]}"#,
+        #"{"examples": [{"prompt": "p"}]}"#, #"{"examples": [], "model": 3}"#, #"{"examples": [], "weights": "w"}"#,
+        #"{"examples": [], "weights": {"path": "p"}}"#, #"{"examples": [], "absorbed": 1.5}"#,
+        #"{"examples": [], "absorbed": "3"}"#, #"{"examples": []"#,
+    ])
+    func malformedStatesAreRefusedAsJSONDecoderRefusesThem(_ text: String) {
+        let stored = Data(text.utf8)
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(FewShot.State.self, from: stored) }
+        #expect(throws: (any Error).self) { try FewShot.decodeStored(stored) }
     }
 }

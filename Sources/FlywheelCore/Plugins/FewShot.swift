@@ -1,3 +1,5 @@
+import Foundation
+
 /// Few-shot learning shared by the external and OpenAI-compatible solvers: a version carries a pool of accepted
 /// examples, and each task is shown the `k` most relevant of them.
 public enum FewShot {
@@ -47,6 +49,52 @@ public enum FewShot {
             state.absorbed = absorbed + more.count
             return state
         }
+    }
+
+    /// A few-shot state as the store keeps it, read with the project's JSON reader: the pool's examples carry free-form
+    /// `meta`, which `JSONDecoder` reaches through a chain of failed attempts per value (a 256-example pool took some
+    /// 3 ms, three times a round). Accepts what the `Codable` conformance accepts; unknown keys are ignored as there.
+    /// - Throws: `JSONTextError` for text that is not JSON, `DecodingError` for JSON of another shape.
+    public static func decodeStored(_ stored: Data) throws -> State {
+        func mismatch(_ what: String, _ path: String) -> DecodingError {
+            DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "\(path): expected \(what)"))
+        }
+        func string(_ value: JSONValue?, _ path: String) throws -> String {
+            guard case .string(let text) = value else { throw mismatch("a string", path) }
+            return text
+        }
+        guard case .object(let fields) = try JSONValue.parse(stored) else { throw mismatch("an object", "state") }
+        guard case .array(let items) = fields["examples"] ?? .null else {
+            throw mismatch("an array", "state.examples")
+        }
+        let examples = try items.enumerated().map { index, item in
+            let path = "state.examples[\(index)]"
+            guard case .object(let example) = item else { throw mismatch("an object", path) }
+            let meta = example["meta"]
+            return Example(
+                prompt: try string(example["prompt"], path + ".prompt"),
+                answer: try string(example["answer"], path + ".answer"), meta: meta == .null ? nil : meta)
+        }
+        var state = State(examples: examples)
+        switch fields["model"] {
+        case nil, .null?: break
+        case let model?: state.model = try string(model, "state.model")
+        }
+        switch fields["weights"] {
+        case nil, .null?: break
+        case .object(let weights)?:
+            state.weights = ModelFile(
+                path: try string(weights["path"], "state.weights.path"),
+                sha256: try string(weights["sha256"], "state.weights.sha256"))
+        default: throw mismatch("an object", "state.weights")
+        }
+        switch fields["absorbed"] {
+        case nil, .null?: break
+        case .number(let count)? where count.rounded() == count && abs(count) < 9.007_199_254_740_992e15:
+            state.absorbed = Int(count)
+        default: throw mismatch("an integer", "state.absorbed")
+        }
+        return state
     }
 
     /// A version's pool ready for selection: each example's family, difficulty and prompt bytes read once.
@@ -111,4 +159,8 @@ public enum FewShot {
         /// prompt per task: 3% of the CPU of a 3,000-item round against a full pool).
         static func pairHash(task: UInt64, example: UInt64) -> UInt64 { Seeds.mix(task ^ example) }
     }
+}
+
+extension Solver where State == FewShot.State {
+    public func decodeState(_ stored: Data) throws -> State { try FewShot.decodeStored(stored) }
 }

@@ -57,6 +57,8 @@ public protocol Solver: Sendable, PluginDiagnostics {
     func discard(_ rejected: State, promoted: State) async
     /// Stops any worker processes or connections; called once when the run ends.
     func shutdown() async
+    /// Reads a state as the store keeps it (JSON); the default goes through `JSONDecoder`.
+    func decodeState(_ stored: Data) throws -> State
 }
 
 public protocol Checker: Sendable, PluginDiagnostics {
@@ -155,10 +157,12 @@ extension Solver {
     /// Nothing to free by default.
     public func discard(_ rejected: State, promoted: State) async {}
 
+    public func decodeState(_ stored: Data) throws -> State { try JSON.decoder.decode(State.self, from: stored) }
+
     /// `discard` for stored states; a state that does not decode has nothing this solver could free.
     public func discard(_ rejected: SolverVersion, promoted: SolverVersion) async {
-        guard let rejectedState = try? JSON.decoder.decode(State.self, from: rejected.state),
-            let promotedState = try? JSON.decoder.decode(State.self, from: promoted.state)
+        guard let rejectedState = try? decodeState(rejected.state),
+            let promotedState = try? decodeState(promoted.state)
         else { return }
         await discard(rejectedState, promoted: promotedState)
     }
@@ -171,7 +175,7 @@ extension Solver {
     public func ready(_ version: SolverVersion) throws -> ReadySolver {
         let prepared: Prepared
         do {
-            prepared = try prepare(try JSON.decoder.decode(State.self, from: version.state))
+            prepared = try prepare(try decodeState(version.state))
         } catch {
             throw FlywheelError(
                 .corruptStore,
@@ -196,7 +200,7 @@ extension Solver {
 
     private func decode(_ version: SolverVersion) throws -> State {
         do {
-            return try JSON.decoder.decode(State.self, from: version.state)
+            return try decodeState(version.state)
         } catch {
             throw FlywheelError(
                 .corruptStore, "solver version \(version.id) (round \(version.round)) does not decode: \(error)")
