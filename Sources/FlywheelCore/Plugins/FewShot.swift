@@ -97,7 +97,7 @@ public enum FewShot {
         return state
     }
 
-    /// A version's pool ready for selection: each example's family, difficulty and prompt bytes read once.
+    /// A version's pool ready for selection: each example's family, difficulty and prompt hash read once.
     public struct Index: Sendable {
         public let model: String?
         public let weights: ModelFile?
