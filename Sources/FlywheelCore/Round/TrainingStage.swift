@@ -142,12 +142,9 @@ extension RoundEngine {
             id: "r\(round)-s\(index)-\(attempt)", task: spec, attempt: attempt,
             seed: Seeds.derive(settings.seed, "solve", "\(round)", "\(index)", "\(attempt)"),
             temperature: settings.exploration.temperature, hint: rationalized ? spec.hint : nil)
-        let (result, seconds, retries) = await permits.solving.withPermit {
-            let start = monotonicNow()
-            let (result, retries) = await PluginRetries.counting { await solver.solve(request) }
-            return (result, monotonicNow() - start, retries)
+        let (result, seconds, retries) = try await timedRequest(holding: permits.solving) {
+            await solver.solve(request)
         }
-        try requireStarted(result)
         return (request.seed, result, seconds, retries)
     }
 
@@ -157,16 +154,23 @@ extension RoundEngine {
         _ spec: TaskSpec, text: Data? = nil, answer: String, round: Int, index: Int, attempt: Int,
         permits: TrainingPermits
     ) async throws -> (result: Result<Judgement, PluginFailure>, seconds: Double, retries: Int) {
-        let (judged, seconds, retries) = await permits.checking.withPermit {
-            let start = monotonicNow()
-            let (judged, retries) = await PluginRetries.counting {
-                await plugins.checker.check(
-                    id: "r\(round)-c\(index)-\(attempt)", task: spec, text: text, answer: answer)
-            }
-            return (judged, monotonicNow() - start, retries)
+        try await timedRequest(holding: permits.checking) {
+            await plugins.checker.check(id: "r\(round)-c\(index)-\(attempt)", task: spec, text: text, answer: answer)
         }
-        try requireStarted(judged)
-        return (judged, seconds, retries)
+    }
+
+    /// One plugin request of a training item, made holding a permit of `stage`: timed from when the permit is
+    /// held, its retries counted. A program that cannot start stops the round (`requireStarted`).
+    private func timedRequest<Value: Sendable>(
+        holding stage: AsyncSemaphore, _ body: () async -> Result<Value, PluginFailure>
+    ) async throws -> (result: Result<Value, PluginFailure>, seconds: Double, retries: Int) {
+        let (result, seconds, retries) = await stage.withPermit {
+            let start = monotonicNow()
+            let (result, retries) = await PluginRetries.counting(body)
+            return (result, monotonicNow() - start, retries)
+        }
+        try requireStarted(result)
+        return (result, seconds, retries)
     }
 }
 
