@@ -88,11 +88,11 @@ public enum FewShot {
                 sha256: try string(weights["sha256"], "state.weights.sha256"))
         default: throw mismatch("an object", "state.weights")
         }
-        switch fields["absorbed"] {
-        case nil, .null?: break
-        case .number(let count)? where count.rounded() == count && abs(count) < 9.007_199_254_740_992e15:
-            state.absorbed = Int(count)
-        default: throw mismatch("an integer", "state.absorbed")
+        if let absorbed = fields["absorbed"], absorbed != .null {
+            guard case .number(let count) = absorbed, let integer = JSONValue.exactInteger(count) else {
+                throw mismatch("an integer", "state.absorbed")
+            }
+            state.absorbed = Int(integer)
         }
         return state
     }

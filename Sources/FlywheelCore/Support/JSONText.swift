@@ -100,8 +100,8 @@ struct JSONTextWriter {
     private mutating func write(_ number: Double) -> Bool {
         guard number.isFinite else { return false }
         // Integral numbers are written without a fraction so seeds and counts round-trip as integers.
-        if number.rounded() == number, abs(number) < 9.007_199_254_740_992e15 {
-            var magnitude = Int64(number).magnitude
+        if let integer = JSONValue.exactInteger(number) {
+            var magnitude = integer.magnitude
             // "-0" is not written: -0.0 is integral and its Int64 is 0.
             if number < 0 { bytes.append(UInt8(ascii: "-")) }
             let start = bytes.count

@@ -33,8 +33,8 @@ public enum JSONValue: Sendable, Hashable, Codable {
         case .bool(let value): try container.encode(value)
         case .number(let value):
             // Integral numbers are written without a fraction so seeds and counts round-trip as integers.
-            if value.rounded() == value, abs(value) < 9.007_199_254_740_992e15 {
-                try container.encode(Int64(value))
+            if let integer = Self.exactInteger(value) {
+                try container.encode(integer)
             } else {
                 try container.encode(value)
             }
@@ -52,6 +52,12 @@ public enum JSONValue: Sendable, Hashable, Codable {
     public var stringValue: String? {
         if case .string(let value) = self { return value }
         return nil
+    }
+
+    /// `number` as an integer when it is one that a JSON number carries exactly (integral, of magnitude below 2^53);
+    /// nil otherwise (a fraction, too large, not finite).
+    static func exactInteger(_ number: Double) -> Int64? {
+        number.rounded() == number && abs(number) < 9.007_199_254_740_992e15 ? Int64(number) : nil
     }
 
     public var doubleValue: Double? {
