@@ -15,21 +15,9 @@ fixed task "What is 2 + 2?" (reference "4"), so exact duplicates occur.
 --refuse-split SPLIT: every request of that split gets {"error": "generator refused"}.
 """
 import argparse
-import json
 import random
-import sys
-import traceback
 
-
-class BadRequest(Exception):
-    pass
-
-
-def field(obj, name, kind, what):
-    value = obj.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise BadRequest(f"field {name!r} must be {what}")
-    return value
+from fixture_protocol import BadRequest, field, require_op, run, serve
 
 
 def generate(req, dup_every):
@@ -48,8 +36,7 @@ def generate(req, dup_every):
 
 
 def handle(req, args):
-    if req.get("op") != "generate":
-        raise BadRequest(f"unsupported op {req.get('op')!r}; this program serves 'generate'")
+    require_op(req, "generate")
     if args.refuse_split and req.get("split") == args.refuse_split:
         raise BadRequest("generator refused")
     return {"id": req.get("id"), "task": generate(req, args.dup_every)}
@@ -64,30 +51,8 @@ def main():
     args = parser.parse_args()
     if args.dup_every < 0:
         parser.error("--dup-every must be a positive integer (0 disables it)")
-    for raw in sys.stdin.buffer:
-        if not raw.strip():
-            continue
-        rid = None
-        try:
-            req = json.loads(raw)
-            if not isinstance(req, dict):
-                raise BadRequest("request must be a JSON object")
-            rid = req.get("id")
-            resp = handle(req, args)
-        except BadRequest as e:
-            resp = {"id": rid, "error": str(e)}
-        except ValueError as e:  # invalid JSON or invalid UTF-8
-            resp = {"id": rid, "error": f"malformed request line: {e}"}
-        except Exception as e:  # never crash on a request
-            traceback.print_exc(file=sys.stderr)
-            resp = {"id": rid, "error": f"internal error: {type(e).__name__}: {e}"}
-        sys.stdout.write(json.dumps(resp) + "\n")
-        sys.stdout.flush()
+    serve(lambda req: handle(req, args))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BrokenPipeError:  # the runner went away; nothing left to answer
-        sys.stderr.close()
-    sys.exit(0)
+    run(main)

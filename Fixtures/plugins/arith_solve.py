@@ -16,24 +16,12 @@ never see it.
 """
 import argparse
 import hashlib
-import json
 import re
-import sys
 import time
-import traceback
+
+from fixture_protocol import BadRequest, field, require_op, run, serve
 
 QUESTION = re.compile(r"what\s+is\s+(-?\d+)\s*\+\s*(-?\d+)\s*\?", re.IGNORECASE)
-
-
-class BadRequest(Exception):
-    pass
-
-
-def field(obj, name, kind, what):
-    value = obj.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise BadRequest(f"field {name!r} must be {what}")
-    return value
 
 
 def solve(req, args):
@@ -59,8 +47,7 @@ def solve(req, args):
 
 
 def handle(req, args):
-    if req.get("op") != "solve":
-        raise BadRequest(f"unsupported op {req.get('op')!r}; this program serves 'solve'")
+    require_op(req, "solve")
     return {"id": req.get("id"), **solve(req, args)}
 
 
@@ -75,30 +62,8 @@ def main():
     args = parser.parse_args()
     if args.delay < 0:
         parser.error("--delay must be >= 0")
-    for raw in sys.stdin.buffer:
-        if not raw.strip():
-            continue
-        rid = None
-        try:
-            req = json.loads(raw)
-            if not isinstance(req, dict):
-                raise BadRequest("request must be a JSON object")
-            rid = req.get("id")
-            resp = handle(req, args)
-        except BadRequest as e:
-            resp = {"id": rid, "error": str(e)}
-        except ValueError as e:  # invalid JSON or invalid UTF-8
-            resp = {"id": rid, "error": f"malformed request line: {e}"}
-        except Exception as e:  # never crash on a request
-            traceback.print_exc(file=sys.stderr)
-            resp = {"id": rid, "error": f"internal error: {type(e).__name__}: {e}"}
-        sys.stdout.write(json.dumps(resp) + "\n")
-        sys.stdout.flush()
+    serve(lambda req: handle(req, args))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BrokenPipeError:  # the runner went away; nothing left to answer
-        sys.stderr.close()
-    sys.exit(0)
+    run(main)

@@ -29,7 +29,8 @@ import json
 import os
 import random
 import sys
-import traceback
+
+from fixture_protocol import BadRequest, field, require_op, run, serve
 
 # Two disjoint vocabularies of 196 pseudo-words: held-out words are 4 letters
 # (CV+CV), clean train words are 6 letters (CVC+CVC), so they never coincide.
@@ -38,17 +39,6 @@ _LONG = ["bor", "cel", "dun", "fim", "gar", "hes", "jol", "kit", "lum", "nax", "
 HELDOUT_VOCAB = [a + b for a in _SHORT for b in _SHORT]
 CLEAN_VOCAB = [a + b for a in _LONG for b in _LONG]
 NEAR_PREFIX_WORDS = 20
-
-
-class BadRequest(Exception):
-    pass
-
-
-def field(obj, name, kind, what):
-    value = obj.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise BadRequest(f"field {name!r} must be {what}")
-    return value
 
 
 def question(rng, difficulty):
@@ -125,8 +115,7 @@ def generate(req, path):
 
 
 def handle(req, args):
-    if req.get("op") != "generate":
-        raise BadRequest(f"unsupported op {req.get('op')!r}; this program serves 'generate'")
+    require_op(req, "generate")
     return {"id": req.get("id"), "task": generate(req, args.record)}
 
 
@@ -135,30 +124,8 @@ def main():
     parser.add_argument("--record", required=True, metavar="FILE",
                         help="JSON Lines file of held-out prompts (appended on heldout, read on train)")
     args = parser.parse_args()
-    for raw in sys.stdin.buffer:
-        if not raw.strip():
-            continue
-        rid = None
-        try:
-            req = json.loads(raw)
-            if not isinstance(req, dict):
-                raise BadRequest("request must be a JSON object")
-            rid = req.get("id")
-            resp = handle(req, args)
-        except BadRequest as e:
-            resp = {"id": rid, "error": str(e)}
-        except ValueError as e:  # invalid JSON or invalid UTF-8
-            resp = {"id": rid, "error": f"malformed request line: {e}"}
-        except Exception as e:  # never crash on a request (e.g. FILE unwritable)
-            traceback.print_exc(file=sys.stderr)
-            resp = {"id": rid, "error": f"internal error: {type(e).__name__}: {e}"}
-        sys.stdout.write(json.dumps(resp) + "\n")
-        sys.stdout.flush()
+    serve(lambda req: handle(req, args))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BrokenPipeError:  # the runner went away; nothing left to answer
-        sys.stderr.close()
-    sys.exit(0)
+    run(main)

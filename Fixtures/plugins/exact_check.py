@@ -9,19 +9,8 @@ is compared as the string itself). score 1.0 / 0.0, reason "match" or
 """
 import argparse
 import json
-import sys
-import traceback
 
-
-class BadRequest(Exception):
-    pass
-
-
-def field(obj, name, kind, what):
-    value = obj.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise BadRequest(f"field {name!r} must be {what}")
-    return value
+from fixture_protocol import BadRequest, field, require_op, run, serve
 
 
 def short(text, limit=200):
@@ -42,37 +31,14 @@ def check(req):
 
 
 def handle(req):
-    if req.get("op") != "check":
-        raise BadRequest(f"unsupported op {req.get('op')!r}; this program serves 'check'")
+    require_op(req, "check")
     return {"id": req.get("id"), **check(req)}
 
 
 def main():
     argparse.ArgumentParser(description="Flywheel fixture: exact-match checker").parse_args()
-    for raw in sys.stdin.buffer:
-        if not raw.strip():
-            continue
-        rid = None
-        try:
-            req = json.loads(raw)
-            if not isinstance(req, dict):
-                raise BadRequest("request must be a JSON object")
-            rid = req.get("id")
-            resp = handle(req)
-        except BadRequest as e:
-            resp = {"id": rid, "error": str(e)}
-        except ValueError as e:  # invalid JSON or invalid UTF-8
-            resp = {"id": rid, "error": f"malformed request line: {e}"}
-        except Exception as e:  # never crash on a request
-            traceback.print_exc(file=sys.stderr)
-            resp = {"id": rid, "error": f"internal error: {type(e).__name__}: {e}"}
-        sys.stdout.write(json.dumps(resp) + "\n")
-        sys.stdout.flush()
+    serve(handle)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BrokenPipeError:  # the runner went away; nothing left to answer
-        sys.stderr.close()
-    sys.exit(0)
+    run(main)

@@ -12,9 +12,9 @@ A task that carries "reference" is refused with an error: the solver must never 
 """
 import argparse
 import hashlib
-import json
 import re
-import sys
+
+from fixture_protocol import BadRequest, require_op, run, serve
 
 QUESTION = re.compile(r"what\s+is\s+(-?\d+)\s*\+\s*(-?\d+)\s*\?", re.IGNORECASE)
 
@@ -22,11 +22,11 @@ QUESTION = re.compile(r"what\s+is\s+(-?\d+)\s*\+\s*(-?\d+)\s*\?", re.IGNORECASE)
 def solve(req, hit):
     task = req.get("task")
     if not isinstance(task, dict) or "reference" in task:
-        raise ValueError("task must be an object without 'reference'")
+        raise BadRequest("task must be an object without 'reference'")
     prompt = task.get("prompt", "")
     matches = QUESTION.findall(prompt)
     if not matches:
-        raise ValueError("cannot find 'What is A + B?' in the prompt")
+        raise BadRequest("cannot find 'What is A + B?' in the prompt")
     a, b = (int(x) for x in matches[-1])
     if isinstance(req.get("hint"), str):
         return {"answer": req["hint"], "trace": "hinted"}
@@ -39,29 +39,17 @@ def solve(req, hit):
     return {"answer": str(a + b + 1), "trace": "greedy"}
 
 
+def handle(req, args):
+    require_op(req, "solve")
+    return {"id": req.get("id"), **solve(req, args.hit)}
+
+
 def main():
     parser = argparse.ArgumentParser(description="Flywheel fixture: greedy-wrong addition solver")
     parser.add_argument("--hit", type=int, default=25, metavar="PERCENT")
     args = parser.parse_args()
-    for raw in sys.stdin.buffer:
-        if not raw.strip():
-            continue
-        rid = None
-        try:
-            req = json.loads(raw)
-            rid = req.get("id")
-            if req.get("op") != "solve":
-                raise ValueError(f"unsupported op {req.get('op')!r}")
-            resp = {"id": rid, **solve(req, args.hit)}
-        except Exception as e:  # never crash on a request
-            resp = {"id": rid, "error": f"{type(e).__name__}: {e}"}
-        sys.stdout.write(json.dumps(resp) + "\n")
-        sys.stdout.flush()
+    serve(lambda req: handle(req, args))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BrokenPipeError:
-        sys.stderr.close()
-    sys.exit(0)
+    run(main)

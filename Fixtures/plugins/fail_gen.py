@@ -6,29 +6,18 @@
 Every request gets {"id": ..., "error": "generator refused"}, for an all-errors round.
 """
 import argparse
-import json
-import sys
+
+from fixture_protocol import BadRequest, run, serve
+
+
+def refuse(req):
+    raise BadRequest("generator refused")
 
 
 def main():
     argparse.ArgumentParser(description="Flywheel fixture: always-failing generator").parse_args()
-    for raw in sys.stdin.buffer:
-        if not raw.strip():
-            continue
-        try:
-            req = json.loads(raw)
-        except ValueError as e:  # invalid JSON or invalid UTF-8
-            resp = {"id": None, "error": f"malformed request line: {e}"}
-        else:
-            rid = req.get("id") if isinstance(req, dict) else None
-            resp = {"id": rid, "error": "generator refused"}
-        sys.stdout.write(json.dumps(resp) + "\n")
-        sys.stdout.flush()
+    serve(refuse)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BrokenPipeError:  # the runner went away; nothing left to answer
-        sys.stderr.close()
-    sys.exit(0)
+    run(main)

@@ -14,46 +14,14 @@ integer n with n % K == 0 (K defaults to 3). On those:
 Every injected fault is logged to stderr.
 """
 import argparse
-import json
 import os
 import sys
 import time
-import traceback
+
+from exact_check import check
+from fixture_protocol import require_op, run, serve, write_line
 
 MODES = ("hang", "crash", "garbage", "wrongid", "bigline", "error")
-
-
-class BadRequest(Exception):
-    pass
-
-
-def field(obj, name, kind, what):
-    value = obj.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise BadRequest(f"field {name!r} must be {what}")
-    return value
-
-
-def short(text, limit=200):
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def emit_line(text):
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def check(req):
-    task = field(req, "task", dict, "an object")
-    answer = field(req, "answer", str, "a string")
-    if "reference" not in task:
-        raise BadRequest("task has no 'reference' to check against")
-    ref = task["reference"]
-    expected = (ref if isinstance(ref, str) else json.dumps(ref)).strip()
-    got = answer.strip()
-    if got == expected:
-        return {"accept": True, "score": 1.0, "reason": "match"}
-    return {"accept": False, "score": 0.0, "reason": f"expected {short(expected)}, got {short(got)}"}
 
 
 def is_target(answer, every):
@@ -66,8 +34,7 @@ def is_target(answer, every):
 def handle(req, args):
     """Returns the response object, or None when the response was already written (or skipped)."""
     rid = req.get("id")
-    if req.get("op") != "check":
-        raise BadRequest(f"unsupported op {req.get('op')!r}; this program serves 'check'")
+    require_op(req, "check")
     if not is_target(req.get("answer"), args.every):
         return {"id": rid, **check(req)}
     print(f"faulty_check: injecting {args.mode!r} for id {rid!r}", file=sys.stderr, flush=True)
@@ -77,7 +44,7 @@ def handle(req, args):
     if args.mode == "crash":
         os._exit(3)
     if args.mode == "garbage":
-        emit_line("this is not JSON {{{")
+        write_line("this is not JSON {{{")
         return None
     if args.mode == "wrongid":
         return {"id": "bogus", **check(req)}
@@ -94,30 +61,8 @@ def main():
     args = parser.parse_args()
     if args.every < 1:
         parser.error("--every must be >= 1")
-    for raw in sys.stdin.buffer:
-        if not raw.strip():
-            continue
-        rid = None
-        try:
-            req = json.loads(raw)
-            if not isinstance(req, dict):
-                raise BadRequest("request must be a JSON object")
-            rid = req.get("id")
-            resp = handle(req, args)
-        except BadRequest as e:
-            resp = {"id": rid, "error": str(e)}
-        except ValueError as e:  # invalid JSON or invalid UTF-8
-            resp = {"id": rid, "error": f"malformed request line: {e}"}
-        except Exception as e:  # never crash on a request (unless asked to)
-            traceback.print_exc(file=sys.stderr)
-            resp = {"id": rid, "error": f"internal error: {type(e).__name__}: {e}"}
-        if resp is not None:
-            emit_line(json.dumps(resp))
+    serve(lambda req: handle(req, args))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BrokenPipeError:  # the runner went away; nothing left to answer
-        sys.stderr.close()
-    sys.exit(0)
+    run(main)

@@ -16,11 +16,11 @@ runner between an answer being stored and its verdict).
 """
 import argparse
 import hashlib
-import json
 import random
 import re
-import sys
 import time
+
+from fixture_protocol import BadRequest, run, serve
 
 QUESTION = re.compile(r"What is (\d+) \+ (\d+)\?")
 
@@ -53,27 +53,21 @@ def check(req):
 OPS = {"generate": generate, "solve": solve, "check": check}
 
 
+def handle(req, args):
+    op = OPS.get(req.get("op"))
+    if op is None:
+        raise BadRequest(f"unsupported op {req.get('op')!r}")
+    if args.delay > 0:
+        time.sleep(args.delay)
+    return {"id": req.get("id"), **op(req)}
+
+
 def main():
     parser = argparse.ArgumentParser(description="Flywheel fixture: text with NULs for every op")
     parser.add_argument("--delay", type=float, default=0.0, metavar="SECONDS")
     args = parser.parse_args()
-    for raw in sys.stdin.buffer:
-        if not raw.strip():
-            continue
-        req = json.loads(raw)
-        if args.delay > 0:
-            time.sleep(args.delay)
-        try:
-            resp = {"id": req.get("id"), **OPS[req["op"]](req)}
-        except Exception as e:  # never crash on a request
-            resp = {"id": req.get("id"), "error": f"{type(e).__name__}: {e}"}
-        sys.stdout.write(json.dumps(resp) + "\n")
-        sys.stdout.flush()
+    serve(lambda req: handle(req, args))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BrokenPipeError:
-        sys.stderr.close()
-    sys.exit(0)
+    run(main)

@@ -32,31 +32,6 @@ struct DurabilityTests {
         KillPoint(label: "round 3 training", query: trainingAttempts(3), atLeast: 10),
     ]
 
-    /// Logs one line per solve request to LOG, then runs the real solver: `counting_solve.py LOG SCRIPT ARGS…`.
-    static let countingSolver = """
-        import json, os, runpy, sys
-
-        log = sys.argv.pop(1)
-        sys.argv = sys.argv[1:]
-
-        class Counted:
-            def __init__(self, lines):
-                self.lines = lines
-            def __iter__(self):
-                for raw in self.lines:
-                    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                    os.write(fd, b"call\\n")
-                    os.close(fd)
-                    yield raw
-
-        class Stdin:
-            def __init__(self, real):
-                self.buffer = Counted(real.buffer)
-
-        sys.stdin = Stdin(sys.stdin)
-        runpy.run_path(sys.argv[0], run_name="__main__")
-        """
-
     static let tables = [
         "rounds", "tasks", "attempts", "verdicts", "examples", "dictionaries", "heldout_items", "heldout_results",
         "heldout_packs", "solver_versions",
@@ -110,15 +85,12 @@ struct DurabilityTests {
         let sandbox = try Sandbox()
         defer { sandbox.remove() }
         let parallelism = 4
-        try sandbox.write("counting_solve.py", Self.countingSolver)
         func pipeline(_ label: String) throws -> String {
             var arith = ArithPipeline()
             arith.parallelism = parallelism
-            arith.solver = [
-                "python3", "-u", sandbox.path("counting_solve.py"), sandbox.path("\(label).calls"),
-                // Slow enough that every kill point is seen before the run passes it, on a loaded machine too.
-                Repository.plugin("arith_solve.py"), "--delay", "0.1",
-            ]
+            let calls = sandbox.path("\(label).calls")
+            // Slow enough that every kill point is seen before the run passes it, on a loaded machine too.
+            arith.solver = try sandbox.logged("arith_solve.py", ["--delay", "0.1"], log: calls)
             return try sandbox.write(arith, as: "\(label).yaml")
         }
         let referenceFile = try pipeline("reference")

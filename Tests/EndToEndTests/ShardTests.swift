@@ -139,35 +139,6 @@ enum Sharded {
 
 @Suite("Sharded rounds", .serialized)
 struct ShardTests {
-    /// Logs the id of every request to LOG, then runs the real solver: `logging_solve.py LOG SCRIPT ARGS…`.
-    static let loggingSolver = """
-        import json, os, runpy, sys
-
-        log = sys.argv.pop(1)
-        sys.argv = sys.argv[1:]
-
-        class Logged:
-            def __init__(self, lines):
-                self.lines = lines
-            def __iter__(self):
-                for raw in self.lines:
-                    try:
-                        ident = str(json.loads(raw).get("id"))
-                    except ValueError:
-                        ident = "?"
-                    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                    os.write(fd, (ident + "\\n").encode())
-                    os.close(fd)
-                    yield raw
-
-        class Stdin:
-            def __init__(self, real):
-                self.buffer = Logged(real.buffer)
-
-        sys.stdin = Stdin(sys.stdin)
-        runpy.run_path(sys.argv[0], run_name="__main__")
-        """
-
     @Test("listfn: round --shard I/N for every I plus merge equals run, byte for byte", arguments: [1, 3, 7])
     func listfn(shards: Int) async throws {
         let sandbox = try Sandbox()
@@ -189,12 +160,8 @@ struct ShardTests {
         defer { sandbox.remove() }
         var arith = ArithPipeline()
         arith.parallelism = 2
-        try sandbox.write("logging_solve.py", Self.loggingSolver)
         let calls = sandbox.path("solve.ids")
-        arith.solver = [
-            "python3", "-u", sandbox.path("logging_solve.py"), calls, Repository.plugin("arith_solve.py"), "--delay",
-            "0.05",
-        ]
+        arith.solver = try sandbox.logged("arith_solve.py", ["--delay", "0.05"], log: calls)
         let pipeline = try sandbox.write(arith)
         let reference = sandbox.path("reference.sqlite")
         let sharded = sandbox.path("sharded.sqlite")

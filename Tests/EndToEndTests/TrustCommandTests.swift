@@ -5,10 +5,13 @@ import Testing
 /// Checker fingerprints on every verdict, `flywheel reverify` and `flywheel rollback`, through the real binary.
 @Suite("checker fingerprints, reverify and rollback")
 struct TrustCommandTests {
-    /// An arith pipeline whose checker is a copy of exact_check.py in the sandbox, so a test can change it.
+    /// An arith pipeline whose checker is a copy of exact_check.py in the sandbox, so a test can change it (with
+    /// the fixtures' protocol loop beside it, which it imports).
     static func editableChecker(_ sandbox: Sandbox) throws -> (pipeline: String, checker: String) {
         let source = try String(contentsOfFile: Repository.plugin("exact_check.py"), encoding: .utf8)
         let checker = try sandbox.write("check.py", source)
+        let loop = try String(contentsOfFile: Repository.plugin("fixture_protocol.py"), encoding: .utf8)
+        try sandbox.write("fixture_protocol.py", loop)
         var arith = ArithPipeline()
         arith.checker = ["python3", "-u", checker]
         return (try sandbox.write(arith), checker)

@@ -133,6 +133,40 @@ final class Sandbox: Sendable {
         try write(name, pipeline.yaml)
     }
 
+    /// The argv of a fixture plugin (`Repository.python(name, arguments…)`) run behind a wrapper that first appends
+    /// the id of every request it reads to `log`, one line a request, whether or not the plugin answers it.
+    func logged(_ plugin: String, _ arguments: [String], log: String) throws -> [String] {
+        let wrapper = try write(
+            "logged_plugin.py",
+            """
+            import json, os, runpy, sys
+
+            log = sys.argv.pop(1)
+            sys.argv = sys.argv[1:]
+            # The plugin imports from its own folder, as when python runs it itself.
+            sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+
+            def logged(lines):
+                for raw in lines:
+                    try:
+                        ident = str(json.loads(raw).get("id"))
+                    except (ValueError, AttributeError):
+                        ident = "?"
+                    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    os.write(fd, (ident + "\\n").encode())
+                    os.close(fd)
+                    yield raw
+
+            class Stdin:
+                def __init__(self, real):
+                    self.buffer = logged(real.buffer)
+
+            sys.stdin = Stdin(sys.stdin)
+            runpy.run_path(sys.argv[0], run_name="__main__")
+            """)
+        return ["python3", "-u", wrapper, log, Repository.plugin(plugin)] + arguments
+    }
+
     /// Starts any program in the sandbox folder, in its own process group; `remove()` kills the group if it still runs.
     func start(_ argv: [String]) throws -> ChildProcess {
         let child = try ChildProcess(argv, in: directory, newProcessGroup: true)
