@@ -50,7 +50,8 @@ test: build
 # rate (goal ≥ 0.9x); the store after the demo against zstd of its own SQL dump (goal ≤ 2x); learn time and peak
 # RSS over 20 cron rounds (goal flat). Beside the end-to-end ratio, the CPU of the same round split into the
 # driver's own and its programs' (Flywheel against the loop and the orchestration floor). Then the enumerator's
-# candidates/s and one round unsharded vs 1, 2 and 4 local shards.
+# candidates/s and one round unsharded vs 1, 2 and 4 local shards. The end-to-end and checker ratios print every
+# run (RUNS, default 3, interleaved with their reference) and then their median.
 bench: build
 	@ops/install-deps.sh --bench
 	rm -rf .build/bench && mkdir -p .build/bench

@@ -4,7 +4,8 @@
 # that the checker, not the plugins before it, is what the round waits for; parallelism 8), against the same checker
 # fed the very same requests from a file (its standalone rate). The checker measures both itself, from the arrival of
 # its first request to its answer to the ITEMS-th (in a round: the training checks, which come before the held-out
-# ones). It records the requests a round sent it; the standalone run replays them.
+# ones). It records the requests a round sent it; the standalone run replays them. RUNS rounds (default 3) each, one
+# after the other on the same store, each followed by its standalone replay; every pair is printed, then the median.
 # Usage: Benchmarks/checker-feed.sh PATH/TO/flywheel [ITEMS] [COST_MS ...]
 set -euo pipefail
 bin=${1:?usage: checker-feed.sh FLYWHEEL_BINARY [ITEMS] [COST_MS ...]}
@@ -18,6 +19,8 @@ trap 'rm -rf "$work"' EXIT
 # The checker runs the interpreter by its path, in the round and alone (see arith-pipeline.sh on pyenv's shim).
 python=$(python3 -c 'import sys; print(sys.executable)')
 mkdir "$work/record"
+runs=${RUNS:-3}
+. "$root/Benchmarks/numbers.sh"
 rate() { sed -nE 's/.*checks=([0-9]+) busy_span_s=[0-9.]+ rate=([0-9.]+)\/s.*/\2/p' | tail -1; }
 for cost in "${costs[@]}"; do
     cat > "$work/feed.yaml" <<YAML
@@ -40,11 +43,14 @@ gate: always
 YAML
     rm -f "$work"/feed.sqlite*
     "$bin" round "$work/feed.yaml" --store "$work/feed.sqlite" >/dev/null 2>&1   # baseline
-    for run in 1 2; do
+    ratios=()
+    for run in $(seq "$runs"); do
         fed=$("$bin" round "$work/feed.yaml" --store "$work/feed.sqlite" 2>&1 >/dev/null | rate)
         alone=$(head -n "$items" "$work/record/requests.jsonl" \
             | "$python" -u "$root/Benchmarks/cost_check.py" --ms "$cost" 2>&1 >/dev/null | rate)
+        ratios+=("$(ratio "$fed" "$alone")")
         echo "checker costing $cost ms, run $run: fed by a round at $fed/s, standalone on the same requests $alone/s:" \
-            "fed / standalone = $(awk -v a="$fed" -v b="$alone" 'BEGIN { printf "%.2f", a / b }')x"
+            "fed / standalone = ${ratios[-1]}x"
     done
+    echo "checker costing $cost ms: fed / standalone = $(echo "${ratios[*]}" | median)x, median of ${ratios[*]}"
 done

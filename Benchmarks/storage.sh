@@ -9,6 +9,7 @@ rounds=${2:-5}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+. "$root/Benchmarks/numbers.sh"
 "$bin" run "$root/Pipelines/listfn.yaml" --rounds "$rounds" --store "$work/s.sqlite" >/dev/null 2>&1
 store=$(stat -c %s "$work/s.sqlite")
 [ -e "$work/s.sqlite-wal" ] && store=$(( store + $(stat -c %s "$work/s.sqlite-wal") ))
@@ -17,7 +18,7 @@ zstd -q -19 --long=27 "$work/dump.sql" -o "$work/dump.sql.zst"
 dump=$(stat -c %s "$work/dump.sql")
 compressed=$(stat -c %s "$work/dump.sql.zst")
 echo "store after the demo: $store bytes; its SQL dump: $dump bytes, $compressed with zstd -19 --long=27:" \
-    "store / compressed dump = $(awk -v a="$store" -v b="$compressed" 'BEGIN { printf "%.2f", a / b }')x"
+    "store / compressed dump = $(ratio "$store" "$compressed")x"
 sqlite3 "$work/s.sqlite" "SELECT '  ' || name || ': ' || sum(pgsize) || ' bytes' FROM dbstat GROUP BY name
     ORDER BY sum(pgsize) DESC LIMIT 8"
 # Held-out results: the open round's rows, and one zstd frame per committed round (v10).
