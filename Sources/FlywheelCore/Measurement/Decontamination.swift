@@ -223,7 +223,11 @@ struct ByteVocabulary: Sendable {
 /// ("Find the function f on integer lists…", "Answer with one program…"), and windows never span it. Without
 /// this, every task of a templated generator would share a window with some held-out task through the template
 /// plus one number. Matching is exact: windows are found by hash and then compared token by token.
-public struct ContaminationIndex: Sendable {
+///
+/// A class: the index is built once per round and never changes, and every training item checks its prompt against
+/// it; as a struct of a dozen arrays, sets and dictionaries, each hand-over (into an optional, a closure) retained
+/// and released every one of them.
+public final class ContaminationIndex: Sendable {
     /// What made a prompt contaminated.
     public enum Finding: Equatable, Sendable {
         /// The normalised prompt equals a held-out prompt.
@@ -293,7 +297,7 @@ public struct ContaminationIndex: Sendable {
     ///   - heldoutPrompts: the frozen held-out prompts, raw; they are normalised here.
     ///   - n: window length in tokens, at least 1.
     ///   - boilerplateShare: short windows in more than this share of the held-out prompts are template text.
-    public init(heldoutPrompts: [String], n: Int = 13, boilerplateShare: Double = 0.05) {
+    public convenience init(heldoutPrompts: [String], n: Int = 13, boilerplateShare: Double = 0.05) {
         var rules = Rules()
         rules.n = n
         rules.boilerplateShare = boilerplateShare
