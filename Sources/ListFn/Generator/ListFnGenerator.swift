@@ -59,8 +59,7 @@ public enum ListFnGenerator {
             let type = Primitive.table[Int(code[0])].result
             let program = ListFnProgram(code: code, type: type)
             guard let examples = examples(of: program, &rng) else { continue }
-            let outputs = Set(examples.map(\.output))
-            if outputs.count < 2 { continue }
+            if examples.allSatisfy({ $0.output == examples[0].output }) { continue }
             if examples.allSatisfy({ $0.output == .list($0.input) }) { continue }
             return ListFnTask(
                 prompt: PromptFormat.prompt(Array(examples[..<shownCount])),
@@ -77,17 +76,17 @@ public enum ListFnGenerator {
 
     private static func examples(of program: ListFnProgram, _ rng: inout SplitMix64) -> [ListFnExample]? {
         var out: [ListFnExample] = []
-        var seen = Set<[Int]>()
+        out.reserveCapacity(shownCount + hiddenCount)
         var failures = 0
         while out.count < shownCount + hiddenCount {
             let x = input(&rng)
-            guard !seen.contains(x) else { continue }
+            // Ten short lists: comparing them costs less than hashing them into a set.
+            guard !out.contains(where: { $0.input == x }) else { continue }
             guard let y = program.run(x) else {
                 failures += 1
                 if failures > 20 { return nil }
                 continue
             }
-            seen.insert(x)
             out.append(ListFnExample(input: x, output: y))
         }
         return out
