@@ -51,10 +51,13 @@ test: build
 # RSS over 20 cron rounds (goal flat). Beside the end-to-end ratio, the CPU of the same round split into the
 # driver's own and its programs' (Flywheel against the loop and the orchestration floor). Then the enumerator's
 # candidates/s and one round unsharded vs 1, 2 and 4 local shards. The end-to-end and checker ratios print every
-# run (RUNS, default 3, interleaved with their reference) and then their median.
+# run (RUNS, default 3, interleaved with their reference) and then their median. First, the host's speed of the
+# day: the checker-feed and end-to-end ratios depend on it (docs/performance.md), and this machine is shared.
 bench: build
 	@ops/install-deps.sh --bench
 	rm -rf .build/bench && mkdir -p .build/bench
+	@/usr/bin/time -f "host speed: a pure-Python loop of 10**7 additions took %e s (0.52-0.60 s on a quiet day here)" \
+		python3 -c 'exec("s = 0\nfor i in range(10**7): s += i")'
 	@for run in 1 2 3; do /usr/bin/time -o .build/bench/demo.time \
 		-f "make demo (baseline + 5 rounds of listfn), run $$run: %e s wall, %U s user" \
 		$(BIN)/flywheel run Pipelines/listfn.yaml --rounds 5 --store .build/bench/demo-$$run.sqlite >/dev/null 2>&1 \
