@@ -5,30 +5,43 @@ public enum ListFnValue: Sendable, Hashable, CustomStringConvertible {
 
     /// The prompt spelling: `7` or `[1, 2, 3]`.
     public var description: String {
-        var text = ""
-        write(to: &text)
-        return text
+        var bytes: [UInt8] = []
+        write(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Compact JSON: `7` or `[1,2,3]`.
     var json: String {
-        var text = ""
-        write(to: &text, separator: ",")
-        return text
+        var bytes: [UInt8] = []
+        write(to: &bytes, separator: ",")
+        return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Appends the spelling to `text`, list items separated by `separator`.
-    func write(to text: inout String, separator: String = ", ") {
+    /// Appends the spelling's UTF-8 to `bytes`, list items separated by `separator`.
+    func write(to bytes: inout [UInt8], separator: StaticString = ", ") {
         switch self {
-        case .int(let v): text += String(v)
+        case .int(let v): Self.write(v, to: &bytes)
         case .list(let l):
-            text += "["
+            bytes.append(UInt8(ascii: "["))
             for (index, v) in l.enumerated() {
-                if index > 0 { text += separator }
-                text += String(v)
+                if index > 0 { separator.withUTF8Buffer { bytes.append(contentsOf: $0) } }
+                Self.write(v, to: &bytes)
             }
-            text += "]"
+            bytes.append(UInt8(ascii: "]"))
         }
+    }
+
+    /// Appends the decimal digits of `value`, after a minus sign when it is negative.
+    private static func write(_ value: Int, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var unit: UInt = 1  // the place of the leading digit
+        while unit <= magnitude / 10 { unit *= 10 }
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude / unit))
+            magnitude %= unit
+            unit /= 10
+        } while unit > 0
     }
 }
 

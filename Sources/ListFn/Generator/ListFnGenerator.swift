@@ -78,11 +78,12 @@ public enum ListFnGenerator {
         var out: [ListFnExample] = []
         out.reserveCapacity(shownCount + hiddenCount)
         var failures = 0
+        var machine = Evaluator(code: program.code)
         while out.count < shownCount + hiddenCount {
             let x = input(&rng)
             // Ten short lists: comparing them costs less than hashing them into a set.
             guard !out.contains(where: { $0.input == x }) else { continue }
-            guard let y = program.run(x) else {
+            guard let y = machine.run(input: x, type: program.type) else {
                 failures += 1
                 if failures > 20 { return nil }
                 continue

@@ -6,15 +6,15 @@ public enum PromptFormat {
     public static let header = "Find the function f on integer lists."
 
     public static func prompt(_ examples: [ListFnExample]) -> String {
-        var text = header
+        var bytes = Array(header.utf8)
         for e in examples {
-            text += "\nf("
-            ListFnValue.list(e.input).write(to: &text)
-            text += ") = "
-            e.output.write(to: &text)
+            bytes.append(contentsOf: "\nf(".utf8)
+            ListFnValue.list(e.input).write(to: &bytes)
+            bytes.append(contentsOf: ") = ".utf8)
+            e.output.write(to: &bytes)
         }
-        text += "\nAnswer with one program of the listfn DSL, e.g. (map (lambda (* $0 2)) $in)."
-        return text
+        bytes.append(contentsOf: "\nAnswer with one program of the listfn DSL, e.g. (map (lambda (* $0 2)) $in).".utf8)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     public static func referenceJSON(_ examples: [ListFnExample]) -> String {
