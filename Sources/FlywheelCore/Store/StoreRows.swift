@@ -15,7 +15,7 @@ extension Store {
     /// GRDB's `execute(arguments:)` and `fetchOne` do the same with more around it: arguments boxed as existentials
     /// and then converted, bound through one nested closure per argument, checks for observers, regions and aborted
     /// transactions. The store uses none of those (no observation; these statements run inside the transaction of a
-    /// batch). In a 3,000-item arith round this cut the process's CPU by ~4 % (docs/performance.md, eleventh
+    /// batch). In a 3,000-item arith round this cut the process's CPU by ~4 % (docs/performance-history.md, eleventh
     /// session).
     /// - Returns: `row` applied to the first row, nil when there is none (an INSERT).
     /// - Throws: `DatabaseError` with SQLite's code and message, as GRDB would.

@@ -36,7 +36,7 @@ public struct ExternalCommand: Sendable, Equatable {
 ///
 /// A program reads the requests waiting in its pipe the moment it has answered the one before, while one asleep in
 /// a read takes a wake-up to start: on this machine a request-and-answer with a generator that works 13 µs per
-/// request takes 130–150 µs (docs/performance.md, tenth session). So a request goes, in this order of preference:
+/// request takes 130–150 µs (docs/performance-history.md, tenth session). So a request goes, in this order of preference:
 /// to a worker that is answering others and answers so fast (`serviceTime`) that those already written to it will
 /// be done within `wakeBudget`; to a free worker; when none is free, to a worker with just one request written (a
 /// pool of one worker: to it, as far as its pipe holds); else it waits, first come first served. The program still
