@@ -21,7 +21,8 @@ import Synchronization
 /// items for ~4 ms every ~30 ms and a 0.15 ms checker went idle meanwhile (fed 5,100 checks/s); with 32, 5,560/s,
 /// for the same CPU (`Benchmarks/checker-feed.sh`). But each commit writes the tables' last pages to the log again:
 /// with 128 rows an arith round of 3,000 items writes 4.7 MB to the log instead of 8.3 MB, spends 0.06–0.08 s less
-/// CPU than with 32, and feeds that checker no worse; with 256 it feeds it less (docs/performance-history.md, eighth session).
+/// CPU than with 32, and feeds that checker no worse; with 256 it feeds it less (docs/performance-history.md, eighth
+/// session).
 final class WriteBuffer: Sendable {
     static let interval = 0.2
     static let limit = 128

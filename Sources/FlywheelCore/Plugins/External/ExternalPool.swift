@@ -34,14 +34,14 @@ public struct ExternalCommand: Sendable, Equatable {
 /// N persistent workers speaking JSON Lines protocol v1, served on the event loop; a request waits for a worker
 /// (back-pressure).
 ///
-/// A program reads the requests waiting in its pipe the moment it has answered the one before, while one asleep in
-/// a read takes a wake-up to start: on this machine a request-and-answer with a generator that works 13 µs per
-/// request takes 130–150 µs (docs/performance-history.md, tenth session). So a request goes, in this order of preference:
-/// to a worker that is answering others and answers so fast (`serviceTime`) that those already written to it will
-/// be done within `wakeBudget`; to a free worker; when none is free, to a worker with just one request written (a
-/// pool of one worker: to it, as far as its pipe holds); else it waits, first come first served. The program still
-/// reads and answers one line at a time, in order; the requests written to a worker that then fails, after the one
-/// that failed, are written again elsewhere without counting as retries.
+/// A program reads the requests waiting in its pipe the moment it has answered the one before, while one asleep in a
+/// read takes a wake-up to start: on this machine a request-and-answer with a generator that works 13 µs per request
+/// takes 130–150 µs (docs/performance-history.md, tenth session). So a request goes, in this order of preference: to a
+/// worker that is answering others and answers so fast (`serviceTime`) that those already written to it will be done
+/// within `wakeBudget`; to a free worker; when none is free, to a worker with just one request written (a pool of one
+/// worker: to it, as far as its pipe holds); else it waits, first come first served. The program still reads and
+/// answers one line at a time, in order; the requests written to a worker that then fails, after the one that failed,
+/// are written again elsewhere without counting as retries.
 final class ExternalPool: Sendable {
     /// Lines longer than this are never written behind another, and no more than `aheadBytes` of requests wait in a
     /// program's pipe: they fit in a pipe's buffer with room to spare.
